@@ -1,0 +1,172 @@
+//! Fields hopscope derives from OpenTelemetry semantic conventions at ingest: service name,
+//! hop kind, peer instance and host.
+//!
+//! Both the current and the older (pre-1.26) attribute names are understood, because
+//! services in the field run SDKs of every age.
+
+use crate::span::{AttrValue, HopKind, KeyValue, SpanKind, find_attr, find_str};
+
+/// Service name used when the resource has no `service.name`.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// `db.system` values that are caches rather than databases.
+const CACHE_SYSTEMS: &[&str] = &[
+    "redis", "memcached", "valkey", "keydb", "dragonfly", "hazelcast", "coherence", "geode",
+    "infinispan", "ignite", "ehcache", "caffeine",
+];
+
+/// The resource's `service.name`, or [`UNKNOWN_SERVICE`].
+pub fn service_name(resource_attrs: &[KeyValue]) -> String {
+    match find_str(resource_attrs, "service.name") {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => UNKNOWN_SERVICE.to_owned(),
+    }
+}
+
+/// The host a span ran on: `host.name`, else `host.id`, else `k8s.node.name`.
+pub fn host(resource_attrs: &[KeyValue]) -> Option<String> {
+    ["host.name", "host.id", "k8s.node.name"]
+        .iter()
+        .find_map(|key| find_str(resource_attrs, key).filter(|v| !v.is_empty()))
+        .map(str::to_owned)
+}
+
+/// Classifies a span's hop kind. Messaging wins over database (a Redis stream consumer is
+/// a queue hop), a cache system is `cache` not `db`, RPC wins over HTTP (gRPC runs on HTTP).
+pub fn hop_kind(attrs: &[KeyValue]) -> HopKind {
+    if has(attrs, "messaging.system") {
+        return HopKind::Mq;
+    }
+    if let Some(system) = first_str(attrs, &["db.system.name", "db.system"]) {
+        let system = system.to_ascii_lowercase();
+        return if CACHE_SYSTEMS.contains(&system.as_str()) { HopKind::Cache } else { HopKind::Db };
+    }
+    if has(attrs, "rpc.system") {
+        return HopKind::Rpc;
+    }
+    if has(attrs, "http.request.method") || has(attrs, "http.method") {
+        return HopKind::Http;
+    }
+    HopKind::Internal
+}
+
+/// The peer node a non-server span talks to, e.g. `redis-shard-2:6379`, `payments` (a
+/// queue), `ledger` (a database namespace when no address is known). Server spans have
+/// no peer: their node is their own service and host.
+pub fn peer(kind: SpanKind, hop: HopKind, attrs: &[KeyValue]) -> Option<String> {
+    if kind == SpanKind::Server {
+        return None;
+    }
+    let address = address(attrs);
+    match hop {
+        HopKind::Mq => first_str(attrs, &["messaging.destination.name", "messaging.destination"])
+            .map(str::to_owned)
+            .or(address),
+        HopKind::Db | HopKind::Cache => {
+            address.or_else(|| first_str(attrs, &["db.namespace", "db.name"]).map(str::to_owned))
+        }
+        HopKind::Http | HopKind::Rpc | HopKind::Internal => address,
+    }
+}
+
+/// `server.address[:server.port]`, falling back to the older `net.peer.*`,
+/// `network.peer.*` attributes and the authority of `url.full` / `http.url`.
+fn address(attrs: &[KeyValue]) -> Option<String> {
+    let pairs: [(&str, &str); 3] = [
+        ("server.address", "server.port"),
+        ("net.peer.name", "net.peer.port"),
+        ("network.peer.address", "network.peer.port"),
+    ];
+    for (host_key, port_key) in pairs {
+        if let Some(host) = find_str(attrs, host_key).filter(|h| !h.is_empty()) {
+            return Some(match port(attrs, port_key) {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            });
+        }
+    }
+    first_str(attrs, &["url.full", "http.url"]).and_then(url_authority)
+}
+
+fn port(attrs: &[KeyValue], key: &str) -> Option<i64> {
+    match find_attr(attrs, key)? {
+        AttrValue::Int(p) => Some(*p),
+        AttrValue::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The `host[:port]` of a URL, without user info.
+fn url_authority(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    (!authority.is_empty()).then(|| authority.to_owned())
+}
+
+fn has(attrs: &[KeyValue], key: &str) -> bool {
+    find_attr(attrs, key).is_some()
+}
+
+fn first_str<'a>(attrs: &'a [KeyValue], keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|key| find_str(attrs, key).filter(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(key: &str, value: &str) -> KeyValue {
+        KeyValue::new(key, AttrValue::String(value.into()))
+    }
+
+    fn i(key: &str, value: i64) -> KeyValue {
+        KeyValue::new(key, AttrValue::Int(value))
+    }
+
+    #[test]
+    fn redis_is_a_cache_with_shard_peer() {
+        let attrs = [s("db.system.name", "redis"), s("server.address", "redis-shard-2"), i("server.port", 6379)];
+        assert_eq!(hop_kind(&attrs), HopKind::Cache);
+        assert_eq!(peer(SpanKind::Client, HopKind::Cache, &attrs).as_deref(), Some("redis-shard-2:6379"));
+    }
+
+    #[test]
+    fn old_db_system_and_namespace_fallback() {
+        let attrs = [s("db.system", "postgresql"), s("db.name", "ledger")];
+        assert_eq!(hop_kind(&attrs), HopKind::Db);
+        assert_eq!(peer(SpanKind::Client, HopKind::Db, &attrs).as_deref(), Some("ledger"));
+    }
+
+    #[test]
+    fn messaging_peer_is_the_destination() {
+        let attrs = [s("messaging.system", "rabbitmq"), s("messaging.destination.name", "payments"), s("server.address", "mq1")];
+        assert_eq!(hop_kind(&attrs), HopKind::Mq);
+        assert_eq!(peer(SpanKind::Producer, HopKind::Mq, &attrs).as_deref(), Some("payments"));
+        assert_eq!(peer(SpanKind::Consumer, HopKind::Mq, &attrs).as_deref(), Some("payments"));
+    }
+
+    #[test]
+    fn rpc_beats_http_and_server_spans_have_no_peer() {
+        let attrs = [s("rpc.system", "grpc"), s("http.request.method", "POST"), s("server.address", "acct"), i("server.port", 50051)];
+        assert_eq!(hop_kind(&attrs), HopKind::Rpc);
+        assert_eq!(peer(SpanKind::Server, HopKind::Rpc, &attrs), None);
+        assert_eq!(peer(SpanKind::Client, HopKind::Rpc, &attrs).as_deref(), Some("acct:50051"));
+    }
+
+    #[test]
+    fn http_client_peer_from_url() {
+        let attrs = [s("http.method", "GET"), s("http.url", "https://user:pw@api.example:8443/v1/x?q=1")];
+        assert_eq!(hop_kind(&attrs), HopKind::Http);
+        assert_eq!(peer(SpanKind::Client, HopKind::Http, &attrs).as_deref(), Some("api.example:8443"));
+    }
+
+    #[test]
+    fn service_and_host_defaults() {
+        assert_eq!(service_name(&[]), UNKNOWN_SERVICE);
+        assert_eq!(service_name(&[s("service.name", "payment")]), "payment");
+        assert_eq!(host(&[s("host.id", "i-123")]).as_deref(), Some("i-123"));
+        assert_eq!(host(&[s("host.name", "vm-pay-2"), s("host.id", "i-1")]).as_deref(), Some("vm-pay-2"));
+        assert_eq!(host(&[]), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! The hopscope data contract: the span row shared by every writer and reader
+//! ([`SpanRecord`]), the ids, the fields derived from OpenTelemetry semantic conventions
+//! ([`derive`]), and the mapping from and to OTLP ([`otlp`]).
+//!
+//! Golden files under `tests/golden/` pin the OTLP → row mapping; set `UPDATE_GOLDEN=1`
+//! to rewrite them after an intended change.
+
+pub mod derive;
+pub mod ids;
+pub mod otlp;
+pub mod span;
+
+pub use ids::{IdParseError, SpanId, TraceId};
+pub use span::{
+    AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode,
+    find_attr, find_str,
+};

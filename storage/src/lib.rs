@@ -1,0 +1,69 @@
+//! Span storage for hopscope: the contract every store fulfils ([`SpanWriter`],
+//! [`SpanReader`]), the query types, and the embedded store ([`embedded::EmbeddedStore`])
+//! that runs with no external service.
+//!
+//! The collector writes through [`SpanWriter`]; the query API reads through
+//! [`SpanReader`]. Both are object-safe and used as `Arc<dyn ...>`, so the binary picks the
+//! store at start-up.
+
+pub mod embedded;
+pub mod error;
+pub mod query;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hopscope_schemas::{SpanRecord, TraceId};
+
+pub use error::{Result, StorageError};
+pub use query::{DependencyLink, Operation, OperationQuery, TagFilter, Trace, TraceQuery};
+
+/// Writes spans into a store.
+///
+/// Contract:
+/// - `write_spans` returns `Ok` only once every span of the batch is stored and visible to
+///   [`SpanReader`]s of the same store.
+/// - It may be called concurrently from many tasks.
+/// - It does not retry: on [`StorageError::Retryable`] the caller decides whether and when
+///   to retry the same batch; [`StorageError::Permanent`] means retrying cannot help.
+/// - Writing a span whose `(trace_id, span_id)` is already stored does not create a
+///   second copy, so a retried batch is harmless.
+/// - It may block the calling task for as long as the backend takes; it never blocks the
+///   async runtime's threads for long (CPU-heavy work runs on the blocking pool).
+#[async_trait]
+pub trait SpanWriter: Send + Sync {
+    /// Stores a batch of validated spans.
+    async fn write_spans(&self, spans: Vec<SpanRecord>) -> Result<()>;
+}
+
+/// Reads spans back.
+///
+/// Contract: every method may be called concurrently with writes and other reads, and
+/// sees every batch whose `write_spans` has returned. Times are unix nanoseconds.
+#[async_trait]
+pub trait SpanReader: Send + Sync {
+    /// Service names that have spans, sorted.
+    async fn services(&self) -> Result<Vec<String>>;
+
+    /// Operations of one service (optionally of one span kind), sorted by name then kind.
+    async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>>;
+
+    /// All stored spans of one trace, or `None` when no span of it is stored.
+    async fn trace(&self, trace_id: TraceId) -> Result<Option<Trace>>;
+
+    /// Traces with at least one span matching every filter of the query together, most
+    /// recent match first, at most `query.limit` traces, each with all its spans.
+    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>>;
+
+    /// Service-to-service call counts from parent/child spans whose child starts in
+    /// `[start_ns, end_ns]`, sorted by parent then child.
+    async fn dependencies(&self, start_ns: u64, end_ns: u64) -> Result<Vec<DependencyLink>>;
+}
+
+/// A store that can both write and read; what the all-in-one binary runs on.
+pub trait SpanStore: SpanWriter + SpanReader {}
+
+impl<T: SpanWriter + SpanReader> SpanStore for T {}
+
+/// A shared handle to a store.
+pub type SharedStore = Arc<dyn SpanStore>;
