@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{SpanId, TraceId};
 
 /// OTLP span kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanKind {
     /// Kind not set by the SDK.
@@ -85,7 +85,7 @@ impl SpanKind {
 }
 
 /// OTLP status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusCode {
     /// Not set.
@@ -297,7 +297,7 @@ pub struct Link {
 }
 
 /// What a hop talks to, classified from OpenTelemetry semantic conventions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum HopKind {
     /// An HTTP call or handler.
