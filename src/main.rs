@@ -1,1 +1,27 @@
-fn main() {}
+//! The `hopscope` binary: parses the command line, sets up logging and runs a role.
+
+mod all_in_one;
+mod cli;
+mod config;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = cli.options.resolve()?;
+    if cli.options.print_config {
+        print!("{}", config.to_toml()?);
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.options.log)?)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command.unwrap_or(Command::AllInOne) {
+        Command::AllInOne => runtime.block_on(all_in_one::run(config)),
+    }
+}

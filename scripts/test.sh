@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole hopscope test suite on a fresh machine: installs what the tests need
+# (the official OpenTelemetry Python SDK into ./.venv), then runs every workspace test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! .venv/bin/python -c 'import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+  echo "installing the OpenTelemetry Python SDK into .venv (tests/python/requirements.txt)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+export HOPSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo test --workspace --doc --quiet
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

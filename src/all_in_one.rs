@@ -1,0 +1,141 @@
+//! The all-in-one role: OTLP receivers and the query API in one process, on one store.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hopscope_collector::{Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
+use hopscope_storage::embedded::EmbeddedStore;
+use hopscope_storage::{SpanReader, SpanWriter};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::config::HopscopeConfig;
+
+/// How long shutdown may take before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs until SIGINT or SIGTERM, then stops accepting connections, lets in-flight requests
+/// finish (for at most [`SHUTDOWN_GRACE`]) and returns.
+pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config)?;
+
+    let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
+    let writer: Arc<dyn SpanWriter> = store.clone();
+    let reader: Arc<dyn SpanReader> = store;
+    let ingest = Arc::new(Ingest::new(writer));
+
+    let grpc_listener = bind(config.collector.grpc_listen, "otlp grpc").await?;
+    let http_listener = bind(config.collector.http_listen, "otlp http").await?;
+    let query_listener = bind(config.query.listen, "query api").await?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            // Returns when the flag flips or the sender is gone; either means stop.
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let grpc = OtlpGrpcReceiver::builder(ingest.clone())
+        .max_request_bytes(config.collector.max_request_bytes)
+        .build();
+    let http = OtlpHttpReceiver::builder(ingest.clone())
+        .max_request_bytes(config.collector.max_request_bytes)
+        .build();
+    let app = hopscope_query_api::router(reader, &config.query);
+
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(async move { grpc.serve(grpc_listener, stopped()).await.context("otlp grpc receiver failed") });
+    let http_stop = stopped();
+    servers.spawn(async move { http.serve(http_listener, http_stop).await.context("otlp http receiver failed") });
+    let query_stop = stopped();
+    servers.spawn(async move {
+        axum::serve(query_listener, app)
+            .with_graceful_shutdown(query_stop)
+            .await
+            .context("query api server failed")
+    });
+    info!(
+        grpc = %config.collector.grpc_listen,
+        http = %config.collector.http_listen,
+        query = %config.query.listen,
+        "hopscope is running; send OTLP to the collector ports and open the query port"
+    );
+
+    let outcome = tokio::select! {
+        signal = shutdown_signal() => {
+            info!(signal, "shutting down");
+            Ok(())
+        }
+        Some(result) = servers.join_next() => {
+            // A server stopping on its own is a failure: report it and stop the others.
+            flatten(result).and_then(|()| Err(anyhow::anyhow!("a server stopped unexpectedly")))
+        }
+    };
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(result) = servers.join_next().await {
+            if let Err(err) = flatten(result) {
+                error!(error = %format!("{err:#}"), "server failed during shutdown");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        error!(grace_secs = SHUTDOWN_GRACE.as_secs(), "shutdown grace period over; exiting anyway");
+    }
+    let stats = ingest.stats();
+    info!(?stats, "stopped");
+    outcome
+}
+
+fn flatten(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    result.context("server task panicked")?
+}
+
+async fn bind(addr: std::net::SocketAddr, role: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the {role} (is another hopscope running?)"))
+}
+
+/// Creates the data directory and takes an exclusive lock on `hopscope.lock` inside it,
+/// held for the life of the returned file.
+fn lock_data_dir(config: &HopscopeConfig) -> anyhow::Result<File> {
+    let dir = &config.data_dir.0;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let path = dir.join("hopscope.lock");
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.try_lock().map_err(|err| {
+        anyhow::anyhow!("data directory {} is in use by another hopscope process ({err})", dir.display())
+    })?;
+    Ok(file)
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM and names the one that came.
+async fn shutdown_signal() -> &'static str {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => "SIGINT",
+        () = term => "SIGTERM",
+    }
+}

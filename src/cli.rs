@@ -1,0 +1,140 @@
+//! Command-line interface. Flags override environment variables (`HOPSCOPE_*`), which
+//! override the `--config` file, which overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{DataDir, HopscopeConfig};
+
+/// hopscope: distributed tracing that names the node that made a request slow or fail.
+///
+/// With no subcommand, runs the all-in-one: OTLP collector (gRPC :4317, HTTP :4318) and
+/// query API (:16686) in one process on the embedded store.
+#[derive(Debug, Parser)]
+#[command(name = "hopscope", version, about, long_about)]
+pub struct Cli {
+    /// What to run; `all-in-one` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub options: Options,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collector + query API in one process on the embedded store (the default).
+    AllInOne,
+}
+
+/// Options that override the configuration file.
+#[derive(Debug, Args)]
+pub struct Options {
+    /// TOML configuration file (see README, "Configuration").
+    #[arg(long, short = 'c', env = "HOPSCOPE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Data directory [default: ./hopscope-data].
+    #[arg(long, env = "HOPSCOPE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    /// OTLP/gRPC listen address [default: 0.0.0.0:4317].
+    #[arg(long, env = "HOPSCOPE_GRPC_LISTEN", global = true)]
+    pub grpc_listen: Option<SocketAddr>,
+
+    /// OTLP/HTTP listen address [default: 0.0.0.0:4318].
+    #[arg(long, env = "HOPSCOPE_HTTP_LISTEN", global = true)]
+    pub http_listen: Option<SocketAddr>,
+
+    /// Query API and UI listen address [default: 0.0.0.0:16686].
+    #[arg(long, env = "HOPSCOPE_QUERY_LISTEN", global = true)]
+    pub query_listen: Option<SocketAddr>,
+
+    /// Largest OTLP request accepted, in bytes, before and after decompression
+    /// [default: 16 MiB].
+    #[arg(long, env = "HOPSCOPE_MAX_REQUEST_BYTES", global = true)]
+    pub max_request_bytes: Option<usize>,
+
+    /// Embedded store: most spans kept in memory; the oldest traces are evicted first
+    /// [default: 2000000].
+    #[arg(long, env = "HOPSCOPE_MAX_SPANS", global = true)]
+    pub max_spans: Option<usize>,
+
+    /// Embedded store: most bytes of span data kept in memory [default: 1 GiB].
+    #[arg(long, env = "HOPSCOPE_MAX_BYTES", global = true)]
+    pub max_bytes: Option<usize>,
+
+    /// Log filter, e.g. `info`, `debug`, `hopscope_collector=debug` (RUST_LOG syntax).
+    #[arg(long, env = "HOPSCOPE_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long, global = true)]
+    pub print_config: bool,
+}
+
+impl Options {
+    /// Applies the flags and environment variables that were given over `config`.
+    pub fn apply(&self, config: &mut HopscopeConfig) {
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = DataDir(dir.clone());
+        }
+        if let Some(addr) = self.grpc_listen {
+            config.collector.grpc_listen = addr;
+        }
+        if let Some(addr) = self.http_listen {
+            config.collector.http_listen = addr;
+        }
+        if let Some(addr) = self.query_listen {
+            config.query.listen = addr;
+        }
+        if let Some(bytes) = self.max_request_bytes {
+            config.collector.max_request_bytes = bytes;
+        }
+        if let Some(spans) = self.max_spans {
+            config.embedded.max_spans = spans;
+        }
+        if let Some(bytes) = self.max_bytes {
+            config.embedded.max_bytes = bytes;
+        }
+    }
+
+    /// The configuration file (if any) with these options applied.
+    pub fn resolve(&self) -> anyhow::Result<HopscopeConfig> {
+        let mut config = match &self.config {
+            Some(path) => HopscopeConfig::from_file(path)?,
+            None => HopscopeConfig::default(),
+        };
+        self.apply(&mut config);
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("hopscope-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hopscope.toml");
+        std::fs::write(&file, "[collector]\nhttp_listen = \"127.0.0.1:9999\"\ngrpc_listen = \"127.0.0.1:9998\"\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "hopscope",
+            "--config",
+            file.to_str().unwrap(),
+            "--grpc-listen",
+            "127.0.0.1:7000",
+        ])
+        .unwrap();
+        let config = cli.options.resolve().unwrap();
+        assert_eq!(config.collector.grpc_listen.port(), 7000);
+        assert_eq!(config.collector.http_listen.port(), 9999);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
