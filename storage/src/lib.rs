@@ -8,6 +8,7 @@
 
 pub mod embedded;
 pub mod error;
+pub mod matching;
 pub mod query;
 
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! Store-level tests of the embedded store (no I/O).
