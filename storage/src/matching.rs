@@ -44,7 +44,10 @@ pub fn effective_limit(limit: usize) -> usize {
 
 /// True when the span satisfies every filter of the query, the time window included.
 pub fn span_matches(span: &SpanRecord, query: &TraceQuery) -> bool {
-    if query.service.as_deref().is_some_and(|s| s != span.service_name)
+    if query
+        .service
+        .as_deref()
+        .is_some_and(|s| s != span.service_name)
         || query.operation.as_deref().is_some_and(|o| o != span.name)
         || query.span_kind.is_some_and(|k| k != span.kind)
     {
@@ -69,7 +72,10 @@ pub fn tag_matches(span: &SpanRecord, tag: &TagFilter) -> bool {
     synthetic_matches(span, key, value)
         || attrs_match(&span.attributes, key, value)
         || attrs_match(&span.resource.attributes, key, value)
-        || span.events.iter().any(|e| attrs_match(&e.attributes, key, value))
+        || span
+            .events
+            .iter()
+            .any(|e| attrs_match(&e.attributes, key, value))
 }
 
 fn synthetic_matches(span: &SpanRecord, key: &str, value: &str) -> bool {
@@ -86,7 +92,9 @@ fn synthetic_matches(span: &SpanRecord, key: &str, value: &str) -> bool {
 }
 
 fn attrs_match(attrs: &[KeyValue], key: &str, value: &str) -> bool {
-    attrs.iter().any(|kv| kv.key == key && text_equals(&kv.value, value))
+    attrs
+        .iter()
+        .any(|kv| kv.key == key && text_equals(&kv.value, value))
 }
 
 /// `value.to_text() == text` without allocating for strings.
@@ -103,7 +111,9 @@ pub fn text_equals(value: &AttrValue, text: &str) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use hopscope_schemas::{Event, HopKind, Resource, Scope, SpanId, SpanKind, StatusCode, TraceId};
+    use hopscope_schemas::{
+        Event, HopKind, Resource, Scope, SpanId, SpanKind, StatusCode, TraceId,
+    };
 
     use super::*;
 
@@ -128,7 +138,10 @@ mod tests {
                 kv("http.status_code", AttrValue::Int(500)),
                 kv("retry", AttrValue::Bool(false)),
                 kv("ratio", AttrValue::Double(0.5)),
-                kv("list", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Int(2)])),
+                kv(
+                    "list",
+                    AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Int(2)]),
+                ),
             ],
             dropped_attributes_count: 0,
             events: vec![Event {
@@ -144,7 +157,10 @@ mod tests {
                 attributes: vec![kv("service.name", AttrValue::String("pay".into()))],
                 ..Default::default()
             }),
-            scope: Arc::new(Scope { name: "io.opentelemetry.http".into(), ..Default::default() }),
+            scope: Arc::new(Scope {
+                name: "io.opentelemetry.http".into(),
+                ..Default::default()
+            }),
             service_name: "pay".into(),
             hop_kind: HopKind::Http,
             peer: None,
@@ -153,7 +169,10 @@ mod tests {
     }
 
     fn tag(key: &str, value: &str) -> TagFilter {
-        TagFilter { key: key.into(), value: value.into() }
+        TagFilter {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 
     #[test]
@@ -181,7 +200,10 @@ mod tests {
         assert!(tag_matches(&s, &tag("span.kind", "server")));
         assert!(tag_matches(&s, &tag("otel.status_code", "ERROR")));
         assert!(tag_matches(&s, &tag("otel.status_description", "boom")));
-        assert!(tag_matches(&s, &tag("otel.scope.name", "io.opentelemetry.http")));
+        assert!(tag_matches(
+            &s,
+            &tag("otel.scope.name", "io.opentelemetry.http")
+        ));
         assert!(!tag_matches(&s, &tag("otel.scope.version", "")));
         assert!(!tag_matches(&s, &tag("error", "false")));
         s.status_code = StatusCode::Unset;
@@ -207,14 +229,38 @@ mod tests {
         };
         assert!(span_matches(&s, &q));
         for q in [
-            TraceQuery { service: Some("cart".into()), ..q.clone() },
-            TraceQuery { operation: Some("GET".into()), ..q.clone() },
-            TraceQuery { span_kind: Some(SpanKind::Client), ..q.clone() },
-            TraceQuery { min_duration_ns: Some(501), ..q.clone() },
-            TraceQuery { max_duration_ns: Some(499), ..q.clone() },
-            TraceQuery { start_ns: Some(1_001), ..q.clone() },
-            TraceQuery { end_ns: Some(999), ..q.clone() },
-            TraceQuery { tags: vec![tag("retry", "true")], ..q.clone() },
+            TraceQuery {
+                service: Some("cart".into()),
+                ..q.clone()
+            },
+            TraceQuery {
+                operation: Some("GET".into()),
+                ..q.clone()
+            },
+            TraceQuery {
+                span_kind: Some(SpanKind::Client),
+                ..q.clone()
+            },
+            TraceQuery {
+                min_duration_ns: Some(501),
+                ..q.clone()
+            },
+            TraceQuery {
+                max_duration_ns: Some(499),
+                ..q.clone()
+            },
+            TraceQuery {
+                start_ns: Some(1_001),
+                ..q.clone()
+            },
+            TraceQuery {
+                end_ns: Some(999),
+                ..q.clone()
+            },
+            TraceQuery {
+                tags: vec![tag("retry", "true")],
+                ..q.clone()
+            },
         ] {
             assert!(!span_matches(&s, &q), "{q:?}");
         }

@@ -36,7 +36,9 @@ pub(crate) struct TraceEntry {
 impl TraceEntry {
     /// The span with this id.
     pub fn span(&self, span_id: &SpanId) -> Option<&Arc<SpanRecord>> {
-        self.by_span_id.get(span_id).and_then(|i| self.spans.get(*i as usize))
+        self.by_span_id
+            .get(span_id)
+            .and_then(|i| self.spans.get(*i as usize))
     }
 }
 
@@ -155,11 +157,12 @@ impl State {
         entry.spans.push(Arc::clone(&span));
         self.spans += 1;
         self.data_bytes += span.heap_size() + SPAN_OVERHEAD;
-        self.shared.acquire(Arc::as_ptr(&span.resource) as usize, || {
-            size_of::<hopscope_schemas::Resource>()
-                + span.resource.schema_url.len()
-                + attrs_size(&span.resource.attributes)
-        });
+        self.shared
+            .acquire(Arc::as_ptr(&span.resource) as usize, || {
+                size_of::<hopscope_schemas::Resource>()
+                    + span.resource.schema_url.len()
+                    + attrs_size(&span.resource.attributes)
+            });
         self.shared.acquire(Arc::as_ptr(&span.scope) as usize, || {
             size_of::<hopscope_schemas::Scope>()
                 + span.scope.name.len()
@@ -167,7 +170,11 @@ impl State {
                 + span.scope.schema_url.len()
                 + attrs_size(&span.scope.attributes)
         });
-        let key = SpanKey { start_ns: span.start_time_unix_nano, trace_id, index };
+        let key = SpanKey {
+            start_ns: span.start_time_unix_nano,
+            trace_id,
+            index,
+        };
         self.index.add(&span, key);
         true
     }
@@ -189,11 +196,17 @@ impl State {
     fn remove_trace(&mut self, trace_id: TraceId, entry: TraceEntry) {
         for (index, span) in entry.spans.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let key = SpanKey { start_ns: span.start_time_unix_nano, trace_id, index };
+            let key = SpanKey {
+                start_ns: span.start_time_unix_nano,
+                trace_id,
+                index,
+            };
             self.index.remove(span, key);
             self.shared.release(Arc::as_ptr(&span.resource) as usize);
             self.shared.release(Arc::as_ptr(&span.scope) as usize);
-            self.data_bytes = self.data_bytes.saturating_sub(span.heap_size() + SPAN_OVERHEAD);
+            self.data_bytes = self
+                .data_bytes
+                .saturating_sub(span.heap_size() + SPAN_OVERHEAD);
         }
         self.data_bytes = self.data_bytes.saturating_sub(TRACE_OVERHEAD);
         self.spans = self.spans.saturating_sub(entry.spans.len());
@@ -245,7 +258,9 @@ fn indexed_text(value: &AttrValue) -> Option<Cow<'_, str>> {
 /// True when the attribute index holds every span matching `key=value`, so a search
 /// may use that term's posting list as its candidates.
 pub(crate) fn term_is_complete(key: &str, value: &str) -> bool {
-    let synthetic = crate::matching::SYNTHETIC_KEYS.iter().any(|k| *k == key && key != "error");
+    let synthetic = crate::matching::SYNTHETIC_KEYS
+        .iter()
+        .any(|k| *k == key && key != "error");
     !synthetic
         && value.len() <= MAX_INDEXED_VALUE
         && !value.starts_with('[')
@@ -258,7 +273,10 @@ impl Indexes {
         if self.time.insert(key) {
             bytes += entry_cost::<SpanKey>();
         }
-        if self.duration.insert(DurationKey { duration_ns: span.duration_nanos(), span: key }) {
+        if self.duration.insert(DurationKey {
+            duration_ns: span.duration_nanos(),
+            span: key,
+        }) {
             bytes += entry_cost::<DurationKey>();
         }
         let service = match self.services.get_mut(span.service_name.as_str()) {
@@ -310,7 +328,10 @@ impl Indexes {
         if self.time.remove(&key) {
             bytes += entry_cost::<SpanKey>();
         }
-        if self.duration.remove(&DurationKey { duration_ns: span.duration_nanos(), span: key }) {
+        if self.duration.remove(&DurationKey {
+            duration_ns: span.duration_nanos(),
+            span: key,
+        }) {
             bytes += entry_cost::<DurationKey>();
         }
         if let Some(service) = self.services.get_mut(span.service_name.as_str()) {

@@ -87,7 +87,10 @@ pub struct EmbeddedConfig {
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
-        Self { max_spans: 2_000_000, max_bytes: 1 << 30 }
+        Self {
+            max_spans: 2_000_000,
+            max_bytes: 1 << 30,
+        }
     }
 }
 
@@ -149,7 +152,12 @@ impl Default for EmbeddedStore {
 impl EmbeddedStore {
     /// An empty store bounded by `config`.
     pub fn new(config: EmbeddedConfig) -> Self {
-        Self { shared: Arc::new(Shared { config, state: RwLock::new(State::new()) }) }
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                state: RwLock::new(State::new()),
+            }),
+        }
     }
 
     /// The store's configuration.
@@ -176,13 +184,15 @@ impl EmbeddedStore {
         F: FnOnce(&Shared) -> T + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || f(&shared)).await.map_err(|e| {
-            if e.is_cancelled() {
-                StorageError::Retryable(format!("embedded store task cancelled: {e}"))
-            } else {
-                StorageError::Permanent(format!("embedded store task failed: {e}"))
-            }
-        })
+        tokio::task::spawn_blocking(move || f(&shared))
+            .await
+            .map_err(|e| {
+                if e.is_cancelled() {
+                    StorageError::Retryable(format!("embedded store task cancelled: {e}"))
+                } else {
+                    StorageError::Permanent(format!("embedded store task failed: {e}"))
+                }
+            })
     }
 }
 
@@ -201,7 +211,15 @@ impl SpanWriter for EmbeddedStore {
 #[async_trait]
 impl SpanReader for EmbeddedStore {
     async fn services(&self) -> Result<Vec<String>> {
-        Ok(self.shared.state.read().index.services.keys().cloned().collect())
+        Ok(self
+            .shared
+            .state
+            .read()
+            .index
+            .services
+            .keys()
+            .cloned()
+            .collect())
     }
 
     async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>> {
@@ -220,13 +238,15 @@ impl SpanReader for EmbeddedStore {
 
     async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>> {
         let query = query.clone();
-        self.blocking(move |shared| planner::find_traces(&shared.state, &query)).await
+        self.blocking(move |shared| planner::find_traces(&shared.state, &query))
+            .await
     }
 
     async fn dependencies(&self, start_ns: u64, end_ns: u64) -> Result<Vec<DependencyLink>> {
         if start_ns > end_ns {
             return Ok(Vec::new());
         }
-        self.blocking(move |shared| planner::dependencies(&shared.state, start_ns, end_ns)).await
+        self.blocking(move |shared| planner::dependencies(&shared.state, start_ns, end_ns))
+            .await
     }
 }

@@ -42,9 +42,11 @@ impl Source<'_> {
                 .get(service)
                 .and_then(|s| s.operations.get(name))
                 .map(|o| &o.spans),
-            Source::Attribute(key, value) => {
-                state.index.attributes.get(key).and_then(|values| values.get(value))
-            }
+            Source::Attribute(key, value) => state
+                .index
+                .attributes
+                .get(key)
+                .and_then(|values| values.get(value)),
         }
     }
 }
@@ -101,7 +103,10 @@ impl Search<'_> {
             return false;
         }
         self.found.insert(key.trace_id);
-        self.traces.push(Trace { trace_id: key.trace_id, spans: entry.spans.clone() });
+        self.traces.push(Trace {
+            trace_id: key.trace_id,
+            spans: entry.spans.clone(),
+        });
         self.traces.len() >= self.limit
     }
 
@@ -159,8 +164,14 @@ fn duration_candidates(
 ) -> Option<Vec<SpanKey>> {
     let min = query.min_duration_ns.unwrap_or(0);
     let max = query.max_duration_ns.unwrap_or(u64::MAX);
-    let mut from = Bound::Included(DurationKey { duration_ns: min, span: SpanKey::first_at(0) });
-    let to = Bound::Included(DurationKey { duration_ns: max, span: SpanKey::last_at(u64::MAX) });
+    let mut from = Bound::Included(DurationKey {
+        duration_ns: min,
+        span: SpanKey::first_at(0),
+    });
+    let to = Bound::Included(DurationKey {
+        duration_ns: max,
+        span: SpanKey::last_at(u64::MAX),
+    });
     let mut walked = 0;
     let mut keys = Vec::new();
     loop {
@@ -196,18 +207,26 @@ fn duration_candidates(
 pub(crate) fn find_traces(lock: &RwLock<State>, query: &TraceQuery) -> Vec<Trace> {
     let low = query.start_ns.unwrap_or(0);
     let high = query.end_ns.unwrap_or(u64::MAX);
-    if low > high || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX) {
+    if low > high || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX)
+    {
         return Vec::new();
     }
     let chosen = choose(&lock.read(), query);
     let Some((source, len)) = chosen else {
         return Vec::new();
     };
-    let mut search =
-        Search { query, limit: effective_limit(query.limit), found: HashSet::new(), traces: Vec::new() };
+    let mut search = Search {
+        query,
+        limit: effective_limit(query.limit),
+        found: HashSet::new(),
+        traces: Vec::new(),
+    };
     let by_duration = (query.min_duration_ns.is_some() || query.max_duration_ns.is_some())
         && len > DURATION_PROBE_MIN;
-    match by_duration.then(|| duration_candidates(lock, query, low, high, len)).flatten() {
+    match by_duration
+        .then(|| duration_candidates(lock, query, low, high, len))
+        .flatten()
+    {
         Some(keys) => search.visit_all(lock, &keys),
         None => search.walk(lock, source, low, high),
     }
@@ -234,7 +253,10 @@ pub(crate) fn operations(state: &State, query: &OperationQuery) -> Vec<Operation
     for (name, operation) in &service.operations {
         for (slot, kind) in KINDS.iter().enumerate() {
             if operation.kinds[slot] > 0 && query.span_kind.is_none_or(|k| k == *kind) {
-                out.push(Operation { name: name.clone(), span_kind: *kind });
+                out.push(Operation {
+                    name: name.clone(),
+                    span_kind: *kind,
+                });
             }
         }
     }
@@ -243,7 +265,11 @@ pub(crate) fn operations(state: &State, query: &OperationQuery) -> Vec<Operation
 
 /// Service dependencies (see [`crate::SpanReader::dependencies`]): one call per span
 /// starting in the window whose parent is stored in the same trace under another service.
-pub(crate) fn dependencies(lock: &RwLock<State>, start_ns: u64, end_ns: u64) -> Vec<DependencyLink> {
+pub(crate) fn dependencies(
+    lock: &RwLock<State>,
+    start_ns: u64,
+    end_ns: u64,
+) -> Vec<DependencyLink> {
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut low = Bound::Included(SpanKey::first_at(start_ns));
     let high = Bound::Included(SpanKey::last_at(end_ns));
@@ -283,11 +309,13 @@ pub(crate) fn dependencies(lock: &RwLock<State>, start_ns: u64, end_ns: u64) -> 
     counts
         .into_iter()
         .flat_map(|(parent, children)| {
-            children.into_iter().map(move |(child, call_count)| DependencyLink {
-                parent: parent.clone(),
-                child,
-                call_count,
-            })
+            children
+                .into_iter()
+                .map(move |(child, call_count)| DependencyLink {
+                    parent: parent.clone(),
+                    child,
+                    call_count,
+                })
         })
         .collect()
 }

@@ -22,12 +22,20 @@ pub(crate) struct SpanKey {
 impl SpanKey {
     /// The smallest key starting at `start_ns`.
     pub fn first_at(start_ns: u64) -> Self {
-        Self { start_ns, trace_id: TraceId([0; 16]), index: 0 }
+        Self {
+            start_ns,
+            trace_id: TraceId([0; 16]),
+            index: 0,
+        }
     }
 
     /// The largest key starting at `start_ns`.
     pub fn last_at(start_ns: u64) -> Self {
-        Self { start_ns, trace_id: TraceId([0xff; 16]), index: u32::MAX }
+        Self {
+            start_ns,
+            trace_id: TraceId([0xff; 16]),
+            index: u32::MAX,
+        }
     }
 }
 

@@ -1,1 +1,717 @@
 //! Store-level tests of the embedded store (no I/O).
+
+use std::sync::Arc;
+
+use hopscope_schemas::{
+    AttrValue, Event, HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode,
+    TraceId,
+};
+
+use super::*;
+use crate::matching::span_matches;
+use crate::query::TagFilter;
+
+fn tid(n: u128) -> TraceId {
+    TraceId(n.to_be_bytes())
+}
+
+fn sid(n: u64) -> SpanId {
+    SpanId(n.to_be_bytes())
+}
+
+/// A span of trace `trace`, id `id`, in `service`, starting at `start` for `duration` ns.
+fn span(trace: u128, id: u64, service: &str, name: &str, start: u64, duration: u64) -> SpanRecord {
+    SpanRecord {
+        trace_id: tid(trace),
+        span_id: sid(id),
+        parent_span_id: None,
+        trace_state: String::new(),
+        flags: 0,
+        name: name.into(),
+        kind: SpanKind::Server,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + duration,
+        status_code: StatusCode::Unset,
+        status_message: String::new(),
+        attributes: vec![],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        resource: Arc::new(Resource {
+            attributes: vec![KeyValue::new(
+                "service.name",
+                AttrValue::String(service.into()),
+            )],
+            ..Default::default()
+        }),
+        scope: Arc::new(Scope::default()),
+        service_name: service.into(),
+        hop_kind: HopKind::Internal,
+        peer: None,
+        host: None,
+    }
+}
+
+fn child(mut s: SpanRecord, parent: u64, kind: SpanKind) -> SpanRecord {
+    s.parent_span_id = Some(sid(parent));
+    s.kind = kind;
+    s
+}
+
+fn with_attr(mut s: SpanRecord, key: &str, value: AttrValue) -> SpanRecord {
+    s.attributes.push(KeyValue::new(key, value));
+    s
+}
+
+fn tag(key: &str, value: &str) -> TagFilter {
+    TagFilter {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn big() -> EmbeddedStore {
+    EmbeddedStore::new(EmbeddedConfig::default())
+}
+
+async fn ids(store: &EmbeddedStore, query: TraceQuery) -> Vec<u128> {
+    let traces = store.find_traces(&query).await.expect("find_traces");
+    traces
+        .iter()
+        .map(|t| u128::from_be_bytes(t.trace_id.0))
+        .collect()
+}
+
+#[tokio::test]
+async fn writes_and_reads_a_trace_by_id() {
+    let store = big();
+    let root = span(1, 1, "front", "GET /", 100, 50);
+    let db = child(span(1, 2, "front", "SELECT", 110, 10), 1, SpanKind::Client);
+    let late = child(span(1, 3, "cart", "add", 105, 5), 1, SpanKind::Server);
+    store
+        .write_spans(vec![db.clone(), root.clone()])
+        .await
+        .expect("write");
+    store.write_spans(vec![late.clone()]).await.expect("write");
+    let trace = store.trace(tid(1)).await.expect("trace").expect("stored");
+    let got: Vec<SpanRecord> = trace.spans.iter().map(|s| (**s).clone()).collect();
+    assert_eq!(got, vec![root, late, db], "sorted by start");
+    assert!(store.trace(tid(2)).await.expect("trace").is_none());
+    assert_eq!(
+        store.services().await.expect("services"),
+        vec!["cart", "front"]
+    );
+    let stats = store.stats();
+    assert_eq!((stats.spans, stats.traces), (3, 1));
+    assert!(stats.bytes > 0);
+}
+
+#[tokio::test]
+async fn duplicate_spans_are_stored_once() {
+    let store = big();
+    let batch = vec![span(1, 1, "a", "x", 10, 1), span(1, 2, "a", "y", 11, 1)];
+    store.write_spans(batch.clone()).await.expect("write");
+    let bytes = store.stats().bytes;
+    store.write_spans(batch).await.expect("retry");
+    store
+        .write_spans(vec![span(1, 1, "a", "other name", 12, 1)])
+        .await
+        .expect("write");
+    let trace = store.trace(tid(1)).await.expect("trace").expect("stored");
+    assert_eq!(trace.spans.len(), 2);
+    assert_eq!(trace.spans[0].name, "x", "the first copy is kept");
+    assert_eq!(store.stats().spans, 2);
+    assert_eq!(store.stats().bytes, bytes);
+    let q = TraceQuery {
+        operation: Some("other name".into()),
+        ..Default::default()
+    };
+    assert!(ids(&store, q).await.is_empty());
+}
+
+/// Trace 1: front server (error, 100 ns) → pay client (db attrs, event); trace 2: pay
+/// server with `peer=db1` resource attribute.
+async fn sample_store() -> EmbeddedStore {
+    let store = big();
+    let mut front = with_attr(
+        span(1, 1, "front", "GET /checkout", 1_000, 100),
+        "http.status_code",
+        AttrValue::Int(500),
+    );
+    front.status_code = StatusCode::Error;
+    let mut pay = child(span(1, 2, "pay", "charge", 1_010, 60), 1, SpanKind::Client);
+    pay = with_attr(pay, "db.system", AttrValue::String("postgresql".into()));
+    pay.events.push(Event {
+        time_unix_nano: 1_020,
+        name: "exception".into(),
+        attributes: vec![KeyValue::new(
+            "exception.type",
+            AttrValue::String("Timeout".into()),
+        )],
+        dropped_attributes_count: 0,
+    });
+    let mut pay2 = span(2, 3, "pay", "charge", 2_000, 30);
+    pay2.resource = Arc::new(Resource {
+        attributes: vec![
+            KeyValue::new("service.name", AttrValue::String("pay".into())),
+            KeyValue::new("host.name", AttrValue::String("vm-2".into())),
+        ],
+        ..Default::default()
+    });
+    store
+        .write_spans(vec![front, pay, pay2])
+        .await
+        .expect("write");
+    store
+}
+
+#[tokio::test]
+async fn searches_by_every_filter() {
+    let store = sample_store().await;
+    let q = |f: fn(&mut TraceQuery)| {
+        let mut q = TraceQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        ids(&store, q(|q| q.service = Some("pay".into()))).await,
+        vec![2, 1],
+        "newest first"
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.service = Some("front".into()))).await,
+        vec![1]
+    );
+    assert!(
+        ids(&store, q(|q| q.service = Some("nope".into())))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.operation = Some("GET /checkout".into()))).await,
+        vec![1]
+    );
+    let pay_charge = |q: &mut TraceQuery| {
+        q.service = Some("pay".into());
+        q.operation = Some("charge".into());
+    };
+    assert_eq!(ids(&store, q(pay_charge)).await, vec![2, 1]);
+    assert_eq!(
+        ids(&store, q(|q| q.span_kind = Some(SpanKind::Client))).await,
+        vec![1]
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.tags = vec![tag("http.status_code", "500")])).await,
+        vec![1]
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.tags = vec![tag("host.name", "vm-2")])).await,
+        vec![2],
+        "resource"
+    );
+    assert_eq!(
+        ids(
+            &store,
+            q(|q| q.tags = vec![tag("exception.type", "Timeout")])
+        )
+        .await,
+        vec![1],
+        "event"
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.tags = vec![tag("error", "true")])).await,
+        vec![1]
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.tags = vec![tag("span.kind", "client")])).await,
+        vec![1]
+    );
+    assert_eq!(
+        ids(
+            &store,
+            q(|q| q.tags = vec![tag("otel.status_code", "ERROR")])
+        )
+        .await,
+        vec![1]
+    );
+    assert!(
+        ids(&store, q(|q| q.tags = vec![tag("http.status_code", "200")]))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.min_duration_ns = Some(60))).await,
+        vec![1]
+    );
+    assert_eq!(
+        ids(&store, q(|q| q.max_duration_ns = Some(30))).await,
+        vec![2]
+    );
+    assert_eq!(ids(&store, q(|q| q.start_ns = Some(1_500))).await, vec![2]);
+    assert_eq!(ids(&store, q(|q| q.end_ns = Some(1_005))).await, vec![1]);
+    assert!(
+        ids(
+            &store,
+            q(|q| {
+                q.start_ns = Some(5);
+                q.end_ns = Some(4)
+            })
+        )
+        .await
+        .is_empty()
+    );
+    assert!(
+        ids(
+            &store,
+            q(|q| {
+                q.min_duration_ns = Some(5);
+                q.max_duration_ns = Some(4)
+            })
+        )
+        .await
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn all_filters_hold_on_the_same_span() {
+    let store = sample_store().await;
+    // Trace 1 has a `front` span with status ERROR and a `pay` span; no single span is both.
+    let q = TraceQuery {
+        service: Some("pay".into()),
+        tags: vec![tag("error", "true")],
+        ..Default::default()
+    };
+    assert!(ids(&store, q).await.is_empty());
+    let q = TraceQuery {
+        service: Some("front".into()),
+        tags: vec![tag("exception.type", "Timeout")],
+        ..Default::default()
+    };
+    assert!(ids(&store, q).await.is_empty());
+    let q = TraceQuery {
+        service: Some("pay".into()),
+        min_duration_ns: Some(100),
+        ..Default::default()
+    };
+    assert!(
+        ids(&store, q).await.is_empty(),
+        "the 100 ns span is front's"
+    );
+    let q = TraceQuery {
+        service: Some("pay".into()),
+        span_kind: Some(SpanKind::Client),
+        tags: vec![
+            tag("db.system", "postgresql"),
+            tag("exception.type", "Timeout"),
+        ],
+        min_duration_ns: Some(60),
+        max_duration_ns: Some(60),
+        start_ns: Some(1_010),
+        end_ns: Some(1_010),
+        ..Default::default()
+    };
+    assert_eq!(ids(&store, q).await, vec![1]);
+}
+
+#[tokio::test]
+async fn limit_and_newest_first() {
+    let store = big();
+    let spans = (1..=30u64)
+        .map(|i| span(u128::from(i), i, "svc", "op", i * 10, 1))
+        .collect();
+    store.write_spans(spans).await.expect("write");
+    let q = TraceQuery {
+        service: Some("svc".into()),
+        limit: 3,
+        ..Default::default()
+    };
+    assert_eq!(ids(&store, q).await, vec![30, 29, 28]);
+    let all = ids(&store, TraceQuery::default()).await;
+    assert_eq!(
+        all,
+        (11..=30u128).rev().collect::<Vec<_>>(),
+        "limit 0 means 20"
+    );
+    let q = TraceQuery {
+        start_ns: Some(50),
+        end_ns: Some(100),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(ids(&store, q).await, (5..=10u128).rev().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn evicts_whole_least_recently_written_traces_by_span_count() {
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 4,
+        ..Default::default()
+    });
+    let a = vec![span(1, 1, "a", "x", 10, 1), span(1, 2, "a", "x", 11, 1)];
+    let b = vec![with_attr(
+        span(2, 3, "b", "y", 20, 1),
+        "k",
+        AttrValue::String("v".into()),
+    )];
+    store.write_spans(a).await.expect("write");
+    store.write_spans(b).await.expect("write");
+    // Reading trace 1 does not promote it; writing to trace 2 keeps it newest.
+    assert!(store.trace(tid(1)).await.expect("trace").is_some());
+    store
+        .write_spans(vec![span(3, 4, "c", "z", 30, 1)])
+        .await
+        .expect("write");
+    assert_eq!(store.stats().evicted_traces, 0);
+    store
+        .write_spans(vec![span(3, 5, "c", "z", 31, 1)])
+        .await
+        .expect("write");
+    let stats = store.stats();
+    assert_eq!(
+        (
+            stats.spans,
+            stats.traces,
+            stats.evicted_traces,
+            stats.evicted_spans
+        ),
+        (3, 2, 1, 2)
+    );
+    assert!(store.trace(tid(1)).await.expect("trace").is_none());
+    assert_eq!(store.services().await.expect("services"), vec!["b", "c"]);
+    // Promote trace 2 by writing to it: trace 3 goes next.
+    store
+        .write_spans(vec![span(2, 6, "b", "y", 21, 1)])
+        .await
+        .expect("write");
+    store
+        .write_spans(vec![span(4, 7, "d", "w", 40, 1)])
+        .await
+        .expect("write");
+    assert!(store.trace(tid(3)).await.expect("trace").is_none());
+    assert!(store.trace(tid(2)).await.expect("trace").is_some());
+    assert_eq!(store.services().await.expect("services"), vec!["b", "d"]);
+    let q = TraceQuery {
+        service: Some("c".into()),
+        ..Default::default()
+    };
+    assert!(ids(&store, q).await.is_empty());
+    let state = store.shared.state.read();
+    assert_eq!(state.index.time.len(), 3);
+    assert_eq!(state.index.duration.len(), 3);
+    assert!(!state.index.attributes.contains_key("k") || state.traces.contains(&tid(2)));
+}
+
+#[tokio::test]
+async fn evicts_by_bytes_and_accounting_returns_to_zero() {
+    let store = big();
+    let one = with_attr(
+        span(1, 1, "a", "x", 10, 1),
+        "url",
+        AttrValue::String("u".repeat(100)),
+    );
+    store.write_spans(vec![one]).await.expect("write");
+    let per_trace = store.stats().bytes;
+    let limit = per_trace * 3 + per_trace / 2;
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_bytes: limit,
+        ..Default::default()
+    });
+    for i in 1..=10u64 {
+        let s = with_attr(
+            span(u128::from(i), i, &format!("s{i}"), "x", i, 1),
+            "url",
+            AttrValue::String("u".repeat(100)),
+        );
+        store.write_spans(vec![s]).await.expect("write");
+        assert!(store.stats().bytes <= limit);
+    }
+    let stats = store.stats();
+    assert_eq!(stats.traces, 3);
+    assert_eq!(stats.evicted_traces, 7);
+    assert_eq!(
+        store.services().await.expect("services"),
+        vec!["s10", "s8", "s9"]
+    );
+
+    // Everything evicted: nothing left in any index and no bytes counted.
+    let tiny = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 0,
+        ..Default::default()
+    });
+    let store2 = sample_store().await;
+    let spans: Vec<SpanRecord> = store2
+        .find_traces(&TraceQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("find")
+        .iter()
+        .flat_map(|t| t.spans.iter().map(|s| (**s).clone()))
+        .collect();
+    tiny.write_spans(spans).await.expect("write");
+    assert_eq!(tiny.stats().bytes, 0);
+    assert_eq!(tiny.stats().spans, 0);
+    let state = tiny.shared.state.read();
+    assert!(state.index.attributes.is_empty() && state.index.services.is_empty());
+    assert!(state.index.time.is_empty() && state.index.duration.is_empty());
+}
+
+#[tokio::test]
+async fn dependencies_count_cross_service_parent_child_pairs() {
+    let store = big();
+    store
+        .write_spans(vec![
+            span(1, 1, "front", "GET", 100, 50),
+            child(span(1, 2, "front", "call", 101, 10), 1, SpanKind::Client),
+            child(span(1, 3, "pay", "charge", 102, 8), 2, SpanKind::Server),
+            child(span(1, 4, "pay", "publish", 103, 1), 3, SpanKind::Producer),
+            child(
+                span(1, 5, "ledger", "consume", 500, 5),
+                4,
+                SpanKind::Consumer,
+            ),
+            child(span(2, 6, "pay", "charge", 200, 8), 99, SpanKind::Server),
+            span(3, 7, "front", "GET", 300, 50),
+            child(span(3, 8, "pay", "charge", 301, 8), 7, SpanKind::Server),
+        ])
+        .await
+        .expect("write");
+    let links = store.dependencies(0, 1_000).await.expect("deps");
+    let got: Vec<(&str, &str, u64)> = links
+        .iter()
+        .map(|l| (l.parent.as_str(), l.child.as_str(), l.call_count))
+        .collect();
+    assert_eq!(got, vec![("front", "pay", 2), ("pay", "ledger", 1)]);
+    let links = store.dependencies(0, 400).await.expect("deps");
+    assert_eq!(links.len(), 1, "the consumer starts after the window");
+    assert!(store.dependencies(10, 5).await.expect("deps").is_empty());
+}
+
+#[tokio::test]
+async fn operations_per_kind() {
+    let store = big();
+    store
+        .write_spans(vec![
+            span(1, 1, "pay", "charge", 1, 1),
+            child(span(1, 2, "pay", "charge", 2, 1), 1, SpanKind::Client),
+            child(span(1, 3, "pay", "audit", 3, 1), 1, SpanKind::Internal),
+        ])
+        .await
+        .expect("write");
+    let op = |name: &str, span_kind| Operation {
+        name: name.into(),
+        span_kind,
+    };
+    let all = store
+        .operations(&OperationQuery {
+            service: "pay".into(),
+            span_kind: None,
+        })
+        .await
+        .expect("ops");
+    assert_eq!(
+        all,
+        vec![
+            op("audit", SpanKind::Internal),
+            op("charge", SpanKind::Server),
+            op("charge", SpanKind::Client)
+        ]
+    );
+    let q = OperationQuery {
+        service: "pay".into(),
+        span_kind: Some(SpanKind::Client),
+    };
+    assert_eq!(
+        store.operations(&q).await.expect("ops"),
+        vec![op("charge", SpanKind::Client)]
+    );
+    let q = OperationQuery {
+        service: "nope".into(),
+        span_kind: None,
+    };
+    assert!(store.operations(&q).await.expect("ops").is_empty());
+}
+
+/// A deterministic pseudo-random workload large enough to exercise chunked walks and the
+/// duration index, checked query by query against a brute-force model.
+#[tokio::test]
+async fn search_agrees_with_a_brute_force_model() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let services = ["front", "pay", "cart", "ledger"];
+    let mut spans = Vec::new();
+    for i in 0..12_000u64 {
+        let trace = u128::from(next(3_000) + 1);
+        let service = services[next(4) as usize];
+        let name = ["a", "b", "c"][next(3) as usize];
+        let mut s = span(trace, i + 1, service, name, next(100_000), next(10_000));
+        s.kind = [SpanKind::Server, SpanKind::Client, SpanKind::Internal][next(3) as usize];
+        if next(10) == 0 {
+            s.status_code = StatusCode::Error;
+        }
+        s = with_attr(s, "shard", AttrValue::Int(next(5) as i64));
+        s = with_attr(s, "req", AttrValue::String(format!("r{}", next(10_000))));
+        spans.push(s);
+    }
+    let store = big();
+    for batch in spans.chunks(1_000) {
+        store.write_spans(batch.to_vec()).await.expect("write");
+    }
+    let queries = vec![
+        TraceQuery {
+            service: Some("pay".into()),
+            limit: 50,
+            ..Default::default()
+        },
+        TraceQuery {
+            service: Some("pay".into()),
+            operation: Some("b".into()),
+            span_kind: Some(SpanKind::Client),
+            limit: 40,
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("error", "true"), tag("shard", "3")],
+            limit: 30,
+            ..Default::default()
+        },
+        TraceQuery {
+            min_duration_ns: Some(9_950),
+            limit: 1_000,
+            ..Default::default()
+        },
+        TraceQuery {
+            min_duration_ns: Some(9_000),
+            max_duration_ns: Some(9_010),
+            start_ns: Some(20_000),
+            end_ns: Some(70_000),
+            limit: 1_000,
+            ..Default::default()
+        },
+        TraceQuery {
+            service: Some("cart".into()),
+            min_duration_ns: Some(5_000),
+            start_ns: Some(10_000),
+            end_ns: Some(20_000),
+            limit: 25,
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("req", "r42")],
+            limit: 100,
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("otel.status_code", "ERROR"), tag("span.kind", "server")],
+            limit: 100,
+            ..Default::default()
+        },
+        TraceQuery {
+            start_ns: Some(99_000),
+            limit: 10_000,
+            ..Default::default()
+        },
+        // Walks the whole time index, across several lock chunks.
+        TraceQuery {
+            span_kind: Some(SpanKind::Internal),
+            limit: 10_000,
+            ..Default::default()
+        },
+    ];
+    for query in queries {
+        let mut newest: std::collections::HashMap<TraceId, (u64, TraceId, u64)> =
+            Default::default();
+        for s in spans.iter().filter(|s| span_matches(s, &query)) {
+            // Ties on start time fall back to the trace id, as the index key does.
+            let key = (s.start_time_unix_nano, s.trace_id, 0);
+            let e = newest.entry(s.trace_id).or_insert(key);
+            if key > *e {
+                *e = key;
+            }
+        }
+        let mut expected: Vec<_> = newest.into_values().collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        expected.truncate(crate::matching::effective_limit(query.limit));
+        let expected: Vec<u128> = expected
+            .iter()
+            .map(|k| u128::from_be_bytes(k.1.0))
+            .collect();
+        assert!(!expected.is_empty(), "{query:?} matches something");
+        assert_eq!(ids(&store, query.clone()).await, expected, "{query:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_and_readers() {
+    let store = big();
+    let mut tasks = Vec::new();
+    for writer in 0..4u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..50u64 {
+                let spans = (0..20u64)
+                    .map(|i| {
+                        let n = writer * 10_000 + batch * 100 + i;
+                        span(
+                            u128::from(writer * 1_000 + batch),
+                            n + 1,
+                            &format!("w{writer}"),
+                            "op",
+                            n,
+                            i,
+                        )
+                    })
+                    .collect();
+                store.write_spans(spans).await.expect("write");
+            }
+        }));
+    }
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let q = TraceQuery {
+                    service: Some("w1".into()),
+                    min_duration_ns: Some(10),
+                    limit: 5,
+                    ..Default::default()
+                };
+                for trace in store.find_traces(&q).await.expect("find") {
+                    assert!(
+                        trace
+                            .spans
+                            .iter()
+                            .any(|s| s.service_name == "w1" && s.duration_nanos() >= 10)
+                    );
+                }
+                store.services().await.expect("services");
+                store.dependencies(0, u64::MAX).await.expect("deps");
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let stats = store.stats();
+    assert_eq!((stats.spans, stats.traces), (4 * 50 * 20, 4 * 50));
+    assert_eq!(
+        store.services().await.expect("services"),
+        vec!["w0", "w1", "w2", "w3"]
+    );
+    let q = TraceQuery {
+        service: Some("w2".into()),
+        limit: 1_000,
+        ..Default::default()
+    };
+    assert_eq!(ids(&store, q).await.len(), 50);
+}
