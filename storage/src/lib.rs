@@ -16,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hopscope_schemas::{SpanRecord, TraceId};
 
+pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{Result, StorageError};
 pub use query::{DependencyLink, Operation, OperationQuery, TagFilter, Trace, TraceQuery};
 

@@ -120,9 +120,14 @@ impl Shared {
         while spans.peek().is_some() {
             let chunk: Vec<Arc<SpanRecord>> = spans.by_ref().take(WRITE_CHUNK).collect();
             let mut state = self.state.write();
+            let mut evicted = 0;
             for span in chunk {
                 state.insert(span);
-                state.evict(self.config.max_spans, self.config.max_bytes);
+                evicted += state.evict(self.config.max_spans, self.config.max_bytes);
+            }
+            drop(state);
+            if evicted > 0 {
+                tracing::debug!(evicted, "embedded store evicted least recently written traces");
             }
         }
     }

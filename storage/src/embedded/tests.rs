@@ -715,3 +715,11 @@ async fn concurrent_writers_and_readers() {
     };
     assert_eq!(ids(&store, q).await.len(), 50);
 }
+
+#[test]
+fn config_defaults_and_rejects_unknown_fields() {
+    let config: EmbeddedConfig = serde_json::from_str(r#"{"max_spans": 10}"#).expect("parse");
+    assert_eq!(config, EmbeddedConfig { max_spans: 10, max_bytes: 1 << 30 });
+    assert_eq!(EmbeddedConfig::default().max_spans, 2_000_000);
+    assert!(serde_json::from_str::<EmbeddedConfig>(r#"{"max_span": 10}"#).is_err());
+}
