@@ -27,7 +27,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// 400 with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, message: message.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
 
     /// 400 naming the malformed parameter and why.
@@ -42,19 +45,27 @@ impl ApiError {
 
     /// 404 with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, message: message.into() }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
     }
 
     /// 500 for a failure inside hopscope; the detail is logged, not sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "query api internal error");
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error".to_owned() }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "internal error".to_owned(),
+        }
     }
 
     /// Headers that go with the status (`Retry-After` on 503).
     pub(crate) fn decorate(&self, mut response: Response) -> Response {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -92,13 +103,17 @@ impl IntoResponse for ApiError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn storage_errors_map_to_statuses_without_leaking_detail() {
         let e = ApiError::from(StorageError::InvalidQuery("bad tag".into()));
-        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "bad tag"));
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (StatusCode::BAD_REQUEST, "bad tag")
+        );
         let e = ApiError::from(StorageError::Retryable("conn refused 10.0.0.1".into()));
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.message.contains("10.0.0.1"));

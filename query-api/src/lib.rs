@@ -69,11 +69,18 @@ pub(crate) struct AppState {
 
 /// Builds the query API routes over `reader`.
 pub fn router(reader: Arc<dyn SpanReader>, config: &QueryApiConfig) -> Router {
-    let state = AppState { reader, config: Arc::new(config.clone()) };
-    Router::new().merge(jaeger::routes()).merge(api_v3::routes()).with_state(state)
+    let state = AppState {
+        reader,
+        config: Arc::new(config.clone()),
+    };
+    Router::new()
+        .merge(jaeger::routes())
+        .merge(api_v3::routes())
+        .with_state(state)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

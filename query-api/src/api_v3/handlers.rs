@@ -41,21 +41,38 @@ pub struct TracesResponse {
 
 /// `GET /api/v3/services`
 pub async fn services(State(state): State<AppState>) -> V3Result<Json<ServicesResponse>> {
-    Ok(Json(ServicesResponse { services: state.reader.services().await? }))
+    Ok(Json(ServicesResponse {
+        services: state.reader.services().await?,
+    }))
 }
 
 /// `GET /api/v3/operations?service=X[&spanKind=server]` (`span_kind` also accepted)
-pub async fn operations(State(state): State<AppState>, uri: Uri) -> V3Result<Json<OperationsResponse>> {
+pub async fn operations(
+    State(state): State<AppState>,
+    uri: Uri,
+) -> V3Result<Json<OperationsResponse>> {
     let params = QueryParams::from_uri(&uri)?;
-    let service = params.get("service").ok_or_else(|| ApiError::missing_param("service"))?;
+    let service = params
+        .get("service")
+        .ok_or_else(|| ApiError::missing_param("service"))?;
     let span_kind = params
         .first_of(&["spanKind", "span_kind"])
         .map(|(name, text)| {
-            SpanKind::parse(text).ok_or_else(|| ApiError::bad_param(name, format!("unknown span kind {text:?}")))
+            SpanKind::parse(text)
+                .ok_or_else(|| ApiError::bad_param(name, format!("unknown span kind {text:?}")))
         })
         .transpose()?;
-    let query = OperationQuery { service: service.to_owned(), span_kind };
-    let operations = state.reader.operations(&query).await?.iter().map(Into::into).collect();
+    let query = OperationQuery {
+        service: service.to_owned(),
+        span_kind,
+    };
+    let operations = state
+        .reader
+        .operations(&query)
+        .await?
+        .iter()
+        .map(Into::into)
+        .collect();
     Ok(Json(OperationsResponse { operations }))
 }
 
@@ -72,10 +89,17 @@ pub async fn trace(
     State(state): State<AppState>,
     trace_id: Result<Path<String>, PathRejection>,
 ) -> V3Result<Response> {
-    let malformed = |why: String| ApiError::bad_request(format!("malformed parameter trace_id: {why}"));
+    let malformed =
+        |why: String| ApiError::bad_request(format!("malformed parameter trace_id: {why}"));
     let Path(text) = trace_id.map_err(|err| malformed(err.to_string()))?;
-    let id: TraceId = text.parse().map_err(|err: hopscope_schemas::IdParseError| malformed(err.to_string()))?;
-    let trace = state.reader.trace(id).await?.ok_or_else(|| ApiError::not_found("trace not found"))?;
+    let id: TraceId = text
+        .parse()
+        .map_err(|err: hopscope_schemas::IdParseError| malformed(err.to_string()))?;
+    let trace = state
+        .reader
+        .trace(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("trace not found"))?;
     Ok(traces_response(vec![trace]).await?)
 }
 

@@ -54,7 +54,12 @@ struct ErrorDetails<'a> {
 
 impl IntoResponse for V3Error {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetails { http_code: self.0.status.as_u16(), message: &self.0.message } };
+        let body = ErrorBody {
+            error: ErrorDetails {
+                http_code: self.0.status.as_u16(),
+                message: &self.0.message,
+            },
+        };
         let response = (self.0.status, Json(body)).into_response();
         self.0.decorate(response)
     }

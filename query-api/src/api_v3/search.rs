@@ -13,7 +13,11 @@ const SERVICE: [&str; 2] = ["query.serviceName", "query.service_name"];
 const OPERATION: [&str; 2] = ["query.operationName", "query.operation_name"];
 const TIME_MIN: [&str; 2] = ["query.startTimeMin", "query.start_time_min"];
 const TIME_MAX: [&str; 2] = ["query.startTimeMax", "query.start_time_max"];
-const SEARCH_DEPTH: [&str; 3] = ["query.searchDepth", "query.search_depth", "query.num_traces"];
+const SEARCH_DEPTH: [&str; 3] = [
+    "query.searchDepth",
+    "query.search_depth",
+    "query.num_traces",
+];
 const DURATION_MIN: [&str; 2] = ["query.durationMin", "query.duration_min"];
 const DURATION_MAX: [&str; 2] = ["query.durationMax", "query.duration_max"];
 const RAW_TRACES: [&str; 2] = ["query.rawTraces", "query.raw_traces"];
@@ -28,17 +32,25 @@ fn malformed(name: &str, why: impl std::fmt::Display) -> ApiError {
 /// Parses the find-traces parameters.
 pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQuery> {
     if params.get("query.filter").is_some() {
-        return Err(ApiError::bad_request("parameter query.filter is not supported"));
+        return Err(ApiError::bad_request(
+            "parameter query.filter is not supported",
+        ));
     }
     let (Some((min_name, min_text)), Some((max_name, max_text))) =
         (params.first_of(&TIME_MIN), params.first_of(&TIME_MAX))
     else {
-        return Err(ApiError::bad_request("query.start_time_min and query.start_time_max are required"));
+        return Err(ApiError::bad_request(
+            "query.start_time_min and query.start_time_max are required",
+        ));
     };
-    let start_ns = parse_rfc3339(min_name, min_text).map_err(|_| malformed(min_name, format!("{min_text:?} is not an RFC 3339 time")))?;
-    let end_ns = parse_rfc3339(max_name, max_text).map_err(|_| malformed(max_name, format!("{max_text:?} is not an RFC 3339 time")))?;
+    let start_ns = parse_rfc3339(min_name, min_text)
+        .map_err(|_| malformed(min_name, format!("{min_text:?} is not an RFC 3339 time")))?;
+    let end_ns = parse_rfc3339(max_name, max_text)
+        .map_err(|_| malformed(max_name, format!("{max_text:?} is not an RFC 3339 time")))?;
     if start_ns >= end_ns {
-        return Err(ApiError::bad_request(format!("{min_name} must be before {max_name}")));
+        return Err(ApiError::bad_request(format!(
+            "{min_name} must be before {max_name}"
+        )));
     }
 
     let duration = |names: &[&'static str]| {
@@ -52,13 +64,17 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQu
 
     let limit = params
         .first_of(&SEARCH_DEPTH)
-        .map(|(name, text)| parse_u64(name, text).map_err(|_| malformed(name, format!("{text:?} is not a non-negative integer"))))
+        .map(|(name, text)| {
+            parse_u64(name, text)
+                .map_err(|_| malformed(name, format!("{text:?} is not a non-negative integer")))
+        })
         .transpose()?
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
 
     if let Some((name, text)) = params.first_of(&RAW_TRACES) {
         // Accepted for compatibility; hopscope always returns traces as stored.
-        text.parse::<bool>().map_err(|_| malformed(name, format!("{text:?} is not a boolean")))?;
+        text.parse::<bool>()
+            .map_err(|_| malformed(name, format!("{text:?} is not a boolean")))?;
     }
 
     let mut filters = Vec::new();
@@ -69,8 +85,14 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQu
         filters.extend(tags::parse_tags(text).map_err(|err| malformed(ATTRIBUTES, err))?);
     }
     for (name, value) in params.pairs() {
-        if let Some(key) = name.strip_prefix(ATTRIBUTE_PREFIX).filter(|key| !key.is_empty()) {
-            filters.push(TagFilter { key: key.to_owned(), value: value.to_owned() });
+        if let Some(key) = name
+            .strip_prefix(ATTRIBUTE_PREFIX)
+            .filter(|key| !key.is_empty())
+        {
+            filters.push(TagFilter {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            });
         }
     }
 
@@ -88,11 +110,15 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQu
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn parse_pairs(pairs: &[(&str, &str)]) -> ApiResult<TraceQuery> {
-        parse(&QueryParams::from_pairs(pairs.iter().copied()), &QueryApiConfig::default())
+        parse(
+            &QueryParams::from_pairs(pairs.iter().copied()),
+            &QueryApiConfig::default(),
+        )
     }
 
     const MIN: (&str, &str) = ("query.start_time_min", "2024-01-01T00:00:00Z");
@@ -116,9 +142,16 @@ mod tests {
         assert_eq!(q.operation.as_deref(), Some("GET /"));
         assert_eq!(q.start_ns, Some(1_704_067_200_000_000_000));
         assert_eq!(q.end_ns, Some(1_704_070_800_500_000_000));
-        assert_eq!((q.min_duration_ns, q.max_duration_ns), (Some(10_000_000), Some(60_000_000_000)));
+        assert_eq!(
+            (q.min_duration_ns, q.max_duration_ns),
+            (Some(10_000_000), Some(60_000_000_000))
+        );
         assert_eq!(q.limit, 7);
-        let tags: Vec<_> = q.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+        let tags: Vec<_> = q
+            .tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .collect();
         assert_eq!(tags, [("http.status_code", "500"), ("error", "true")]);
 
         let q = parse_pairs(&[
@@ -128,7 +161,10 @@ mod tests {
             ("query.searchDepth", "100000"),
         ])
         .unwrap();
-        assert_eq!((q.service.as_deref(), q.limit, q.operation), (Some("api"), 1500, None));
+        assert_eq!(
+            (q.service.as_deref(), q.limit, q.operation),
+            (Some("api"), 1500, None)
+        );
     }
 
     #[test]

@@ -22,17 +22,25 @@ pub fn trace(stored: &StoredTrace) -> Trace {
         .map(|span| {
             let found = keys.iter().position(|(service, resource)| {
                 *service == span.service_name
-                    && (Arc::ptr_eq(resource, &span.resource) || resource.as_ref() == span.resource.as_ref())
+                    && (Arc::ptr_eq(resource, &span.resource)
+                        || resource.as_ref() == span.resource.as_ref())
             });
             let index = found.unwrap_or_else(|| {
                 keys.push((&span.service_name, &span.resource));
-                processes.0.push((format!("p{}", keys.len()), process(span)));
+                processes
+                    .0
+                    .push((format!("p{}", keys.len()), process(span)));
                 keys.len() - 1
             });
             self::span(span, format!("p{}", index + 1))
         })
         .collect();
-    Trace { trace_id: stored.trace_id.to_hex(), spans, processes, warnings: None }
+    Trace {
+        trace_id: stored.trace_id.to_hex(),
+        spans,
+        processes,
+        warnings: None,
+    }
 }
 
 fn process(span: &SpanRecord) -> Process {
@@ -53,7 +61,11 @@ pub fn span(span: &SpanRecord, process_id: String) -> Span {
     let trace_id = span.trace_id.to_hex();
     let mut references = Vec::with_capacity(span.links.len() + 1);
     if let Some(parent) = span.parent_span_id {
-        references.push(Reference { ref_type: "CHILD_OF", trace_id: trace_id.clone(), span_id: parent.to_hex() });
+        references.push(Reference {
+            ref_type: "CHILD_OF",
+            trace_id: trace_id.clone(),
+            span_id: parent.to_hex(),
+        });
     }
     references.extend(span.links.iter().map(|link| Reference {
         ref_type: "FOLLOWS_FROM",
@@ -79,7 +91,10 @@ pub fn span(span: &SpanRecord, process_id: String) -> Span {
                     fields.push(string("event", &event.name));
                 }
                 fields.extend(attrs(&event.attributes));
-                Log { timestamp: event.time_unix_nano / 1_000, fields }
+                Log {
+                    timestamp: event.time_unix_nano / 1_000,
+                    fields,
+                }
             })
             .collect(),
         process_id,
@@ -96,7 +111,11 @@ fn tags(span: &SpanRecord) -> Vec<KeyValue> {
         tags.push(string("otel.status_code", span.status_code.as_str()));
     }
     if span.status_code == StatusCode::Error {
-        tags.push(KeyValue { key: "error".to_owned(), value_type: "bool", value: Value::Bool(true) });
+        tags.push(KeyValue {
+            key: "error".to_owned(),
+            value_type: "bool",
+            value: Value::Bool(true),
+        });
     }
     if !span.status_message.is_empty() {
         tags.push(string("otel.status_description", &span.status_message));
@@ -125,7 +144,11 @@ fn attrs(attrs: &[Attr]) -> impl Iterator<Item = KeyValue> + '_ {
 }
 
 fn string(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.to_owned(), value_type: "string", value: Value::String(value.to_owned()) }
+    KeyValue {
+        key: key.to_owned(),
+        value_type: "string",
+        value: Value::String(value.to_owned()),
+    }
 }
 
 /// One attribute as a typed Jaeger tag; arrays and key/value lists become JSON text, as
@@ -141,7 +164,11 @@ pub fn key_value(key: &str, value: &AttrValue) -> KeyValue {
         AttrValue::Bytes(b) => ("binary", Value::String(base64(b))),
         other => ("string", Value::String(other.to_text())),
     };
-    KeyValue { key: key.to_owned(), value_type, value }
+    KeyValue {
+        key: key.to_owned(),
+        value_type,
+        value,
+    }
 }
 
 /// Standard base64 with padding, how Go's `encoding/json` writes `[]byte`.
@@ -149,7 +176,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -163,6 +194,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -181,18 +213,33 @@ mod tests {
             let kv = key_value("k", &v);
             (kv.value_type, kv.value)
         };
-        assert_eq!(kv(AttrValue::String("x".into())), ("string", Value::from("x")));
+        assert_eq!(
+            kv(AttrValue::String("x".into())),
+            ("string", Value::from("x"))
+        );
         assert_eq!(kv(AttrValue::Bool(true)), ("bool", Value::Bool(true)));
         assert_eq!(kv(AttrValue::Int(-3)), ("int64", Value::from(-3)));
         assert_eq!(kv(AttrValue::Double(0.5)), ("float64", Value::from(0.5)));
-        assert_eq!(kv(AttrValue::Double(f64::NAN)), ("string", Value::from("NaN")));
-        assert_eq!(kv(AttrValue::Bytes(vec![1, 2, 3])), ("binary", Value::from("AQID")));
         assert_eq!(
-            kv(AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("a".into())])),
+            kv(AttrValue::Double(f64::NAN)),
+            ("string", Value::from("NaN"))
+        );
+        assert_eq!(
+            kv(AttrValue::Bytes(vec![1, 2, 3])),
+            ("binary", Value::from("AQID"))
+        );
+        assert_eq!(
+            kv(AttrValue::Array(vec![
+                AttrValue::Int(1),
+                AttrValue::String("a".into())
+            ])),
             ("string", Value::from(r#"[1,"a"]"#))
         );
         assert_eq!(
-            kv(AttrValue::KvList(vec![Attr::new("a", AttrValue::Bool(false))])),
+            kv(AttrValue::KvList(vec![Attr::new(
+                "a",
+                AttrValue::Bool(false)
+            )])),
             ("string", Value::from(r#"{"a":false}"#))
         );
         assert_eq!(kv(AttrValue::Empty), ("string", Value::from("")));

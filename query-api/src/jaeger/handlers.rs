@@ -9,9 +9,9 @@ use axum::response::Response;
 use hopscope_schemas::{SpanKind, TraceId};
 use hopscope_storage::{DependencyLink, OperationQuery, Trace as StoredTrace};
 
+use super::convert;
 use super::model::{Envelope, Operation, StructuredError};
 use super::search::{self, Search};
-use super::convert;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{QueryParams, now_ns, parse_u64, parse_unix_time};
@@ -33,7 +33,13 @@ pub async fn service_operations(
     service: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Envelope<Vec<String>>>> {
     let Path(service) = service.map_err(|err| ApiError::bad_param("service", err))?;
-    let operations = state.reader.operations(&OperationQuery { service, span_kind: None }).await?;
+    let operations = state
+        .reader
+        .operations(&OperationQuery {
+            service,
+            span_kind: None,
+        })
+        .await?;
     let mut names: Vec<String> = operations.into_iter().map(|op| op.name).collect();
     names.sort();
     names.dedup();
@@ -42,15 +48,33 @@ pub async fn service_operations(
 }
 
 /// `GET /api/operations?service=X[&spanKind=server]`
-pub async fn operations(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Envelope<Vec<Operation>>>> {
+pub async fn operations(
+    State(state): State<AppState>,
+    uri: Uri,
+) -> ApiResult<Json<Envelope<Vec<Operation>>>> {
     let params = QueryParams::from_uri(&uri)?;
-    let service = params.get("service").ok_or_else(|| ApiError::missing_param("service"))?;
+    let service = params
+        .get("service")
+        .ok_or_else(|| ApiError::missing_param("service"))?;
     let span_kind = params
         .get("spanKind")
-        .map(|text| SpanKind::parse(text).ok_or_else(|| ApiError::bad_param("spanKind", format!("unknown span kind {text:?}"))))
+        .map(|text| {
+            SpanKind::parse(text).ok_or_else(|| {
+                ApiError::bad_param("spanKind", format!("unknown span kind {text:?}"))
+            })
+        })
         .transpose()?;
-    let query = OperationQuery { service: service.to_owned(), span_kind };
-    let operations: Vec<Operation> = state.reader.operations(&query).await?.iter().map(Operation::from).collect();
+    let query = OperationQuery {
+        service: service.to_owned(),
+        span_kind,
+    };
+    let operations: Vec<Operation> = state
+        .reader
+        .operations(&query)
+        .await?
+        .iter()
+        .map(Operation::from)
+        .collect();
     let total = operations.len();
     Ok(Json(Envelope::ok(operations, total)))
 }
@@ -86,12 +110,21 @@ pub async fn trace(
     trace_id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Response> {
     let Path(text) = trace_id.map_err(|err| ApiError::bad_param("traceID", err))?;
-    let id: TraceId = text.parse().map_err(|err| ApiError::bad_param("traceID", err))?;
-    let trace = state.reader.trace(id).await?.ok_or_else(|| ApiError::not_found("trace not found"))?;
+    let id: TraceId = text
+        .parse()
+        .map_err(|err| ApiError::bad_param("traceID", err))?;
+    let trace = state
+        .reader
+        .trace(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("trace not found"))?;
     traces_response(vec![trace], Vec::new()).await
 }
 
-async fn traces_response(traces: Vec<StoredTrace>, errors: Vec<StructuredError>) -> ApiResult<Response> {
+async fn traces_response(
+    traces: Vec<StoredTrace>,
+    errors: Vec<StructuredError>,
+) -> ApiResult<Response> {
     json_blocking(move || {
         let data: Vec<_> = traces.iter().map(convert::trace).collect();
         let total = data.len();
@@ -103,7 +136,10 @@ async fn traces_response(traces: Vec<StoredTrace>, errors: Vec<StructuredError>)
 }
 
 /// `GET /api/dependencies?endTs=<unix ms>&lookback=<ms>[&service=X]`
-pub async fn dependencies(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Envelope<Vec<DependencyLink>>>> {
+pub async fn dependencies(
+    State(state): State<AppState>,
+    uri: Uri,
+) -> ApiResult<Json<Envelope<Vec<DependencyLink>>>> {
     let params = QueryParams::from_uri(&uri)?;
     let end_ns = match params.get("endTs") {
         Some(text) => parse_unix_time("endTs", text, 1_000_000)?,
@@ -114,7 +150,10 @@ pub async fn dependencies(State(state): State<AppState>, uri: Uri) -> ApiResult<
         None => DEFAULT_DEPENDENCY_LOOKBACK_MS,
     };
     let lookback_ns = lookback_ms.saturating_mul(1_000_000);
-    let mut links = state.reader.dependencies(end_ns.saturating_sub(lookback_ns), end_ns).await?;
+    let mut links = state
+        .reader
+        .dependencies(end_ns.saturating_sub(lookback_ns), end_ns)
+        .await?;
     if let Some(service) = params.get("service") {
         links.retain(|link| link.parent == service || link.child == service);
     }

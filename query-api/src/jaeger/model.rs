@@ -22,7 +22,13 @@ pub struct Envelope<T> {
 impl<T> Envelope<T> {
     /// A successful answer with `total` items.
     pub fn ok(data: T, total: usize) -> Self {
-        Self { data: Some(data), total, limit: 0, offset: 0, errors: None }
+        Self {
+            data: Some(data),
+            total,
+            limit: 0,
+            offset: 0,
+            errors: None,
+        }
     }
 
     /// An error answer.
@@ -32,7 +38,11 @@ impl<T> Envelope<T> {
             total: 0,
             limit: 0,
             offset: 0,
-            errors: Some(vec![StructuredError { code: Some(code), msg: msg.to_owned(), trace_id: None }]),
+            errors: Some(vec![StructuredError {
+                code: Some(code),
+                msg: msg.to_owned(),
+                trace_id: None,
+            }]),
         }
     }
 }
@@ -166,6 +176,9 @@ pub struct Operation {
 
 impl From<&hopscope_storage::Operation> for Operation {
     fn from(op: &hopscope_storage::Operation) -> Self {
-        Self { name: op.name.clone(), span_kind: op.span_kind.as_str() }
+        Self {
+            name: op.name.clone(),
+            span_kind: op.span_kind.as_str(),
+        }
     }
 }

@@ -24,12 +24,17 @@ pub enum Search {
 pub fn parse(params: &QueryParams, config: &QueryApiConfig, now_ns: u64) -> ApiResult<Search> {
     let ids = params
         .all("traceID")
-        .map(|text| text.parse::<TraceId>().map_err(|err| ApiError::bad_param("traceID", err)))
+        .map(|text| {
+            text.parse::<TraceId>()
+                .map_err(|err| ApiError::bad_param("traceID", err))
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     if !ids.is_empty() {
         return Ok(Search::ByIds(ids));
     }
-    let service = params.get("service").ok_or_else(|| ApiError::missing_param("service"))?;
+    let service = params
+        .get("service")
+        .ok_or_else(|| ApiError::missing_param("service"))?;
 
     let mut filters = Vec::new();
     for text in params.all("tag") {
@@ -47,30 +52,41 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig, now_ns: u64) -> ApiR
     };
     let min_duration_ns = duration("minDuration")?;
     let max_duration_ns = duration("maxDuration")?;
-    if let (Some(min), Some(max)) = (min_duration_ns, max_duration_ns) {
-        if max < min {
-            return Err(ApiError::bad_request("'maxDuration' should be greater than 'minDuration'"));
-        }
+    if let (Some(min), Some(max)) = (min_duration_ns, max_duration_ns)
+        && max < min
+    {
+        return Err(ApiError::bad_request(
+            "'maxDuration' should be greater than 'minDuration'",
+        ));
     }
 
-    let time = |name: &str| params.get(name).map(|text| parse_unix_time(name, text, 1_000)).transpose();
+    let time = |name: &str| {
+        params
+            .get(name)
+            .map(|text| parse_unix_time(name, text, 1_000))
+            .transpose()
+    };
     let end_ns = time("end")?;
     let mut start_ns = time("start")?;
-    if start_ns.is_none() {
-        if let Some(text) = params.get("lookback") {
-            let lookback = parse_lookback(text).map_err(|err| ApiError::bad_param("lookback", err))?;
-            start_ns = lookback.map(|ns| end_ns.unwrap_or(now_ns).saturating_sub(ns));
-        }
+    if start_ns.is_none()
+        && let Some(text) = params.get("lookback")
+    {
+        let lookback = parse_lookback(text).map_err(|err| ApiError::bad_param("lookback", err))?;
+        start_ns = lookback.map(|ns| end_ns.unwrap_or(now_ns).saturating_sub(ns));
     }
-    if let (Some(start), Some(end)) = (start_ns, end_ns) {
-        if start > end {
-            return Err(ApiError::bad_request("'start' should not be after 'end'"));
-        }
+    if let (Some(start), Some(end)) = (start_ns, end_ns)
+        && start > end
+    {
+        return Err(ApiError::bad_request("'start' should not be after 'end'"));
     }
 
     let span_kind = params
         .get("spanKind")
-        .map(|text| SpanKind::parse(text).ok_or_else(|| ApiError::bad_param("spanKind", format!("unknown span kind {text:?}"))))
+        .map(|text| {
+            SpanKind::parse(text).ok_or_else(|| {
+                ApiError::bad_param("spanKind", format!("unknown span kind {text:?}"))
+            })
+        })
         .transpose()?;
     let limit = params
         .get("limit")
@@ -91,6 +107,7 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig, now_ns: u64) -> ApiR
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use hopscope_storage::TagFilter;
 
@@ -99,14 +116,21 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000_000_000;
 
     fn query(pairs: &[(&str, &str)]) -> ApiResult<TraceQuery> {
-        match parse(&QueryParams::from_pairs(pairs.iter().copied()), &QueryApiConfig::default(), NOW)? {
+        match parse(
+            &QueryParams::from_pairs(pairs.iter().copied()),
+            &QueryApiConfig::default(),
+            NOW,
+        )? {
             Search::Query(q) => Ok(q),
             Search::ByIds(ids) => panic!("unexpected ids {ids:?}"),
         }
     }
 
     fn tag(key: &str, value: &str) -> TagFilter {
-        TagFilter { key: key.into(), value: value.into() }
+        TagFilter {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 
     #[test]
@@ -143,21 +167,40 @@ mod tests {
     #[test]
     fn defaults_lookback_and_limits() {
         let q = query(&[("service", "web")]).unwrap();
-        assert_eq!((q.start_ns, q.end_ns, q.limit, q.operation), (None, None, 20, None));
+        assert_eq!(
+            (q.start_ns, q.end_ns, q.limit, q.operation),
+            (None, None, 20, None)
+        );
         let q = query(&[("service", "web"), ("lookback", "1h"), ("limit", "0")]).unwrap();
         assert_eq!(q.start_ns, Some(NOW - 3_600_000_000_000));
         assert_eq!(q.limit, 20);
-        let q = query(&[("service", "web"), ("lookback", "2d"), ("end", "200000000000")]).unwrap();
-        assert_eq!(q.start_ns, Some(200_000_000_000_000 - 2 * 86_400_000_000_000));
+        let q = query(&[
+            ("service", "web"),
+            ("lookback", "2d"),
+            ("end", "200000000000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            q.start_ns,
+            Some(200_000_000_000_000 - 2 * 86_400_000_000_000)
+        );
         let q = query(&[("service", "web"), ("lookback", "1h"), ("start", "7")]).unwrap();
         assert_eq!(q.start_ns, Some(7_000));
-        let q = query(&[("service", "web"), ("lookback", "custom"), ("limit", "99999")]).unwrap();
+        let q = query(&[
+            ("service", "web"),
+            ("lookback", "custom"),
+            ("limit", "99999"),
+        ])
+        .unwrap();
         assert_eq!((q.start_ns, q.limit), (None, 1500));
     }
 
     #[test]
     fn trace_ids_need_no_service() {
-        let params = QueryParams::from_pairs([("traceID", "abc"), ("traceID", "0af7651916cd43dd8448eb211c80319c")]);
+        let params = QueryParams::from_pairs([
+            ("traceID", "abc"),
+            ("traceID", "0af7651916cd43dd8448eb211c80319c"),
+        ]);
         let Search::ByIds(ids) = parse(&params, &QueryApiConfig::default(), NOW).unwrap() else {
             panic!("expected ids")
         };
@@ -185,7 +228,14 @@ mod tests {
             assert!(text.contains(&format!("'{name}'")), "{name}: {text}");
         }
         assert!(with("traceID", "xyz").contains("'traceID'"));
-        assert!(msg(&[("service", "w"), ("minDuration", "2s"), ("maxDuration", "1s")]).contains("maxDuration"));
+        assert!(
+            msg(&[
+                ("service", "w"),
+                ("minDuration", "2s"),
+                ("maxDuration", "1s")
+            ])
+            .contains("maxDuration")
+        );
         assert!(msg(&[("service", "w"), ("start", "5"), ("end", "4")]).contains("'start'"));
     }
 }

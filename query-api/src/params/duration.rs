@@ -75,18 +75,30 @@ pub fn parse_go_duration(text: &str) -> Result<u64, DurationError> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(invalid());
         }
-        let unit_len = after.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(after.len());
+        let unit_len = after
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         if unit.is_empty() {
             return Err(DurationError::MissingUnit(text.to_owned()));
         }
-        let scale = unit_ns(unit)
-            .ok_or_else(|| DurationError::UnknownUnit { unit: unit.to_owned(), text: text.to_owned() })?;
+        let scale = unit_ns(unit).ok_or_else(|| DurationError::UnknownUnit {
+            unit: unit.to_owned(),
+            text: text.to_owned(),
+        })?;
         let overflow = || DurationError::Overflow(text.to_owned());
-        let whole: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| overflow())? };
+        let whole: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| overflow())?
+        };
         // Digits beyond nanosecond precision of the largest unit cannot matter.
         let frac_digits = &frac_part[..frac_part.len().min(20)];
-        let frac: u128 = if frac_digits.is_empty() { 0 } else { frac_digits.parse().map_err(|_| invalid())? };
+        let frac: u128 = if frac_digits.is_empty() {
+            0
+        } else {
+            frac_digits.parse().map_err(|_| invalid())?
+        };
         let frac_ns = frac * scale / 10u128.pow(frac_digits.len() as u32);
         total = whole
             .checked_mul(scale)
@@ -105,17 +117,24 @@ pub fn parse_lookback(text: &str) -> Result<Option<u64>, DurationError> {
     if text.eq_ignore_ascii_case("custom") {
         return Ok(None);
     }
-    for (suffix, unit_ns) in [("d", 86_400_000_000_000u64), ("w", 7 * 86_400_000_000_000u64)] {
-        if let Some(count) = text.strip_suffix(suffix) {
-            if let Ok(n) = count.parse::<u64>() {
-                return n.checked_mul(unit_ns).map(Some).ok_or_else(|| DurationError::Overflow(text.to_owned()));
-            }
+    for (suffix, unit_ns) in [
+        ("d", 86_400_000_000_000u64),
+        ("w", 7 * 86_400_000_000_000u64),
+    ] {
+        if let Some(count) = text.strip_suffix(suffix)
+            && let Ok(n) = count.parse::<u64>()
+        {
+            return n
+                .checked_mul(unit_ns)
+                .map(Some)
+                .ok_or_else(|| DurationError::Overflow(text.to_owned()));
         }
     }
     parse_go_duration(text).map(Some)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -149,17 +168,47 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        assert!(matches!(parse_go_duration(""), Err(DurationError::Invalid(_))));
-        assert!(matches!(parse_go_duration("ms"), Err(DurationError::Invalid(_))));
-        assert!(matches!(parse_go_duration("."), Err(DurationError::Invalid(_))));
-        assert!(matches!(parse_go_duration("100"), Err(DurationError::MissingUnit(_))));
-        assert!(matches!(parse_go_duration("1s5"), Err(DurationError::MissingUnit(_))));
-        assert!(matches!(parse_go_duration("3d"), Err(DurationError::UnknownUnit { .. })));
-        assert!(matches!(parse_go_duration("1 s"), Err(DurationError::UnknownUnit { .. })));
-        assert!(matches!(parse_go_duration("-5s"), Err(DurationError::Negative(_))));
-        assert!(matches!(parse_go_duration("9999999999h"), Err(DurationError::Overflow(_))));
+        assert!(matches!(
+            parse_go_duration(""),
+            Err(DurationError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("ms"),
+            Err(DurationError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("."),
+            Err(DurationError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("100"),
+            Err(DurationError::MissingUnit(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("1s5"),
+            Err(DurationError::MissingUnit(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("3d"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            parse_go_duration("1 s"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            parse_go_duration("-5s"),
+            Err(DurationError::Negative(_))
+        ));
+        assert!(matches!(
+            parse_go_duration("9999999999h"),
+            Err(DurationError::Overflow(_))
+        ));
         assert!(parse_go_duration("2562047h").is_ok());
-        assert!(matches!(parse_go_duration("2562048h"), Err(DurationError::Overflow(_))));
+        assert!(matches!(
+            parse_go_duration("2562048h"),
+            Err(DurationError::Overflow(_))
+        ));
         let msg = parse_go_duration("abc").unwrap_err().to_string();
         assert!(msg.contains("abc"), "{msg}");
     }

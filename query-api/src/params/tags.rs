@@ -10,7 +10,11 @@ use hopscope_storage::TagFilter;
 /// Parses one `tags` value (JSON object or logfmt).
 pub fn parse_tags(text: &str) -> Result<Vec<TagFilter>, String> {
     let trimmed = text.trim();
-    if trimmed.starts_with('{') { parse_json(trimmed) } else { parse_logfmt(trimmed) }
+    if trimmed.starts_with('{') {
+        parse_json(trimmed)
+    } else {
+        parse_logfmt(trimmed)
+    }
 }
 
 /// Parses one `tag=key:value` value.
@@ -34,7 +38,10 @@ pub fn merge(filters: impl IntoIterator<Item = TagFilter>) -> Vec<TagFilter> {
 }
 
 fn filter(key: &str, value: &str) -> TagFilter {
-    TagFilter { key: key.to_owned(), value: value.to_owned() }
+    TagFilter {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    }
 }
 
 fn parse_json(text: &str) -> Result<Vec<TagFilter>, String> {
@@ -46,7 +53,11 @@ fn parse_json(text: &str) -> Result<Vec<TagFilter>, String> {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Number(n) => n.to_string(),
-                other => return Err(format!("value of tag {key:?} must be a string, number or boolean, got {other}")),
+                other => {
+                    return Err(format!(
+                        "value of tag {key:?} must be a string, number or boolean, got {other}"
+                    ));
+                }
             };
             if key.is_empty() {
                 return Err("empty tag key".to_owned());
@@ -72,7 +83,10 @@ fn parse_logfmt(text: &str) -> Result<Vec<TagFilter>, String> {
             return Err(format!("missing key before '=' in {text:?}"));
         }
         if chars.next_if_eq(&'=').is_none() {
-            out.push(TagFilter { key, value: "true".to_owned() });
+            out.push(TagFilter {
+                key,
+                value: "true".to_owned(),
+            });
             continue;
         }
         let mut value = String::new();
@@ -91,7 +105,9 @@ fn parse_logfmt(text: &str) -> Result<Vec<TagFilter>, String> {
                 }
             }
             if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err(format!("expected a space after the quoted value of {key:?}"));
+                return Err(format!(
+                    "expected a space after the quoted value of {key:?}"
+                ));
             }
         } else {
             while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
@@ -103,41 +119,72 @@ fn parse_logfmt(text: &str) -> Result<Vec<TagFilter>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn pairs(filters: &[TagFilter]) -> Vec<(&str, &str)> {
-        filters.iter().map(|f| (f.key.as_str(), f.value.as_str())).collect()
+        filters
+            .iter()
+            .map(|f| (f.key.as_str(), f.value.as_str()))
+            .collect()
     }
 
     #[test]
     fn parses_json_objects() {
         let tags = parse_tags(r#"{"http.status_code":"500","error":"true"}"#).unwrap();
-        assert_eq!(pairs(&tags), [("error", "true"), ("http.status_code", "500")]);
+        assert_eq!(
+            pairs(&tags),
+            [("error", "true"), ("http.status_code", "500")]
+        );
         let tags = parse_tags(r#" {"code": 500, "error": true, "ratio": 0.5} "#).unwrap();
-        assert_eq!(pairs(&tags), [("code", "500"), ("error", "true"), ("ratio", "0.5")]);
+        assert_eq!(
+            pairs(&tags),
+            [("code", "500"), ("error", "true"), ("ratio", "0.5")]
+        );
         assert!(parse_tags(r#"{"a": [1]}"#).unwrap_err().contains("\"a\""));
-        assert!(parse_tags(r#"{"a": "#).unwrap_err().contains("invalid JSON"));
+        assert!(
+            parse_tags(r#"{"a": "#)
+                .unwrap_err()
+                .contains("invalid JSON")
+        );
         assert!(parse_tags(r#"{"": "x"}"#).is_err());
     }
 
     #[test]
     fn parses_logfmt() {
-        let tags = parse_tags(r#"error=true http.method=GET  note="a \"b\" c" empty= flag"#).unwrap();
+        let tags =
+            parse_tags(r#"error=true http.method=GET  note="a \"b\" c" empty= flag"#).unwrap();
         assert_eq!(
             pairs(&tags),
-            [("error", "true"), ("http.method", "GET"), ("note", "a \"b\" c"), ("empty", ""), ("flag", "true")]
+            [
+                ("error", "true"),
+                ("http.method", "GET"),
+                ("note", "a \"b\" c"),
+                ("empty", ""),
+                ("flag", "true")
+            ]
         );
-        assert_eq!(pairs(&parse_tags("url=http://x/?a=b").unwrap()), [("url", "http://x/?a=b")]);
+        assert_eq!(
+            pairs(&parse_tags("url=http://x/?a=b").unwrap()),
+            [("url", "http://x/?a=b")]
+        );
         assert!(parse_tags("").unwrap().is_empty());
         assert!(parse_tags("=x").unwrap_err().contains("missing key"));
-        assert!(parse_tags(r#"a="open"#).unwrap_err().contains("unterminated"));
+        assert!(
+            parse_tags(r#"a="open"#)
+                .unwrap_err()
+                .contains("unterminated")
+        );
         assert!(parse_tags(r#"a="x"b"#).is_err());
     }
 
     #[test]
     fn parses_simple_tags_and_merges() {
-        assert_eq!(parse_tag("http.url:http://x:80/").unwrap(), filter("http.url", "http://x:80/"));
+        assert_eq!(
+            parse_tag("http.url:http://x:80/").unwrap(),
+            filter("http.url", "http://x:80/")
+        );
         assert_eq!(parse_tag("k:").unwrap(), filter("k", ""));
         assert!(parse_tag("novalue").unwrap_err().contains("key:value"));
         assert!(parse_tag(":v").is_err());

@@ -14,11 +14,14 @@ use hopscope_schemas::TraceId;
 use hopscope_schemas::otlp::spans_from_request;
 use hopscope_storage::embedded::EmbeddedStore;
 use hopscope_storage::{
-    DependencyLink, Operation, OperationQuery, SpanReader, SpanWriter, StorageError, Trace, TraceQuery,
+    DependencyLink, Operation, OperationQuery, SpanReader, SpanWriter, StorageError, Trace,
+    TraceQuery,
 };
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use serde_json::Value;
@@ -35,7 +38,11 @@ pub const PAY: &str = "00f067aa0ba902b9";
 pub const HEALTH: &str = "b7ad6b7169203331";
 
 pub fn attr(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 pub fn s(text: &str) -> any_value::Value {
@@ -50,7 +57,15 @@ fn id(hex_text: &str) -> Vec<u8> {
     hex::decode(hex_text).unwrap()
 }
 
-fn span(trace: &str, span_id: &str, parent: Option<&str>, name: &str, kind: span::SpanKind, start: u64, dur: u64) -> Span {
+fn span(
+    trace: &str,
+    span_id: &str,
+    parent: Option<&str>,
+    name: &str,
+    kind: span::SpanKind,
+    start: u64,
+    dur: u64,
+) -> Span {
     Span {
         trace_id: id(trace),
         span_id: id(span_id),
@@ -64,10 +79,21 @@ fn span(trace: &str, span_id: &str, parent: Option<&str>, name: &str, kind: span
     }
 }
 
-fn resource_spans(attrs: Vec<KeyValue>, scope: Option<InstrumentationScope>, spans: Vec<Span>) -> ResourceSpans {
+fn resource_spans(
+    attrs: Vec<KeyValue>,
+    scope: Option<InstrumentationScope>,
+    spans: Vec<Span>,
+) -> ResourceSpans {
     ResourceSpans {
-        resource: Some(Resource { attributes: attrs, ..Default::default() }),
-        scope_spans: vec![ScopeSpans { scope, spans, schema_url: String::new() }],
+        resource: Some(Resource {
+            attributes: attrs,
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            scope,
+            spans,
+            schema_url: String::new(),
+        }],
         schema_url: String::new(),
     }
 }
@@ -78,8 +104,14 @@ fn resource_spans(attrs: Vec<KeyValue>, scope: Option<InstrumentationScope>, spa
 pub fn request() -> ExportTraceServiceRequest {
     use span::SpanKind::{Client, Server};
     let mut root = span(TRACE_A, ROOT, None, "GET /checkout", Server, T0, 120 * MS);
-    root.attributes = vec![attr("http.request.method", s("GET")), attr("http.response.status_code", i(500))];
-    root.status = Some(Status { code: 2, message: "boom".into() });
+    root.attributes = vec![
+        attr("http.request.method", s("GET")),
+        attr("http.response.status_code", i(500)),
+    ];
+    root.status = Some(Status {
+        code: 2,
+        message: "boom".into(),
+    });
     root.trace_state = "vendor=1".into();
     root.events = vec![span::Event {
         time_unix_nano: T0 + 10 * MS,
@@ -87,31 +119,79 @@ pub fn request() -> ExportTraceServiceRequest {
         attributes: vec![attr("exception.message", s("card declined"))],
         dropped_attributes_count: 0,
     }];
-    root.links = vec![span::Link { trace_id: id(TRACE_B), span_id: id(HEALTH), ..Default::default() }];
-    let mut redis = span(TRACE_A, REDIS, Some(ROOT), "redis GET", Client, T0 + 5 * MS, 2 * MS);
+    root.links = vec![span::Link {
+        trace_id: id(TRACE_B),
+        span_id: id(HEALTH),
+        ..Default::default()
+    }];
+    let mut redis = span(
+        TRACE_A,
+        REDIS,
+        Some(ROOT),
+        "redis GET",
+        Client,
+        T0 + 5 * MS,
+        2 * MS,
+    );
     redis.attributes = vec![
         attr("db.system", s("redis")),
         attr("server.address", s("redis-shard-2")),
         attr("server.port", i(6379)),
     ];
-    let mut pay = span(TRACE_A, PAY, Some(ROOT), "POST /pay", Server, T0 + 20 * MS, 80 * MS);
+    let mut pay = span(
+        TRACE_A,
+        PAY,
+        Some(ROOT),
+        "POST /pay",
+        Server,
+        T0 + 20 * MS,
+        80 * MS,
+    );
     pay.attributes = vec![
         attr("http.request.method", s("POST")),
         attr("payload", any_value::Value::BytesValue(vec![1, 2, 3])),
         attr("ratio", any_value::Value::DoubleValue(0.25)),
         attr("retry", any_value::Value::BoolValue(false)),
-        attr("items", any_value::Value::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(i(1)) }, AnyValue { value: Some(s("x")) }] })),
+        attr(
+            "items",
+            any_value::Value::ArrayValue(ArrayValue {
+                values: vec![
+                    AnyValue { value: Some(i(1)) },
+                    AnyValue {
+                        value: Some(s("x")),
+                    },
+                ],
+            }),
+        ),
     ];
-    pay.status = Some(Status { code: 1, message: String::new() });
-    let mut health = span(TRACE_B, HEALTH, None, "GET /health", Server, T0 + 1_000 * MS, MS);
-    health.attributes = vec![attr("http.request.method", s("GET")), attr("http.response.status_code", i(200))];
+    pay.status = Some(Status {
+        code: 1,
+        message: String::new(),
+    });
+    let mut health = span(
+        TRACE_B,
+        HEALTH,
+        None,
+        "GET /health",
+        Server,
+        T0 + 1_000 * MS,
+        MS,
+    );
+    health.attributes = vec![
+        attr("http.request.method", s("GET")),
+        attr("http.response.status_code", i(200)),
+    ];
 
     let frontend = vec![
         attr("service.name", s("frontend")),
         attr("host.name", s("web-1")),
         attr("deployment.environment", s("prod")),
     ];
-    let scope = InstrumentationScope { name: "io.opentelemetry.http".into(), version: "1.2.0".into(), ..Default::default() };
+    let scope = InstrumentationScope {
+        name: "io.opentelemetry.http".into(),
+        version: "1.2.0".into(),
+        ..Default::default()
+    };
     ExportTraceServiceRequest {
         resource_spans: vec![
             resource_spans(frontend.clone(), Some(scope), vec![root, redis]),
@@ -145,9 +225,17 @@ pub async fn get(app: &Router, uri: &str) -> Response {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|err| panic!("{uri}: body is not JSON ({err}): {}", String::from_utf8_lossy(&bytes)));
-    Response { status, headers, json }
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+        panic!(
+            "{uri}: body is not JSON ({err}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    Response {
+        status,
+        headers,
+        json,
+    }
 }
 
 /// A reader that records the queries it gets and answers with nothing, or fails.
@@ -189,8 +277,15 @@ impl SpanReader for Recorder {
         Ok(Vec::new())
     }
 
-    async fn dependencies(&self, start_ns: u64, end_ns: u64) -> Result<Vec<DependencyLink>, StorageError> {
-        self.dependency_ranges.lock().unwrap().push((start_ns, end_ns));
+    async fn dependencies(
+        &self,
+        start_ns: u64,
+        end_ns: u64,
+    ) -> Result<Vec<DependencyLink>, StorageError> {
+        self.dependency_ranges
+            .lock()
+            .unwrap()
+            .push((start_ns, end_ns));
         self.check()?;
         Ok(Vec::new())
     }
