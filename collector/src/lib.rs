@@ -1,1 +1,23 @@
-//! wip
+//! The hopscope collector: OTLP/gRPC and OTLP/HTTP receivers in front of one shared ingest
+//! path.
+//!
+//! ```text
+//! OtlpGrpcReceiver ─┐
+//!                   ├─ ExportTraceServiceRequest → Ingest::export → SpanWriter
+//! OtlpHttpReceiver ─┘   (validate + map, write valid spans, OTLP partial success)
+//! ```
+//!
+//! Both receivers cap every request at [`CollectorConfig::max_request_bytes`], before and
+//! after decompression, and keep serving after any bad request.
+
+pub mod config;
+pub mod decode;
+pub mod error;
+pub mod ingest;
+mod json;
+pub mod receivers;
+
+pub use config::CollectorConfig;
+pub use error::{BodyFormat, IngestError, RpcStatus};
+pub use ingest::{Ingest, IngestStats};
+pub use receivers::{OtlpGrpcReceiver, OtlpHttpReceiver};

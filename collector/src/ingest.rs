@@ -1,0 +1,236 @@
+//! The one ingest path shared by the gRPC and HTTP receivers.
+//!
+//! A receiver decodes its wire format into an `ExportTraceServiceRequest` and calls
+//! [`Ingest::export`], which validates and maps every span
+//! ([`hopscope_schemas::otlp::spans_from_request`]), writes the valid ones through the
+//! [`SpanWriter`] and answers with OTLP partial success naming the rejected ones.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hopscope_schemas::otlp::{MappedBatch, spans_from_request};
+use hopscope_storage::SpanWriter;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use serde::Serialize;
+
+use crate::error::{IngestError, Result};
+
+/// Requests with at least this many spans, attributes and events together are mapped on
+/// the blocking pool rather than on the async reactor (mapping costs about a microsecond
+/// per item, so this keeps a reactor thread busy for well under a millisecond).
+pub const MAP_BLOCKING_THRESHOLD: usize = 512;
+
+/// Counters since start-up. Every field only grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestStats {
+    /// Export requests that were decoded and handed to [`Ingest::export`].
+    pub requests: u64,
+    /// Requests refused before decoding finished (bad body, too large, wrong type).
+    pub invalid_requests: u64,
+    /// Spans in decoded requests, valid or not.
+    pub spans_received: u64,
+    /// Valid spans the store acknowledged.
+    pub spans_accepted: u64,
+    /// Invalid spans reported back as OTLP partial success.
+    pub spans_rejected: u64,
+    /// Valid spans whose write failed (the client was told to retry or that it failed).
+    pub spans_failed: u64,
+    /// Failed `write_spans` calls.
+    pub write_errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    invalid_requests: AtomicU64,
+    spans_received: AtomicU64,
+    spans_accepted: AtomicU64,
+    spans_rejected: AtomicU64,
+    spans_failed: AtomicU64,
+    write_errors: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Validates, maps and stores export requests; shared by all receivers as `Arc<Ingest>`.
+pub struct Ingest {
+    writer: Arc<dyn SpanWriter>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+impl Ingest {
+    /// An ingest path writing into `writer`.
+    pub fn new(writer: Arc<dyn SpanWriter>) -> Self {
+        Self { writer, counters: Counters::default() }
+    }
+
+    /// Maps and validates `request`, writes its valid spans and returns OTLP partial
+    /// success (`rejected_spans` and `error_message`) when some spans were invalid.
+    ///
+    /// Contract: `Ok` means every valid span is stored (the writer acknowledged it); an
+    /// empty request succeeds without calling the writer. On a write error nothing is
+    /// acknowledged and the error says whether a retry may help. Large requests are mapped
+    /// on the blocking pool. May be called concurrently.
+    pub async fn export(&self, request: ExportTraceServiceRequest) -> Result<ExportTraceServiceResponse> {
+        add(&self.counters.requests, 1);
+        let batch = if mapping_work(&request) >= MAP_BLOCKING_THRESHOLD {
+            tokio::task::spawn_blocking(move || spans_from_request(request))
+                .await
+                .map_err(|err| IngestError::Internal(format!("span mapping task failed: {err}")))?
+        } else {
+            spans_from_request(request)
+        };
+        let MappedBatch { spans, rejected, .. } = &batch;
+        let valid = spans.len() as u64;
+        let rejected = *rejected;
+        add(&self.counters.spans_received, valid + rejected);
+        add(&self.counters.spans_rejected, rejected);
+        let error_message = batch.error_message();
+        if rejected > 0 {
+            tracing::info!(rejected, valid, error_message, "export request has invalid spans");
+        }
+        if valid > 0 {
+            if let Err(err) = self.writer.write_spans(batch.spans).await {
+                add(&self.counters.spans_failed, valid);
+                add(&self.counters.write_errors, 1);
+                return Err(IngestError::Storage(err));
+            }
+            add(&self.counters.spans_accepted, valid);
+        }
+        tracing::debug!(accepted = valid, rejected, "export request stored");
+        let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
+            error_message,
+        });
+        Ok(ExportTraceServiceResponse { partial_success })
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> IngestStats {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let c = &self.counters;
+        IngestStats {
+            requests: get(&c.requests),
+            invalid_requests: get(&c.invalid_requests),
+            spans_received: get(&c.spans_received),
+            spans_accepted: get(&c.spans_accepted),
+            spans_rejected: get(&c.spans_rejected),
+            spans_failed: get(&c.spans_failed),
+            write_errors: get(&c.write_errors),
+        }
+    }
+
+    /// Counts a request a receiver refused before it reached [`Ingest::export`].
+    pub(crate) fn record_invalid_request(&self) {
+        add(&self.counters.invalid_requests, 1);
+    }
+}
+
+/// Rough cost of mapping a request: spans plus their attributes and events.
+fn mapping_work(request: &ExportTraceServiceRequest) -> usize {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|span| 1 + span.attributes.len() + span.events.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use hopscope_schemas::SpanRecord;
+    use hopscope_storage::StorageError;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder {
+        batches: Mutex<Vec<Vec<SpanRecord>>>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl SpanWriter for Recorder {
+        async fn write_spans(&self, spans: Vec<SpanRecord>) -> hopscope_storage::Result<()> {
+            if self.fail {
+                return Err(StorageError::Retryable("down".into()));
+            }
+            self.batches.lock().unwrap().push(spans);
+            Ok(())
+        }
+    }
+
+    fn span(id: u8, trace_len: usize) -> Span {
+        Span {
+            trace_id: vec![1; trace_len],
+            span_id: vec![id; 8],
+            name: "op".into(),
+            start_time_unix_nano: 10,
+            end_time_unix_nano: 20,
+            ..Default::default()
+        }
+    }
+
+    fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_valid_spans_and_reports_partial_success() {
+        let recorder = Arc::new(Recorder::default());
+        let ingest = Ingest::new(recorder.clone());
+        let response = ingest.export(request(vec![span(2, 16), span(3, 5)])).await.unwrap();
+        let partial = response.partial_success.unwrap();
+        assert_eq!(partial.rejected_spans, 1);
+        assert!(partial.error_message.contains("trace_id has 5 bytes"), "{}", partial.error_message);
+        assert_eq!(recorder.batches.lock().unwrap()[0].len(), 1);
+        let stats = ingest.stats();
+        assert_eq!((stats.requests, stats.spans_received, stats.spans_accepted, stats.spans_rejected), (1, 2, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn empty_request_succeeds_without_writing() {
+        let recorder = Arc::new(Recorder::default());
+        let ingest = Ingest::new(recorder.clone());
+        let response = ingest.export(ExportTraceServiceRequest::default()).await.unwrap();
+        assert_eq!(response.partial_success, None);
+        assert!(recorder.batches.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn large_requests_map_on_the_blocking_pool_with_the_same_result() {
+        let recorder = Arc::new(Recorder::default());
+        let ingest = Ingest::new(recorder.clone());
+        let spans: Vec<Span> = (0..MAP_BLOCKING_THRESHOLD).map(|i| span((i % 250) as u8 + 1, 16)).collect();
+        assert!(mapping_work(&request(spans.clone())) >= MAP_BLOCKING_THRESHOLD);
+        ingest.export(request(spans)).await.unwrap();
+        assert_eq!(ingest.stats().spans_accepted, MAP_BLOCKING_THRESHOLD as u64);
+    }
+
+    #[tokio::test]
+    async fn write_failure_is_reported_and_counted() {
+        let ingest = Ingest::new(Arc::new(Recorder { fail: true, ..Default::default() }));
+        let err = ingest.export(request(vec![span(2, 16)])).await.unwrap_err();
+        assert!(matches!(err, IngestError::Storage(StorageError::Retryable(_))));
+        let stats = ingest.stats();
+        assert_eq!((stats.spans_failed, stats.write_errors, stats.spans_accepted), (1, 1, 0));
+    }
+}

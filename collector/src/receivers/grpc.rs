@@ -1,0 +1,203 @@
+//! OTLP/gRPC receiver: tonic's generated `TraceServiceServer` accepting gzip, with the
+//! decoding limit set to `max_request_bytes`.
+//!
+//! tonic enforces the limit itself, and bounds memory while doing so: a frame whose
+//! declared length is over the limit is refused before its body is buffered, and gzip
+//! inflation writes into a buffer capped at the limit. But tonic reports these and other
+//! decoding failures with codes OTLP clients misread, so [`DecodeStatusFix`] rewrites
+//! them on the way out:
+//! - frame over the limit: tonic `OUT_OF_RANGE` → `RESOURCE_EXHAUSTED`
+//!   (inflating past the limit is already `RESOURCE_EXHAUSTED` in tonic);
+//! - malformed protobuf, corrupt gzip, truncated frame: tonic `INTERNAL` →
+//!   `INVALID_ARGUMENT`, with a message naming the problem.
+//!
+//! Known limit: tonic decodes (and inflates) the message on the reactor thread before the
+//! handler runs; only the mapping of large requests moves to the blocking pool.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tonic::body::Body;
+use tonic::codec::CompressionEncoding;
+use tonic::codegen::{BoxFuture, Service};
+use tonic::server::NamedService;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Code, Status};
+
+use crate::config::DEFAULT_MAX_REQUEST_BYTES;
+use crate::ingest::Ingest;
+
+/// Builds an [`OtlpGrpcReceiver`].
+#[derive(Debug)]
+pub struct OtlpGrpcReceiverBuilder {
+    ingest: Arc<Ingest>,
+    max_request_bytes: usize,
+}
+
+impl OtlpGrpcReceiverBuilder {
+    /// Largest accepted message, before and after decompression (default 16 MiB).
+    pub fn max_request_bytes(mut self, max: usize) -> Self {
+        self.max_request_bytes = max;
+        self
+    }
+
+    /// The receiver.
+    pub fn build(self) -> OtlpGrpcReceiver {
+        OtlpGrpcReceiver { ingest: self.ingest, max_request_bytes: self.max_request_bytes }
+    }
+}
+
+/// The OTLP/gRPC trace receiver (`opentelemetry.proto.collector.trace.v1.TraceService`).
+#[derive(Debug)]
+pub struct OtlpGrpcReceiver {
+    ingest: Arc<Ingest>,
+    max_request_bytes: usize,
+}
+
+impl OtlpGrpcReceiver {
+    /// Starts building a receiver that exports into `ingest`.
+    pub fn builder(ingest: Arc<Ingest>) -> OtlpGrpcReceiverBuilder {
+        OtlpGrpcReceiverBuilder { ingest, max_request_bytes: DEFAULT_MAX_REQUEST_BYTES }
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests.
+    /// Errors only when the server itself fails; bad requests never stop it.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let local = listener.local_addr()?;
+        tracing::info!(%local, max_request_bytes = self.max_request_bytes, "otlp grpc receiver listening");
+        let service = DecodeStatusFix { inner: self.trace_service(), ingest: Arc::clone(&self.ingest) };
+        Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    fn trace_service(&self) -> TraceServiceServer<GrpcTraceService> {
+        TraceServiceServer::new(GrpcTraceService { ingest: Arc::clone(&self.ingest) })
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(self.max_request_bytes)
+    }
+}
+
+struct GrpcTraceService {
+    ingest: Arc<Ingest>,
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcTraceService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
+        let response = self.ingest.export(request.into_inner()).await?;
+        Ok(tonic::Response::new(response))
+    }
+}
+
+/// Rewrites tonic's decoding-failure statuses into the codes OTLP specifies (see the
+/// module doc). Only statuses with tonic's own message prefixes are touched, so errors
+/// from [`Ingest`] pass through unchanged.
+#[derive(Clone)]
+struct DecodeStatusFix<S> {
+    inner: S,
+    ingest: Arc<Ingest>,
+}
+
+impl<S: NamedService> NamedService for DecodeStatusFix<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for DecodeStatusFix<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let future = self.inner.call(request);
+        let ingest = Arc::clone(&self.ingest);
+        Box::pin(async move {
+            let mut response = future.await?;
+            // A failure before the handler ran is a trailers-only response: the status is in
+            // the headers. Successful responses carry it in trailers and are left alone.
+            if let Some(status) = Status::from_header_map(response.headers()) {
+                if let Some(fixed) = fix_decode_status(&status) {
+                    ingest.record_invalid_request();
+                    tracing::warn!(code = ?fixed.code(), message = fixed.message(), "otlp grpc request refused");
+                    if let Err(err) = fixed.add_header(response.headers_mut()) {
+                        tracing::error!(%err, "could not rewrite grpc status");
+                    }
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// The OTLP status for one of tonic's decoding failures; `None` for any other status.
+fn fix_decode_status(status: &Status) -> Option<Status> {
+    let message = status.message();
+    match status.code() {
+        Code::OutOfRange if message.starts_with("Error, decoded message length too large") => {
+            Some(Status::resource_exhausted(format!("request too large: {message}")))
+        }
+        Code::ResourceExhausted if message.starts_with("Error decompressing: size limit") => {
+            Some(Status::resource_exhausted(format!("decompressed request too large: {message}")))
+        }
+        Code::Internal if message.starts_with("failed to decode Protobuf message") => {
+            Some(Status::invalid_argument(format!("invalid OTLP protobuf: {message}")))
+        }
+        Code::Internal if message.starts_with("Error decompressing") => {
+            Some(Status::invalid_argument(format!("invalid gzip message: {message}")))
+        }
+        Code::Internal if message.starts_with("Unexpected EOF decoding stream") => {
+            Some(Status::invalid_argument(format!("truncated grpc message: {message}")))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tonic_decoding_failures_get_otlp_codes() {
+        let cases = [
+            (Code::OutOfRange, "Error, decoded message length too large: found 9 bytes, the limit is: 4 bytes", Code::ResourceExhausted),
+            (Code::ResourceExhausted, "Error decompressing: size limit, of 4 bytes, exceeded while decompressing message", Code::ResourceExhausted),
+            (Code::Internal, "failed to decode Protobuf message: buffer underflow", Code::InvalidArgument),
+            (Code::Internal, "Error decompressing: invalid gzip header, while sending request", Code::InvalidArgument),
+            (Code::Internal, "Unexpected EOF decoding stream.", Code::InvalidArgument),
+        ];
+        for (code, message, want) in cases {
+            let fixed = fix_decode_status(&Status::new(code, message)).unwrap();
+            assert_eq!(fixed.code(), want, "{message}");
+            assert!(fixed.message().contains(message));
+        }
+        assert!(fix_decode_status(&Status::internal("storage failed to write the spans")).is_none());
+        assert!(fix_decode_status(&Status::unavailable("storage is temporarily unavailable")).is_none());
+    }
+}

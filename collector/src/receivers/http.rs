@@ -1,0 +1,205 @@
+//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip.
+//!
+//! Contract per request:
+//! - `Content-Type` `application/x-protobuf`, `application/protobuf` or `application/json`
+//!   (parameters allowed), else 415; `Content-Encoding` `gzip` or `identity`, else 415.
+//! - A body over `max_request_bytes` (as sent, or after inflating) is 413; inflation stops
+//!   at the limit, so memory stays bounded whatever the compression ratio.
+//! - A malformed body is 400 naming the problem.
+//! - Success is 200 with an `ExportTraceServiceResponse` (OTLP partial success when some
+//!   spans were invalid) in the request's encoding; errors carry a `google.rpc.Status`
+//!   body in the request's encoding (JSON when the content type itself is refused).
+//! - Storage unavailable is 503 with `Retry-After`; other storage failures are 500.
+//! - Other methods are 405; `OPTIONS` answers CORS preflight, and every response allows
+//!   any origin, so browser exporters can send spans.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+
+use crate::config::DEFAULT_MAX_REQUEST_BYTES;
+use crate::decode::{self, ContentEncoding};
+use crate::error::{BodyFormat, IngestError, Result};
+use crate::ingest::Ingest;
+
+/// The OTLP/HTTP traces path.
+pub const TRACES_PATH: &str = "/v1/traces";
+
+/// Bodies larger than this (or gzip bodies larger than a sixteenth of it) are inflated and
+/// decoded on the blocking pool instead of the reactor.
+pub const DECODE_BLOCKING_THRESHOLD: usize = 256 * 1024;
+
+/// Builds an [`OtlpHttpReceiver`].
+#[derive(Debug)]
+pub struct OtlpHttpReceiverBuilder {
+    ingest: Arc<Ingest>,
+    max_request_bytes: usize,
+}
+
+impl OtlpHttpReceiverBuilder {
+    /// Largest accepted body, before and after decompression (default 16 MiB).
+    pub fn max_request_bytes(mut self, max: usize) -> Self {
+        self.max_request_bytes = max;
+        self
+    }
+
+    /// The receiver.
+    pub fn build(self) -> OtlpHttpReceiver {
+        OtlpHttpReceiver {
+            state: Arc::new(HttpState { ingest: self.ingest, max_request_bytes: self.max_request_bytes }),
+        }
+    }
+}
+
+/// The OTLP/HTTP trace receiver.
+#[derive(Debug)]
+pub struct OtlpHttpReceiver {
+    state: Arc<HttpState>,
+}
+
+#[derive(Debug)]
+struct HttpState {
+    ingest: Arc<Ingest>,
+    max_request_bytes: usize,
+}
+
+impl OtlpHttpReceiver {
+    /// Starts building a receiver that exports into `ingest`.
+    pub fn builder(ingest: Arc<Ingest>) -> OtlpHttpReceiverBuilder {
+        OtlpHttpReceiverBuilder { ingest, max_request_bytes: DEFAULT_MAX_REQUEST_BYTES }
+    }
+
+    /// The routes (`/v1/traces` only), for serving or for tests with `oneshot`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                TRACES_PATH,
+                post(export).options(preflight).fallback(method_not_allowed),
+            )
+            .layer(axum::middleware::map_response(allow_any_origin))
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests.
+    /// Errors only when the server itself fails; bad requests never stop it.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let local = listener.local_addr()?;
+        tracing::info!(%local, max_request_bytes = self.state.max_request_bytes, "otlp http receiver listening");
+        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+    }
+}
+
+async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Body) -> Response {
+    let format = match decode::body_format(&headers) {
+        Ok(format) => format,
+        Err(err) => {
+            state.ingest.record_invalid_request();
+            return err.into_http_response(BodyFormat::Json);
+        }
+    };
+    let result = match read_and_decode(&state, &headers, body, format).await {
+        Ok(request) => state.ingest.export(request).await,
+        Err(err) => {
+            state.ingest.record_invalid_request();
+            Err(err)
+        }
+    };
+    match result.and_then(|response| encode_response(&response, format)) {
+        Ok(response) => response,
+        Err(err) => err.into_http_response(format),
+    }
+}
+
+async fn read_and_decode(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Body,
+    format: BodyFormat,
+) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest> {
+    let max = state.max_request_bytes;
+    let encoding = decode::content_encoding(headers)?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(IngestError::BodyTooLarge { limit: max });
+    }
+    let raw = read_body(body, max).await?;
+    let heavy = raw.len() > DECODE_BLOCKING_THRESHOLD
+        || (encoding == ContentEncoding::Gzip && raw.len() > DECODE_BLOCKING_THRESHOLD / 16);
+    if heavy {
+        tokio::task::spawn_blocking(move || decode::decode_body(&raw, encoding, format, max))
+            .await
+            .map_err(|err| IngestError::Internal(format!("decode task failed: {err}")))?
+    } else {
+        decode::decode_body(&raw, encoding, format, max)
+    }
+}
+
+/// Reads the whole body, refusing it as soon as it passes `max` bytes.
+async fn read_body(body: Body, max: usize) -> Result<Bytes> {
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(IngestError::BodyTooLarge { limit: max })
+        }
+        Err(err) => Err(IngestError::BodyRead(err.to_string())),
+    }
+}
+
+fn encode_response(response: &ExportTraceServiceResponse, format: BodyFormat) -> Result<Response> {
+    let (content_type, body) = match format {
+        BodyFormat::Protobuf => ("application/x-protobuf", response.encode_to_vec()),
+        // An absent partial success is written as `{}` rather than `{"partialSuccess":null}`.
+        BodyFormat::Json if response.partial_success.is_none() => ("application/json", b"{}".to_vec()),
+        BodyFormat::Json => (
+            "application/json",
+            serde_json::to_vec(response)
+                .map_err(|err| IngestError::Internal(format!("encoding the response: {err}")))?,
+        ),
+    };
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    IngestError::MethodNotAllowed(method.to_string()).into_response()
+}
+
+/// CORS preflight: allows `POST` with the headers the browser asks for.
+async fn preflight(headers: HeaderMap) -> Response {
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("content-type, content-encoding"));
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS")),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, requested),
+            (header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400")),
+        ],
+    )
+        .into_response()
+}
+
+async fn allow_any_origin(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
