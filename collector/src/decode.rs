@@ -30,7 +30,12 @@ pub fn body_format(headers: &HeaderMap) -> Result<BodyFormat> {
         return Err(IngestError::UnsupportedContentType("(none)".to_owned()));
     };
     let text = String::from_utf8_lossy(value.as_bytes());
-    let mime = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(BodyFormat::Protobuf),
         "application/json" => Ok(BodyFormat::Json),
@@ -46,7 +51,9 @@ pub fn content_encoding(headers: &HeaderMap) -> Result<ContentEncoding> {
         for coding in text.split(',').map(|c| c.trim().to_ascii_lowercase()) {
             match coding.as_str() {
                 "" | "identity" => {}
-                "gzip" | "x-gzip" if found == ContentEncoding::Identity => found = ContentEncoding::Gzip,
+                "gzip" | "x-gzip" if found == ContentEncoding::Identity => {
+                    found = ContentEncoding::Gzip
+                }
                 _ => return Err(IngestError::UnsupportedContentEncoding(text.into_owned())),
             }
         }
@@ -92,6 +99,7 @@ pub fn decode_body(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use flate2::Compression;
@@ -114,29 +122,55 @@ mod tests {
     #[test]
     fn content_types_with_parameters() {
         let format = |v| body_format(&headers(CONTENT_TYPE, v));
-        assert_eq!(format("application/x-protobuf").unwrap(), BodyFormat::Protobuf);
-        assert_eq!(format("application/protobuf").unwrap(), BodyFormat::Protobuf);
-        assert_eq!(format("Application/JSON; charset=utf-8").unwrap(), BodyFormat::Json);
-        assert!(matches!(format("text/plain"), Err(IngestError::UnsupportedContentType(t)) if t == "text/plain"));
+        assert_eq!(
+            format("application/x-protobuf").unwrap(),
+            BodyFormat::Protobuf
+        );
+        assert_eq!(
+            format("application/protobuf").unwrap(),
+            BodyFormat::Protobuf
+        );
+        assert_eq!(
+            format("Application/JSON; charset=utf-8").unwrap(),
+            BodyFormat::Json
+        );
+        assert!(
+            matches!(format("text/plain"), Err(IngestError::UnsupportedContentType(t)) if t == "text/plain")
+        );
         assert!(body_format(&HeaderMap::new()).is_err());
     }
 
     #[test]
     fn content_encodings() {
         let encoding = |v| content_encoding(&headers(CONTENT_ENCODING, v));
-        assert_eq!(content_encoding(&HeaderMap::new()).unwrap(), ContentEncoding::Identity);
+        assert_eq!(
+            content_encoding(&HeaderMap::new()).unwrap(),
+            ContentEncoding::Identity
+        );
         assert_eq!(encoding("identity").unwrap(), ContentEncoding::Identity);
         assert_eq!(encoding("GZIP").unwrap(), ContentEncoding::Gzip);
-        assert!(matches!(encoding("br"), Err(IngestError::UnsupportedContentEncoding(_))));
-        assert!(matches!(encoding("gzip, gzip"), Err(IngestError::UnsupportedContentEncoding(_))));
+        assert!(matches!(
+            encoding("br"),
+            Err(IngestError::UnsupportedContentEncoding(_))
+        ));
+        assert!(matches!(
+            encoding("gzip, gzip"),
+            Err(IngestError::UnsupportedContentEncoding(_))
+        ));
     }
 
     #[test]
     fn gunzip_honours_the_cap_exactly() {
         let data = vec![7u8; 1000];
         assert_eq!(gunzip(&gzip(&data), 1000).unwrap(), data);
-        assert!(matches!(gunzip(&gzip(&data), 999), Err(IngestError::DecompressedTooLarge { limit: 999 })));
-        assert!(matches!(gunzip(b"not gzip at all", 1000), Err(IngestError::InvalidGzip(_))));
+        assert!(matches!(
+            gunzip(&gzip(&data), 999),
+            Err(IngestError::DecompressedTooLarge { limit: 999 })
+        ));
+        assert!(matches!(
+            gunzip(b"not gzip at all", 1000),
+            Err(IngestError::InvalidGzip(_))
+        ));
     }
 
     #[test]
@@ -150,7 +184,10 @@ mod tests {
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 1 << 20);
         let err = gunzip(&bomb, 1 << 20).unwrap_err();
-        assert!(matches!(err, IngestError::DecompressedTooLarge { .. }), "{err}");
+        assert!(
+            matches!(err, IngestError::DecompressedTooLarge { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -161,8 +198,14 @@ mod tests {
         let mut bytes = request.encode_to_vec();
         bytes.extend_from_slice(&[0x0a, 0x40, 0x01]); // a field claiming 64 bytes, 1 present
         let err = decode_request(&bytes, BodyFormat::Protobuf).unwrap_err();
-        assert!(err.to_string().starts_with("invalid OTLP protobuf:"), "{err}");
-        assert_eq!(decode_request(&[], BodyFormat::Protobuf).unwrap(), ExportTraceServiceRequest::default());
+        assert!(
+            err.to_string().starts_with("invalid OTLP protobuf:"),
+            "{err}"
+        );
+        assert_eq!(
+            decode_request(&[], BodyFormat::Protobuf).unwrap(),
+            ExportTraceServiceRequest::default()
+        );
     }
 
     #[test]

@@ -93,7 +93,9 @@ impl IngestError {
             | Self::InvalidProtobuf(_)
             | Self::InvalidJson(_)
             | Self::BodyRead(_) => Code::InvalidArgument,
-            Self::BodyTooLarge { .. } | Self::DecompressedTooLarge { .. } => Code::ResourceExhausted,
+            Self::BodyTooLarge { .. } | Self::DecompressedTooLarge { .. } => {
+                Code::ResourceExhausted
+            }
             Self::MethodNotAllowed(_) => Code::Unimplemented,
             Self::Storage(StorageError::Retryable(_)) => Code::Unavailable,
             Self::Storage(_) | Self::Internal(_) => Code::Internal,
@@ -106,10 +108,13 @@ impl IngestError {
             Self::UnsupportedContentType(_) | Self::UnsupportedContentEncoding(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            Self::InvalidGzip(_) | Self::InvalidProtobuf(_) | Self::InvalidJson(_) | Self::BodyRead(_) => {
-                StatusCode::BAD_REQUEST
+            Self::InvalidGzip(_)
+            | Self::InvalidProtobuf(_)
+            | Self::InvalidJson(_)
+            | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge { .. } | Self::DecompressedTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
             }
-            Self::BodyTooLarge { .. } | Self::DecompressedTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Storage(StorageError::Retryable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,7 +140,9 @@ impl IngestError {
             Self::Storage(StorageError::Retryable(_)) => {
                 tracing::warn!(error = %self, ?code, "export failed, storage unavailable")
             }
-            Self::Storage(_) | Self::Internal(_) => tracing::error!(error = %self, ?code, "export failed"),
+            Self::Storage(_) | Self::Internal(_) => {
+                tracing::error!(error = %self, ?code, "export failed")
+            }
             _ => tracing::warn!(error = %self, ?code, "export request refused"),
         }
     }
@@ -144,20 +151,29 @@ impl IngestError {
     pub fn into_http_response(self, format: BodyFormat) -> Response {
         self.log();
         let status = self.http_status();
-        let rpc = RpcStatus { code: self.grpc_code() as i32, message: self.client_message() };
+        let rpc = RpcStatus {
+            code: self.grpc_code() as i32,
+            message: self.client_message(),
+        };
         let (content_type, body) = match format {
             BodyFormat::Protobuf => ("application/x-protobuf", rpc.encode_to_vec()),
             BodyFormat::Json => (
                 "application/json",
-                serde_json::json!({ "code": rpc.code, "message": rpc.message }).to_string().into_bytes(),
+                serde_json::json!({ "code": rpc.code, "message": rpc.message })
+                    .to_string()
+                    .into_bytes(),
             ),
         };
         let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         if status == StatusCode::METHOD_NOT_ALLOWED {
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
         }
         response
     }
@@ -179,6 +195,7 @@ impl From<IngestError> for tonic::Status {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -188,7 +205,10 @@ mod tests {
         assert_eq!(retry.http_status(), StatusCode::SERVICE_UNAVAILABLE);
         let status = tonic::Status::from(retry);
         assert_eq!(status.code(), tonic::Code::Unavailable);
-        assert!(!status.message().contains("clickhouse"), "detail stays in the log");
+        assert!(
+            !status.message().contains("clickhouse"),
+            "detail stays in the log"
+        );
         let permanent = IngestError::from(StorageError::Permanent("schema".into()));
         assert_eq!(permanent.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(tonic::Status::from(permanent).code(), tonic::Code::Internal);
@@ -196,9 +216,13 @@ mod tests {
 
     #[test]
     fn http_error_bodies_follow_the_request_encoding() {
-        let response = IngestError::InvalidJson("eof".into()).into_http_response(BodyFormat::Protobuf);
+        let response =
+            IngestError::InvalidJson("eof".into()).into_http_response(BodyFormat::Protobuf);
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/x-protobuf");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/x-protobuf"
+        );
         let response = IngestError::from(StorageError::Retryable("x".into())).into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
@@ -207,7 +231,13 @@ mod tests {
     #[test]
     fn client_mistakes_name_the_problem() {
         let text = IngestError::UnsupportedContentType("text/plain".into()).client_message();
-        assert!(text.contains("application/x-protobuf") && text.contains("application/json"), "{text}");
-        assert_eq!(IngestError::BodyTooLarge { limit: 1 }.grpc_code(), tonic::Code::ResourceExhausted);
+        assert!(
+            text.contains("application/x-protobuf") && text.contains("application/json"),
+            "{text}"
+        );
+        assert_eq!(
+            IngestError::BodyTooLarge { limit: 1 }.grpc_code(),
+            tonic::Code::ResourceExhausted
+        );
     }
 }

@@ -64,14 +64,19 @@ pub struct Ingest {
 
 impl std::fmt::Debug for Ingest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingest").field("stats", &self.stats()).finish_non_exhaustive()
+        f.debug_struct("Ingest")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
 impl Ingest {
     /// An ingest path writing into `writer`.
     pub fn new(writer: Arc<dyn SpanWriter>) -> Self {
-        Self { writer, counters: Counters::default() }
+        Self {
+            writer,
+            counters: Counters::default(),
+        }
     }
 
     /// Maps and validates `request`, writes its valid spans and returns OTLP partial
@@ -81,7 +86,10 @@ impl Ingest {
     /// empty request succeeds without calling the writer. On a write error nothing is
     /// acknowledged and the error says whether a retry may help. Large requests are mapped
     /// on the blocking pool. May be called concurrently.
-    pub async fn export(&self, request: ExportTraceServiceRequest) -> Result<ExportTraceServiceResponse> {
+    pub async fn export(
+        &self,
+        request: ExportTraceServiceRequest,
+    ) -> Result<ExportTraceServiceResponse> {
         add(&self.counters.requests, 1);
         let batch = if mapping_work(&request) >= MAP_BLOCKING_THRESHOLD {
             tokio::task::spawn_blocking(move || spans_from_request(request))
@@ -90,14 +98,21 @@ impl Ingest {
         } else {
             spans_from_request(request)
         };
-        let MappedBatch { spans, rejected, .. } = &batch;
+        let MappedBatch {
+            spans, rejected, ..
+        } = &batch;
         let valid = spans.len() as u64;
         let rejected = *rejected;
         add(&self.counters.spans_received, valid + rejected);
         add(&self.counters.spans_rejected, rejected);
         let error_message = batch.error_message();
         if rejected > 0 {
-            tracing::info!(rejected, valid, error_message, "export request has invalid spans");
+            tracing::info!(
+                rejected,
+                valid,
+                error_message,
+                "export request has invalid spans"
+            );
         }
         if valid > 0 {
             if let Err(err) = self.writer.write_spans(batch.spans).await {
@@ -148,6 +163,7 @@ fn mapping_work(request: &ExportTraceServiceRequest) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use async_trait::async_trait;
@@ -187,7 +203,10 @@ mod tests {
     fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         }
@@ -197,20 +216,38 @@ mod tests {
     async fn writes_valid_spans_and_reports_partial_success() {
         let recorder = Arc::new(Recorder::default());
         let ingest = Ingest::new(recorder.clone());
-        let response = ingest.export(request(vec![span(2, 16), span(3, 5)])).await.unwrap();
+        let response = ingest
+            .export(request(vec![span(2, 16), span(3, 5)]))
+            .await
+            .unwrap();
         let partial = response.partial_success.unwrap();
         assert_eq!(partial.rejected_spans, 1);
-        assert!(partial.error_message.contains("trace_id has 5 bytes"), "{}", partial.error_message);
+        assert!(
+            partial.error_message.contains("trace_id has 5 bytes"),
+            "{}",
+            partial.error_message
+        );
         assert_eq!(recorder.batches.lock().unwrap()[0].len(), 1);
         let stats = ingest.stats();
-        assert_eq!((stats.requests, stats.spans_received, stats.spans_accepted, stats.spans_rejected), (1, 2, 1, 1));
+        assert_eq!(
+            (
+                stats.requests,
+                stats.spans_received,
+                stats.spans_accepted,
+                stats.spans_rejected
+            ),
+            (1, 2, 1, 1)
+        );
     }
 
     #[tokio::test]
     async fn empty_request_succeeds_without_writing() {
         let recorder = Arc::new(Recorder::default());
         let ingest = Ingest::new(recorder.clone());
-        let response = ingest.export(ExportTraceServiceRequest::default()).await.unwrap();
+        let response = ingest
+            .export(ExportTraceServiceRequest::default())
+            .await
+            .unwrap();
         assert_eq!(response.partial_success, None);
         assert!(recorder.batches.lock().unwrap().is_empty());
     }
@@ -219,7 +256,9 @@ mod tests {
     async fn large_requests_map_on_the_blocking_pool_with_the_same_result() {
         let recorder = Arc::new(Recorder::default());
         let ingest = Ingest::new(recorder.clone());
-        let spans: Vec<Span> = (0..MAP_BLOCKING_THRESHOLD).map(|i| span((i % 250) as u8 + 1, 16)).collect();
+        let spans: Vec<Span> = (0..MAP_BLOCKING_THRESHOLD)
+            .map(|i| span((i % 250) as u8 + 1, 16))
+            .collect();
         assert!(mapping_work(&request(spans.clone())) >= MAP_BLOCKING_THRESHOLD);
         ingest.export(request(spans)).await.unwrap();
         assert_eq!(ingest.stats().spans_accepted, MAP_BLOCKING_THRESHOLD as u64);
@@ -227,10 +266,19 @@ mod tests {
 
     #[tokio::test]
     async fn write_failure_is_reported_and_counted() {
-        let ingest = Ingest::new(Arc::new(Recorder { fail: true, ..Default::default() }));
+        let ingest = Ingest::new(Arc::new(Recorder {
+            fail: true,
+            ..Default::default()
+        }));
         let err = ingest.export(request(vec![span(2, 16)])).await.unwrap_err();
-        assert!(matches!(err, IngestError::Storage(StorageError::Retryable(_))));
+        assert!(matches!(
+            err,
+            IngestError::Storage(StorageError::Retryable(_))
+        ));
         let stats = ingest.stats();
-        assert_eq!((stats.spans_failed, stats.write_errors, stats.spans_accepted), (1, 1, 0));
+        assert_eq!(
+            (stats.spans_failed, stats.write_errors, stats.spans_accepted),
+            (1, 1, 0)
+        );
     }
 }

@@ -46,7 +46,8 @@ fn normalize_object(map: &mut Map<String, Value>) {
     for (key, child) in map.iter_mut() {
         match (key.as_str(), &mut *child) {
             ("arrayValue" | "kvlistValue", Value::Object(list)) => {
-                list.entry("values").or_insert_with(|| Value::Array(Vec::new()));
+                list.entry("values")
+                    .or_insert_with(|| Value::Array(Vec::new()));
             }
             ("kind", Value::String(name)) => {
                 if let Some(kind) = SpanKind::from_str_name(name) {
@@ -65,6 +66,7 @@ fn normalize_object(map: &mut Map<String, Value>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -89,7 +91,12 @@ mod tests {
     }
 
     fn attr(span: &Span, key: &str) -> Option<Any> {
-        span.attributes.iter().find(|kv| kv.key == key)?.value.clone()?.value
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .clone()?
+            .value
     }
 
     #[test]
@@ -118,9 +125,13 @@ mod tests {
         assert_eq!(attr(&span, "dbl"), Some(Any::DoubleValue(1.5)));
         assert_eq!(attr(&span, "flag"), Some(Any::BoolValue(true)));
         assert_eq!(attr(&span, "raw"), Some(Any::BytesValue(b"hi".to_vec())));
-        let Some(Any::ArrayValue(arr)) = attr(&span, "arr") else { panic!("array") };
+        let Some(Any::ArrayValue(arr)) = attr(&span, "arr") else {
+            panic!("array")
+        };
         assert_eq!(arr.values.len(), 2);
-        let Some(Any::KvlistValue(map)) = attr(&span, "map") else { panic!("kvlist") };
+        let Some(Any::KvlistValue(map)) = attr(&span, "map") else {
+            panic!("kvlist")
+        };
         assert_eq!(map.values[0].key, "k");
         assert_eq!(span.events[0].time_unix_nano, 1_700_000_000_500_000_000);
         assert_eq!(span.links.len(), 1);
@@ -137,10 +148,19 @@ mod tests {
                "links":null,"status":{"code":"STATUS_CODE_ERROR"}"#,
         )
         .replace(r#""kind":2"#, r#""kind":"SPAN_KIND_CLIENT""#)
-        .replace(r#""parentSpanId":"eee19b7ec3c1b173""#, r#""parentSpanId":null"#);
+        .replace(
+            r#""parentSpanId":"eee19b7ec3c1b173""#,
+            r#""parentSpanId":null"#,
+        );
         let span = span_of(&json);
-        assert_eq!(attr(&span, "empty_arr"), Some(Any::ArrayValue(Default::default())));
-        assert_eq!(attr(&span, "empty_map"), Some(Any::KvlistValue(Default::default())));
+        assert_eq!(
+            attr(&span, "empty_arr"),
+            Some(Any::ArrayValue(Default::default()))
+        );
+        assert_eq!(
+            attr(&span, "empty_map"),
+            Some(Any::KvlistValue(Default::default()))
+        );
         assert_eq!(span.kind, SpanKind::Client as i32);
         assert_eq!(span.status.unwrap().code, StatusCode::Error as i32);
         assert!(span.parent_span_id.is_empty());
@@ -155,11 +175,21 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let err = request_from_json(br#"{"resourceSpans":[{"#).unwrap_err().to_string();
-        assert!(err.starts_with("invalid OTLP JSON: EOF while parsing"), "{err}");
+        let err = request_from_json(br#"{"resourceSpans":[{"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid OTLP JSON: EOF while parsing"),
+            "{err}"
+        );
         let bad_hex = one_span("").replace(TRACE, "zz");
-        let err = request_from_json(bad_hex.as_bytes()).unwrap_err().to_string();
-        assert!(err.starts_with("invalid OTLP JSON:") && err.contains("line"), "{err}");
+        let err = request_from_json(bad_hex.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid OTLP JSON:") && err.contains("line"),
+            "{err}"
+        );
         let err = request_from_json(b"[1,2]").unwrap_err().to_string();
         assert!(err.starts_with("invalid OTLP JSON:"), "{err}");
     }

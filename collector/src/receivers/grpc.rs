@@ -52,7 +52,10 @@ impl OtlpGrpcReceiverBuilder {
 
     /// The receiver.
     pub fn build(self) -> OtlpGrpcReceiver {
-        OtlpGrpcReceiver { ingest: self.ingest, max_request_bytes: self.max_request_bytes }
+        OtlpGrpcReceiver {
+            ingest: self.ingest,
+            max_request_bytes: self.max_request_bytes,
+        }
     }
 }
 
@@ -66,7 +69,10 @@ pub struct OtlpGrpcReceiver {
 impl OtlpGrpcReceiver {
     /// Starts building a receiver that exports into `ingest`.
     pub fn builder(ingest: Arc<Ingest>) -> OtlpGrpcReceiverBuilder {
-        OtlpGrpcReceiverBuilder { ingest, max_request_bytes: DEFAULT_MAX_REQUEST_BYTES }
+        OtlpGrpcReceiverBuilder {
+            ingest,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
     }
 
     /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests.
@@ -78,7 +84,10 @@ impl OtlpGrpcReceiver {
     ) -> std::io::Result<()> {
         let local = listener.local_addr()?;
         tracing::info!(%local, max_request_bytes = self.max_request_bytes, "otlp grpc receiver listening");
-        let service = DecodeStatusFix { inner: self.trace_service(), ingest: Arc::clone(&self.ingest) };
+        let service = DecodeStatusFix {
+            inner: self.trace_service(),
+            ingest: Arc::clone(&self.ingest),
+        };
         Server::builder()
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
@@ -87,10 +96,12 @@ impl OtlpGrpcReceiver {
     }
 
     fn trace_service(&self) -> TraceServiceServer<GrpcTraceService> {
-        TraceServiceServer::new(GrpcTraceService { ingest: Arc::clone(&self.ingest) })
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(self.max_request_bytes)
+        TraceServiceServer::new(GrpcTraceService {
+            ingest: Arc::clone(&self.ingest),
+        })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(self.max_request_bytes)
     }
 }
 
@@ -142,13 +153,13 @@ where
             let mut response = future.await?;
             // A failure before the handler ran is a trailers-only response: the status is in
             // the headers. Successful responses carry it in trailers and are left alone.
-            if let Some(status) = Status::from_header_map(response.headers()) {
-                if let Some(fixed) = fix_decode_status(&status) {
-                    ingest.record_invalid_request();
-                    tracing::warn!(code = ?fixed.code(), message = fixed.message(), "otlp grpc request refused");
-                    if let Err(err) = fixed.add_header(response.headers_mut()) {
-                        tracing::error!(%err, "could not rewrite grpc status");
-                    }
+            let fixed =
+                Status::from_header_map(response.headers()).and_then(|s| fix_decode_status(&s));
+            if let Some(fixed) = fixed {
+                ingest.record_invalid_request();
+                tracing::warn!(code = ?fixed.code(), message = fixed.message(), "otlp grpc request refused");
+                if let Err(err) = fixed.add_header(response.headers_mut()) {
+                    tracing::error!(%err, "could not rewrite grpc status");
                 }
             }
             Ok(response)
@@ -160,44 +171,69 @@ where
 fn fix_decode_status(status: &Status) -> Option<Status> {
     let message = status.message();
     match status.code() {
-        Code::OutOfRange if message.starts_with("Error, decoded message length too large") => {
-            Some(Status::resource_exhausted(format!("request too large: {message}")))
-        }
-        Code::ResourceExhausted if message.starts_with("Error decompressing: size limit") => {
-            Some(Status::resource_exhausted(format!("decompressed request too large: {message}")))
-        }
-        Code::Internal if message.starts_with("failed to decode Protobuf message") => {
-            Some(Status::invalid_argument(format!("invalid OTLP protobuf: {message}")))
-        }
-        Code::Internal if message.starts_with("Error decompressing") => {
-            Some(Status::invalid_argument(format!("invalid gzip message: {message}")))
-        }
-        Code::Internal if message.starts_with("Unexpected EOF decoding stream") => {
-            Some(Status::invalid_argument(format!("truncated grpc message: {message}")))
-        }
+        Code::OutOfRange if message.starts_with("Error, decoded message length too large") => Some(
+            Status::resource_exhausted(format!("request too large: {message}")),
+        ),
+        Code::ResourceExhausted if message.starts_with("Error decompressing: size limit") => Some(
+            Status::resource_exhausted(format!("decompressed request too large: {message}")),
+        ),
+        Code::Internal if message.starts_with("failed to decode Protobuf message") => Some(
+            Status::invalid_argument(format!("invalid OTLP protobuf: {message}")),
+        ),
+        Code::Internal if message.starts_with("Error decompressing") => Some(
+            Status::invalid_argument(format!("invalid gzip message: {message}")),
+        ),
+        Code::Internal if message.starts_with("Unexpected EOF decoding stream") => Some(
+            Status::invalid_argument(format!("truncated grpc message: {message}")),
+        ),
         _ => None,
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn tonic_decoding_failures_get_otlp_codes() {
         let cases = [
-            (Code::OutOfRange, "Error, decoded message length too large: found 9 bytes, the limit is: 4 bytes", Code::ResourceExhausted),
-            (Code::ResourceExhausted, "Error decompressing: size limit, of 4 bytes, exceeded while decompressing message", Code::ResourceExhausted),
-            (Code::Internal, "failed to decode Protobuf message: buffer underflow", Code::InvalidArgument),
-            (Code::Internal, "Error decompressing: invalid gzip header, while sending request", Code::InvalidArgument),
-            (Code::Internal, "Unexpected EOF decoding stream.", Code::InvalidArgument),
+            (
+                Code::OutOfRange,
+                "Error, decoded message length too large: found 9 bytes, the limit is: 4 bytes",
+                Code::ResourceExhausted,
+            ),
+            (
+                Code::ResourceExhausted,
+                "Error decompressing: size limit, of 4 bytes, exceeded while decompressing message",
+                Code::ResourceExhausted,
+            ),
+            (
+                Code::Internal,
+                "failed to decode Protobuf message: buffer underflow",
+                Code::InvalidArgument,
+            ),
+            (
+                Code::Internal,
+                "Error decompressing: invalid gzip header, while sending request",
+                Code::InvalidArgument,
+            ),
+            (
+                Code::Internal,
+                "Unexpected EOF decoding stream.",
+                Code::InvalidArgument,
+            ),
         ];
         for (code, message, want) in cases {
             let fixed = fix_decode_status(&Status::new(code, message)).unwrap();
             assert_eq!(fixed.code(), want, "{message}");
             assert!(fixed.message().contains(message));
         }
-        assert!(fix_decode_status(&Status::internal("storage failed to write the spans")).is_none());
-        assert!(fix_decode_status(&Status::unavailable("storage is temporarily unavailable")).is_none());
+        assert!(
+            fix_decode_status(&Status::internal("storage failed to write the spans")).is_none()
+        );
+        assert!(
+            fix_decode_status(&Status::unavailable("storage is temporarily unavailable")).is_none()
+        );
     }
 }

@@ -56,7 +56,10 @@ impl OtlpHttpReceiverBuilder {
     /// The receiver.
     pub fn build(self) -> OtlpHttpReceiver {
         OtlpHttpReceiver {
-            state: Arc::new(HttpState { ingest: self.ingest, max_request_bytes: self.max_request_bytes }),
+            state: Arc::new(HttpState {
+                ingest: self.ingest,
+                max_request_bytes: self.max_request_bytes,
+            }),
         }
     }
 }
@@ -76,7 +79,10 @@ struct HttpState {
 impl OtlpHttpReceiver {
     /// Starts building a receiver that exports into `ingest`.
     pub fn builder(ingest: Arc<Ingest>) -> OtlpHttpReceiverBuilder {
-        OtlpHttpReceiverBuilder { ingest, max_request_bytes: DEFAULT_MAX_REQUEST_BYTES }
+        OtlpHttpReceiverBuilder {
+            ingest,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
     }
 
     /// The routes (`/v1/traces` only), for serving or for tests with `oneshot`.
@@ -99,7 +105,9 @@ impl OtlpHttpReceiver {
     ) -> std::io::Result<()> {
         let local = listener.local_addr()?;
         tracing::info!(%local, max_request_bytes = self.state.max_request_bytes, "otlp http receiver listening");
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
@@ -166,7 +174,9 @@ fn encode_response(response: &ExportTraceServiceResponse, format: BodyFormat) ->
     let (content_type, body) = match format {
         BodyFormat::Protobuf => ("application/x-protobuf", response.encode_to_vec()),
         // An absent partial success is written as `{}` rather than `{"partialSuccess":null}`.
-        BodyFormat::Json if response.partial_success.is_none() => ("application/json", b"{}".to_vec()),
+        BodyFormat::Json if response.partial_success.is_none() => {
+            ("application/json", b"{}".to_vec())
+        }
         BodyFormat::Json => (
             "application/json",
             serde_json::to_vec(response)
@@ -189,17 +199,24 @@ async fn preflight(headers: HeaderMap) -> Response {
     (
         StatusCode::NO_CONTENT,
         [
-            (header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS")),
+            (
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("POST, OPTIONS"),
+            ),
             (header::ACCESS_CONTROL_ALLOW_HEADERS, requested),
-            (header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400")),
+            (
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            ),
         ],
     )
         .into_response()
 }
 
 async fn allow_any_origin(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }
