@@ -252,3 +252,10 @@ async fn storage_errors_map_to_unavailable_and_internal() {
     assert_eq!(status.code(), Code::Internal);
     assert_eq!(server.ingest.stats().write_errors, 1);
 }
+
+#[tokio::test]
+async fn serve_returns_after_shutdown() {
+    let (server, recorder) = setup(MIB).await;
+    assert_still_serving(&server, &recorder).await;
+    server.shutdown().await;
+}

@@ -443,3 +443,10 @@ async fn router_caps_bodies_without_content_length() {
     assert_eq!(recorder.count(), 1);
     let _ = ExportTraceServiceRequest::default();
 }
+
+#[tokio::test]
+async fn serve_returns_after_shutdown() {
+    let (server, recorder) = setup(MIB).await;
+    assert_still_serving(&server, &recorder).await;
+    server.shutdown().await;
+}

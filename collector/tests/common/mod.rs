@@ -105,7 +105,20 @@ pub fn partly_bad_request() -> ExportTraceServiceRequest {
 pub struct Server {
     pub addr: SocketAddr,
     pub ingest: Arc<Ingest>,
-    _stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Signals shutdown and waits (at most 10 s) for `serve` to return `Ok`.
+    pub async fn shutdown(self) {
+        self.stop.send(()).unwrap();
+        let joined = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;
+        joined
+            .expect("serve returns after shutdown")
+            .unwrap()
+            .unwrap();
+    }
 }
 
 async fn bind() -> tokio::net::TcpListener {
@@ -120,13 +133,14 @@ pub async fn grpc_server(writer: Arc<dyn SpanWriter>, max_request_bytes: usize) 
     let receiver = OtlpGrpcReceiver::builder(Arc::clone(&ingest))
         .max_request_bytes(max_request_bytes)
         .build();
-    tokio::spawn(receiver.serve(listener, async move {
+    let task = tokio::spawn(receiver.serve(listener, async move {
         let _ = stopped.await;
     }));
     Server {
         addr,
         ingest,
-        _stop: stop,
+        stop,
+        task,
     }
 }
 
@@ -138,13 +152,14 @@ pub async fn http_server(writer: Arc<dyn SpanWriter>, max_request_bytes: usize) 
     let receiver = OtlpHttpReceiver::builder(Arc::clone(&ingest))
         .max_request_bytes(max_request_bytes)
         .build();
-    tokio::spawn(receiver.serve(listener, async move {
+    let task = tokio::spawn(receiver.serve(listener, async move {
         let _ = stopped.await;
     }));
     Server {
         addr,
         ingest,
-        _stop: stop,
+        stop,
+        task,
     }
 }
 
