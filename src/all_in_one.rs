@@ -49,7 +49,8 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let app = hopscope_query_api::router(reader, &config.query);
 
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(async move { grpc.serve(grpc_listener, stopped()).await.context("otlp grpc receiver failed") });
+    let grpc_stop = stopped();
+    servers.spawn(async move { grpc.serve(grpc_listener, grpc_stop).await.context("otlp grpc receiver failed") });
     let http_stop = stopped();
     servers.spawn(async move { http.serve(http_listener, http_stop).await.context("otlp http receiver failed") });
     let query_stop = stopped();
