@@ -1,0 +1,1 @@
+//! hopscope demo workload (in progress).

@@ -1,0 +1,2 @@
+//! SDK overhead benchmarks (being written).
+fn main() {}

@@ -1,0 +1,6 @@
+//! Hop integrations: spans with OpenTelemetry semantic-convention attributes around HTTP,
+//! message-queue, cache and database calls, with context carried in headers where the
+//! protocol has them. Each sits behind a cargo feature.
+
+pub mod semconv;
+pub mod sql;

@@ -1,0 +1,352 @@
+//! Tracer provider (the SDK's configured pipeline), tracers and span builders.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::context;
+use crate::error::Result;
+use crate::export::{BatchConfig, BatchProcessor, ExportStats, SpanExporter};
+use crate::id::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use crate::propagation::{Propagator, TextMapPropagator};
+use crate::resource::Resource;
+use crate::sampler::Sampler;
+use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Status};
+use crate::value::{Key, KeyValue, Value, upsert};
+
+/// Shared state behind every tracer and span of one provider.
+pub(crate) struct Pipeline {
+    pub(crate) sampler: Sampler,
+    pub(crate) limits: SpanLimits,
+    pub(crate) propagator: Propagator,
+    pub(crate) resource: Arc<Resource>,
+    pub(crate) processor: Option<BatchProcessor>,
+}
+
+impl Pipeline {
+    pub(crate) fn on_end(&self, data: Box<SpanData>) {
+        if let Some(processor) = &self.processor {
+            processor.enqueue(data);
+        }
+    }
+}
+
+/// The configured SDK: resource, sampler, limits, propagator and exporter. Cheap to clone
+/// (all clones share one pipeline). Call [`TracerProvider::shutdown`] before exit to
+/// flush queued spans.
+#[derive(Clone)]
+pub struct TracerProvider {
+    pipeline: Arc<Pipeline>,
+}
+
+impl std::fmt::Debug for TracerProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracerProvider").field("resource", &self.pipeline.resource).finish()
+    }
+}
+
+impl TracerProvider {
+    /// A builder with defaults: `ParentBased(AlwaysOn)`, W3C trace context, no exporter.
+    pub fn builder() -> TracerProviderBuilder {
+        TracerProviderBuilder::default()
+    }
+
+    /// A provider that samples nothing and exports nothing; spans still propagate
+    /// context.
+    pub fn noop() -> TracerProvider {
+        TracerProvider::builder().with_sampler(Sampler::AlwaysOff).build_without_exporter()
+    }
+
+    /// A tracer for one instrumentation scope (library or component name).
+    pub fn tracer(&self, scope: impl Into<Cow<'static, str>>) -> Tracer {
+        Tracer { pipeline: self.pipeline.clone(), scope: scope.into() }
+    }
+
+    /// The resource every span is exported with.
+    pub fn resource(&self) -> &Resource {
+        &self.pipeline.resource
+    }
+
+    /// Export counters (queued, dropped because the queue was full, exported, failed).
+    pub fn stats(&self) -> ExportStats {
+        self.pipeline.processor.as_ref().map(BatchProcessor::stats).unwrap_or_default()
+    }
+
+    /// Spans dropped because the export queue was full.
+    pub fn dropped_spans(&self) -> u64 {
+        self.stats().dropped
+    }
+
+    /// Exports everything queued so far and waits until that is done (bounded by the
+    /// batch config's export timeout and retries).
+    pub async fn flush(&self) -> Result<()> {
+        match &self.pipeline.processor {
+            Some(p) => p.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes and stops the export worker. Spans ended afterwards are dropped (counted).
+    /// Bounded by [`BatchConfig::shutdown_timeout`].
+    pub async fn shutdown(&self) -> Result<()> {
+        match &self.pipeline.processor {
+            Some(p) => p.shutdown().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Builds a [`TracerProvider`].
+#[derive(Default)]
+pub struct TracerProviderBuilder {
+    sampler: Sampler,
+    limits: SpanLimits,
+    propagator: Option<Propagator>,
+    resource: Option<Resource>,
+    batch: Option<BatchConfig>,
+    exporter: Option<Box<dyn SpanExporter>>,
+}
+
+impl TracerProviderBuilder {
+    /// The head sampler.
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// Span limits.
+    pub fn with_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The propagator integrations use to inject and extract context (default: W3C trace
+    /// context on inject; W3C then B3 on extract).
+    pub fn with_propagator(mut self, propagator: Propagator) -> Self {
+        self.propagator = Some(propagator);
+        self
+    }
+
+    /// The resource (default: [`Resource::detect`]).
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Batch/queue settings (default: [`BatchConfig::default`]).
+    pub fn with_batch_config(mut self, config: BatchConfig) -> Self {
+        self.batch = Some(config);
+        self
+    }
+
+    /// Where spans go. Without one, spans are sampled and recorded but not exported.
+    pub fn with_exporter(mut self, exporter: impl SpanExporter) -> Self {
+        self.exporter = Some(Box::new(exporter));
+        self
+    }
+
+    /// Builds the provider and starts the export worker thread (if an exporter is set).
+    pub fn build(self) -> Result<TracerProvider> {
+        let resource = Arc::new(self.resource.unwrap_or_else(Resource::detect));
+        let processor = match self.exporter {
+            Some(exporter) => Some(BatchProcessor::start(exporter, self.batch.unwrap_or_default(), resource.clone())?),
+            None => None,
+        };
+        Ok(TracerProvider {
+            pipeline: Arc::new(Pipeline {
+                sampler: self.sampler,
+                limits: self.limits,
+                propagator: self.propagator.unwrap_or_default(),
+                resource,
+                processor,
+            }),
+        })
+    }
+
+    fn build_without_exporter(self) -> TracerProvider {
+        let resource = Arc::new(self.resource.unwrap_or_else(Resource::empty));
+        TracerProvider {
+            pipeline: Arc::new(Pipeline {
+                sampler: self.sampler,
+                limits: self.limits,
+                propagator: self.propagator.unwrap_or_default(),
+                resource,
+                processor: None,
+            }),
+        }
+    }
+}
+
+/// Creates spans for one instrumentation scope. Cheap to clone.
+#[derive(Clone)]
+pub struct Tracer {
+    pipeline: Arc<Pipeline>,
+    scope: Cow<'static, str>,
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer").field("scope", &self.scope).finish()
+    }
+}
+
+impl Tracer {
+    /// Starts building a span. By default its parent is the current context
+    /// ([`crate::context::current`]) and its kind is internal.
+    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
+        SpanBuilder {
+            tracer: self,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            parent: ParentChoice::Current,
+            attributes: Vec::new(),
+            links: Vec::new(),
+            start_time: None,
+        }
+    }
+
+    /// Starts an internal span under the current context.
+    pub fn start(&self, name: impl Into<Cow<'static, str>>) -> Span {
+        self.span(name).start()
+    }
+
+    /// The provider's propagator.
+    pub fn propagator(&self) -> &Propagator {
+        &self.pipeline.propagator
+    }
+
+    /// Injects `cx` into a carrier with the provider's propagator.
+    pub fn inject(&self, cx: &SpanContext, carrier: &mut dyn crate::propagation::Injector) {
+        self.pipeline.propagator.inject(cx, carrier);
+    }
+
+    /// Extracts a remote context from a carrier with the provider's propagator.
+    pub fn extract(&self, carrier: &dyn crate::propagation::Extractor) -> Option<SpanContext> {
+        self.pipeline.propagator.extract(carrier)
+    }
+}
+
+enum ParentChoice {
+    Current,
+    Root,
+    Explicit(SpanContext),
+}
+
+/// Configures a span before it starts. See [`Tracer::span`].
+#[must_use = "call .start() to start the span"]
+pub struct SpanBuilder<'t> {
+    tracer: &'t Tracer,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    parent: ParentChoice,
+    attributes: Vec<KeyValue>,
+    links: Vec<Link>,
+    start_time: Option<SystemTime>,
+}
+
+impl SpanBuilder<'_> {
+    /// The span kind.
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// An explicit parent (local or extracted from a carrier). `None` makes a root span.
+    pub fn parent(mut self, parent: Option<&SpanContext>) -> Self {
+        self.parent = match parent {
+            Some(p) if p.is_valid() => ParentChoice::Explicit(p.clone()),
+            _ => ParentChoice::Root,
+        };
+        self
+    }
+
+    /// Starts a new trace, ignoring the current context.
+    pub fn root(mut self) -> Self {
+        self.parent = ParentChoice::Root;
+        self
+    }
+
+    /// An attribute set before sampling (samplers and exporters see it).
+    pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Several attributes.
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.attributes.extend(attributes);
+        self
+    }
+
+    /// A link.
+    pub fn link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// An explicit start time (default: now).
+    pub fn start_time(mut self, at: SystemTime) -> Self {
+        self.start_time = Some(at);
+        self
+    }
+
+    /// Starts the span.
+    pub fn start(self) -> Span {
+        let pipeline = &self.tracer.pipeline;
+        let (trace_id, parent_span_id, parent_is_remote, trace_state, sampled) = {
+            let decide = |parent: Option<&SpanContext>| match parent {
+                Some(p) if p.is_valid() => {
+                    let sampled = pipeline.sampler.should_sample(Some(p), p.trace_id);
+                    (p.trace_id, Some(p.span_id), p.is_remote, p.trace_state.clone(), sampled)
+                }
+                _ => {
+                    let trace_id = TraceId::random();
+                    (trace_id, None, false, TraceState::default(), pipeline.sampler.should_sample(None, trace_id))
+                }
+            };
+            match &self.parent {
+                ParentChoice::Current => context::with_current(decide),
+                ParentChoice::Root => decide(None),
+                ParentChoice::Explicit(p) => decide(Some(p)),
+            }
+        };
+        let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::NOT_SAMPLED };
+        let context = SpanContext { trace_id, span_id: SpanId::random(), trace_flags: flags, trace_state, is_remote: false };
+        if !sampled {
+            return Span { data: None, context, pipeline: None };
+        }
+        let limits = pipeline.limits;
+        let mut attributes = Vec::with_capacity(self.attributes.len().max(4));
+        let mut dropped_attributes = 0;
+        for kv in self.attributes {
+            if !upsert(&mut attributes, kv, limits.max_attributes) {
+                dropped_attributes += 1;
+            }
+        }
+        let mut links = self.links;
+        let dropped_links = links.len().saturating_sub(limits.max_links) as u32;
+        links.truncate(limits.max_links);
+        let start_time = self.start_time.unwrap_or_else(SystemTime::now);
+        Span {
+            data: Some(Box::new(SpanData {
+                context: context.clone(),
+                parent_span_id,
+                parent_is_remote,
+                name: self.name,
+                kind: self.kind,
+                scope: self.tracer.scope.clone(),
+                start_time,
+                end_time: start_time,
+                attributes,
+                events: Vec::new(),
+                links,
+                status: Status::Unset,
+                dropped_attributes,
+                dropped_events: 0,
+                dropped_links,
+            })),
+            context,
+            pipeline: Some(pipeline.clone()),
+        }
+    }
+}
