@@ -4,3 +4,10 @@
 
 pub mod semconv;
 pub mod sql;
+
+#[cfg(feature = "lapin")]
+pub mod amqp;
+#[cfg(any(feature = "axum", feature = "reqwest"))]
+pub mod http;
+#[cfg(feature = "redis")]
+pub mod redis;
