@@ -13,19 +13,28 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::config::HopscopeConfig;
+use crate::observability::{self, Observed};
+use crate::pipeline::{Pipeline, StoreMemory};
 
 /// How long shutdown may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs until SIGINT or SIGTERM, then stops accepting connections, lets in-flight requests
-/// finish (for at most [`SHUTDOWN_GRACE`]) and returns.
+/// finish, drains the write-ahead log into the store (all within [`SHUTDOWN_GRACE`]) and
+/// returns. Whatever is not drained stays in the log and is replayed at the next start.
 pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
 
     let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
-    let writer: Arc<dyn SpanWriter> = store.clone();
+    let store_writer: Arc<dyn SpanWriter> = store.clone();
     let reader: Arc<dyn SpanReader> = store;
-    let ingest = Arc::new(Ingest::new(writer));
+    let pipeline = Pipeline::open(&config, store_writer, StoreMemory::Volatile)?;
+    let ingest = Arc::new(Ingest::new(Arc::clone(&pipeline.writer)));
+    let observed = Observed {
+        ingest: Arc::clone(&ingest),
+        wal: Arc::clone(&pipeline.wal),
+        feeder: Arc::clone(&pipeline.feeder_stats),
+    };
 
     let grpc_listener = bind(config.collector.grpc_listen, "otlp grpc").await?;
     let http_listener = bind(config.collector.http_listen, "otlp http").await?;
@@ -46,7 +55,13 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let http = OtlpHttpReceiver::builder(ingest.clone())
         .max_request_bytes(config.collector.max_request_bytes)
         .build();
-    let app = hopscope_query_api::router(reader, &config.query);
+    let app = hopscope_query_api::router(reader, &config.query).merge(observability::router(observed));
+
+    let (feeder_stop_tx, feeder_stop_rx) = watch::channel(false);
+    let feeder = pipeline.spawn(async move {
+        let mut rx = feeder_stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    });
 
     let mut servers = tokio::task::JoinSet::new();
     let grpc_stop = stopped();
@@ -84,6 +99,9 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
                 error!(error = %format!("{err:#}"), "server failed during shutdown");
             }
         }
+        // The receivers are closed: nothing more is appended, so the feeder can drain.
+        let _ = feeder_stop_tx.send(true);
+        let _ = feeder.await;
     })
     .await;
     if drained.is_err() {

@@ -68,6 +68,11 @@ pub struct Options {
     #[arg(long, env = "HOPSCOPE_MAX_BYTES", global = true)]
     pub max_bytes: Option<usize>,
 
+    /// Write-ahead log: most bytes not yet written to the store before clients get
+    /// back-pressure (HTTP 429 / gRPC RESOURCE_EXHAUSTED) [default: 2 GiB].
+    #[arg(long, env = "HOPSCOPE_WAL_MAX_BACKLOG_BYTES", global = true)]
+    pub wal_max_backlog_bytes: Option<u64>,
+
     /// Log filter, e.g. `info`, `debug`, `hopscope_collector=debug` (RUST_LOG syntax).
     #[arg(long, env = "HOPSCOPE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -100,6 +105,9 @@ impl Options {
         }
         if let Some(bytes) = self.max_bytes {
             config.embedded.max_bytes = bytes;
+        }
+        if let Some(bytes) = self.wal_max_backlog_bytes {
+            config.wal.max_backlog_bytes = bytes;
         }
     }
 

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hopscope_collector::CollectorConfig;
+use hopscope_collector::durable::FeederConfig;
+use hopscope_collector::wal::WalConfig;
 use hopscope_query_api::QueryApiConfig;
 use hopscope_storage::embedded::EmbeddedConfig;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,10 @@ pub struct HopscopeConfig {
     pub query: QueryApiConfig,
     /// The embedded store (the default storage).
     pub embedded: EmbeddedConfig,
+    /// The write-ahead log under `<data_dir>/wal`: every acknowledged span is in it.
+    pub wal: WalConfig,
+    /// How spans move from the log into the store.
+    pub feeder: FeederConfig,
 }
 
 /// The data directory, `./hopscope-data` unless configured.

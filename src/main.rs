@@ -3,6 +3,8 @@
 mod all_in_one;
 mod cli;
 mod config;
+mod observability;
+mod pipeline;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;

@@ -93,9 +93,9 @@ impl IngestError {
             | Self::InvalidProtobuf(_)
             | Self::InvalidJson(_)
             | Self::BodyRead(_) => Code::InvalidArgument,
-            Self::BodyTooLarge { .. } | Self::DecompressedTooLarge { .. } => {
-                Code::ResourceExhausted
-            }
+            Self::BodyTooLarge { .. }
+            | Self::DecompressedTooLarge { .. }
+            | Self::Storage(StorageError::Full(_)) => Code::ResourceExhausted,
             Self::MethodNotAllowed(_) => Code::Unimplemented,
             Self::Storage(StorageError::Retryable(_)) => Code::Unavailable,
             Self::Storage(_) | Self::Internal(_) => Code::Internal,
@@ -116,6 +116,7 @@ impl IngestError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Storage(StorageError::Full(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Storage(StorageError::Retryable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -128,6 +129,9 @@ impl IngestError {
             Self::Storage(StorageError::Retryable(_)) => {
                 "storage is temporarily unavailable; retry later".to_owned()
             }
+            Self::Storage(StorageError::Full(_)) => {
+                "the collector's write-ahead log is full; retry later".to_owned()
+            }
             Self::Storage(_) => "storage failed to write the spans".to_owned(),
             Self::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
@@ -137,7 +141,7 @@ impl IngestError {
     fn log(&self) {
         let code = self.grpc_code();
         match self {
-            Self::Storage(StorageError::Retryable(_)) => {
+            Self::Storage(StorageError::Retryable(_) | StorageError::Full(_)) => {
                 tracing::warn!(error = %self, ?code, "export failed, storage unavailable")
             }
             Self::Storage(_) | Self::Internal(_) => {
@@ -165,7 +169,7 @@ impl IngestError {
             ),
         };
         let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
@@ -190,7 +194,65 @@ impl IntoResponse for IngestError {
 impl From<IngestError> for tonic::Status {
     fn from(error: IngestError) -> Self {
         error.log();
-        tonic::Status::new(error.grpc_code(), error.client_message())
+        let code = error.grpc_code();
+        let message = error.client_message();
+        if matches!(error, IngestError::Storage(StorageError::Full(_))) {
+            // OTLP clients retry RESOURCE_EXHAUSTED only when the server says recovery is
+            // possible, with a google.rpc.RetryInfo detail.
+            let details = retry_info_status(code as i32, &message).encode_to_vec();
+            return tonic::Status::with_details(code, message, details.into());
+        }
+        tonic::Status::new(code, message)
+    }
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `google.rpc.Status` with details, as carried in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatusWithDetails {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
+}
+
+fn retry_info_status(code: i32, message: &str) -> RpcStatusWithDetails {
+    let retry = RetryInfo {
+        retry_delay: Some(ProtoDuration { seconds: i64::from(RETRY_AFTER_SECS), nanos: 0 }),
+    };
+    RpcStatusWithDetails {
+        code,
+        message: message.to_owned(),
+        details: vec![ProtoAny {
+            type_url: "type.googleapis.com/google.rpc.RetryInfo".to_owned(),
+            value: retry.encode_to_vec(),
+        }],
     }
 }
 

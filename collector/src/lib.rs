@@ -7,15 +7,20 @@
 //! OtlpHttpReceiver ─┘   (validate + map, write valid spans, OTLP partial success)
 //! ```
 //!
+//! In the binary the ingest path writes into the write-ahead log ([`wal`]) through
+//! [`durable::WalWriter`], and [`durable::StoreFeeder`] moves the log into the store.
+//!
 //! Both receivers cap every request at [`CollectorConfig::max_request_bytes`], before and
 //! after decompression, and keep serving after any bad request.
 
 pub mod config;
 pub mod decode;
+pub mod durable;
 pub mod error;
 pub mod ingest;
 mod json;
 pub mod receivers;
+pub mod wal;
 
 pub use config::CollectorConfig;
 pub use error::{BodyFormat, IngestError, RpcStatus};

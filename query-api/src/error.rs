@@ -76,7 +76,7 @@ impl From<StorageError> for ApiError {
         match err {
             // The store names what is wrong with the query; that is the client's to fix.
             StorageError::InvalidQuery(message) => Self::bad_request(message),
-            StorageError::Retryable(detail) => {
+            StorageError::Retryable(detail) | StorageError::Full(detail) => {
                 tracing::warn!(%detail, "storage unavailable for a query");
                 Self {
                     status: StatusCode::SERVICE_UNAVAILABLE,

@@ -10,6 +10,10 @@ pub enum StorageError {
     /// A failure retrying cannot fix (bad data, schema mismatch).
     #[error("storage rejected the request: {0}")]
     Permanent(String),
+    /// The write path is full (its backlog reached the configured limit): back-pressure.
+    /// Retrying later succeeds once the backlog drains.
+    #[error("storage intake is full: {0}")]
+    Full(String),
     /// The query itself is invalid (bad parameters); nothing was read.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
@@ -18,7 +22,7 @@ pub enum StorageError {
 impl StorageError {
     /// True when the same call may succeed if retried later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Retryable(_))
+        matches!(self, StorageError::Retryable(_) | StorageError::Full(_))
     }
 }
 

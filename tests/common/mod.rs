@@ -33,7 +33,11 @@ pub fn binary() -> PathBuf {
 impl Hopscope {
     /// Starts hopscope with default settings plus `extra_args`, waiting until it answers.
     pub async fn start(extra_args: &[&str]) -> Hopscope {
-        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), extra_args).await
+    }
+
+    /// Starts hopscope on an existing data directory (e.g. the one a killed process left).
+    pub async fn start_in(data_dir: tempfile::TempDir, extra_args: &[&str]) -> Hopscope {
         let (grpc, http, query) = (free_addr(), free_addr(), free_addr());
         let child = Command::new(binary())
             .arg("--data-dir")
@@ -103,6 +107,36 @@ impl Hopscope {
             assert!(Instant::now() < deadline, "trace {trace_id} did not reach {spans} spans: {body}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush anything) and hands back its
+    /// data directory for a restart.
+    pub fn kill_hard(mut self) -> tempfile::TempDir {
+        self.child.kill().expect("SIGKILL hopscope");
+        self.child.wait().expect("reap hopscope");
+        std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Waits until `/ready` says the store holds everything logged before the start.
+    pub async fn wait_ready_to_query(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = self.client.get(self.query_url("/ready")).send().await.map(|r| r.status().as_u16());
+            if ready.ok() == Some(200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "hopscope did not become ready within 60 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The value of one Prometheus metric from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.client.get(self.query_url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
     }
 
     /// Sends SIGTERM and waits for the exit status.

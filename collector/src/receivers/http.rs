@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
@@ -145,6 +145,9 @@ async fn read_and_decode(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max as u64) {
+        if declared.is_some_and(|len| len <= drain_limit(max) as u64) {
+            discard_body(body, drain_limit(max)).await;
+        }
         return Err(IngestError::BodyTooLarge { limit: max });
     }
     let raw = read_body(body, max).await?;
@@ -159,15 +162,38 @@ async fn read_and_decode(
     }
 }
 
-/// Reads the whole body, refusing it as soon as it passes `max` bytes.
-async fn read_body(body: Body, max: usize) -> Result<Bytes> {
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(IngestError::BodyTooLarge { limit: max })
+/// How much of an oversized body is read and thrown away so that the client, still
+/// sending, reads the 413 instead of a reset connection. Past this the connection is
+/// closed without reading on.
+fn drain_limit(max: usize) -> usize {
+    max.saturating_mul(4).max(64 * 1024 * 1024)
+}
+
+/// Reads and discards up to `limit` bytes of `body`, holding one frame at a time.
+async fn discard_body(mut body: Body, limit: usize) {
+    let mut seen = 0usize;
+    while seen <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |data| data.len()),
+            _ => return,
         }
-        Err(err) => Err(IngestError::BodyRead(err.to_string())),
     }
+}
+
+/// Reads the whole body, refusing it as soon as it passes `max` bytes (and then
+/// discarding a bounded rest of it; see [`drain_limit`]).
+async fn read_body(mut body: Body, max: usize) -> Result<Bytes> {
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| IngestError::BodyRead(err.to_string()))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if collected.len() + data.len() > max {
+            discard_body(body, drain_limit(max)).await;
+            return Err(IngestError::BodyTooLarge { limit: max });
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(collected.freeze())
 }
 
 fn encode_response(response: &ExportTraceServiceResponse, format: BodyFormat) -> Result<Response> {

@@ -21,10 +21,11 @@
 //!   every [`WalReader`] and after every reopen, until retention deletes it — and
 //!   retention only deletes segments whose records are all committed.
 //! - Appends are serialised: sequence numbers follow the order appends returned in.
-//! - Start-up never fails because of damaged data. Opening scans every segment; at the
-//!   first torn frame (a crash mid-write) or failed check (bit flip) the segment is cut
-//!   there, the cut is logged and returned in [`Recovery::damaged`], and the log goes on
-//!   with the next segment. Only records that were never acknowledged (torn) or that the
+//! - Start-up never fails because of damaged data. Opening scans every segment. A complete
+//!   frame that fails its checksum (a bit flip) is skipped, and the records after it are
+//!   kept; a torn frame (a crash mid-write) or an impossible length ends the segment,
+//!   which is cut there. Each is logged and returned in [`Recovery::damaged`]; readers
+//!   skip the same frames. Only records that were never acknowledged (torn) or that the
 //!   disk damaged are lost.
 //! - A missing or damaged `commit` file reads as "nothing committed": records are then
 //!   replayed again, which the stores absorb because writes are idempotent per span.
@@ -85,12 +86,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
 pub struct Damage {
     /// The segment file.
     pub path: PathBuf,
-    /// Where its valid prefix ends.
+    /// Where the damage starts.
     pub offset: u64,
-    /// Bytes cut off after it.
-    pub bytes_cut: u64,
+    /// Bytes lost: one record's frame when it was skipped, the rest of the file when the
+    /// file was cut there.
+    pub bytes_lost: u64,
     /// What was found there.
     pub reason: String,
+    /// True when the file was cut at `offset` (a torn tail, or a damaged length field
+    /// after which no frame boundary can be trusted); false when one complete frame that
+    /// failed its checksum was skipped and the records after it kept.
+    pub cut: bool,
 }
 
 /// What opening the log found.
@@ -173,11 +179,13 @@ impl Wal {
         let mut segments = Vec::new();
         for path in segment_files(dir)? {
             let scan = scan_segment(&path)?;
-            if let Some(damage) = scan.damage {
-                warn!(path = %damage.path.display(), offset = damage.offset, bytes_cut = damage.bytes_cut,
-                      reason = %damage.reason, "write-ahead log damage cut out");
-                let file = OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
-                file.set_len(damage.offset).map_err(io_err(&path))?;
+            for damage in scan.damage {
+                warn!(path = %damage.path.display(), offset = damage.offset, bytes_lost = damage.bytes_lost,
+                      reason = %damage.reason, cut = damage.cut, "write-ahead log damage skipped");
+                if damage.cut {
+                    let file = OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+                    file.set_len(damage.offset).map_err(io_err(&path))?;
+                }
                 recovery.damaged.push(damage);
             }
             let Some((first_seq, last_seq)) = scan.seq_range else {
@@ -397,6 +405,8 @@ impl WalReader {
                         return Ok(Some((seq, payload)));
                     }
                 }
+                // Found and reported at open; the frame is whole, so the next one follows.
+                Decoded::BadChecksum { .. } => {}
                 end => {
                     // This segment holds nothing more for us: go on with the next one.
                     if let Decoded::Corrupt(reason) = end {
@@ -446,10 +456,11 @@ fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, Segment)> {
 }
 
 struct Scan {
+    /// Where the readable part of the file ends (the file is cut here when shorter).
     valid_len: u64,
     records: u64,
     seq_range: Option<(u64, u64)>,
-    damage: Option<Damage>,
+    damage: Vec<Damage>,
 }
 
 fn scan_segment(path: &Path) -> Result<Scan> {
@@ -458,33 +469,45 @@ fn scan_segment(path: &Path) -> Result<Scan> {
     let mut reader = BufReader::new(file);
     let mut magic = [0u8; 8];
     let magic_ok = io::Read::read_exact(&mut reader, &mut magic).is_ok() && &magic == MAGIC;
-    let mut scan = Scan { valid_len: MAGIC.len() as u64, records: 0, seq_range: None, damage: None };
+    let mut scan = Scan { valid_len: MAGIC.len() as u64, records: 0, seq_range: None, damage: Vec::new() };
+    let damage = |offset: u64, bytes_lost: u64, reason: &str, cut: bool| Damage {
+        path: path.to_owned(),
+        offset,
+        bytes_lost,
+        reason: reason.to_owned(),
+        cut,
+    };
     if !magic_ok {
         scan.valid_len = 0;
-        scan.damage = Some(Damage { path: path.to_owned(), offset: 0, bytes_cut: file_len, reason: "bad segment header".into() });
+        scan.damage.push(damage(0, file_len, "bad segment header", true));
         return Ok(scan);
     }
     loop {
         let problem = match record::read_record(&mut reader).map_err(io_err(path))? {
-            Decoded::Record { seq, payload } => match scan.seq_range {
-                Some((_, last)) if seq <= last => "sequence number goes backwards",
-                _ => {
-                    scan.seq_range = Some((scan.seq_range.map_or(seq, |(first, _)| first), seq));
-                    scan.records += 1;
-                    scan.valid_len += (HEADER_LEN + payload.len()) as u64;
-                    continue;
+            Decoded::Record { seq, payload } => {
+                let frame = (HEADER_LEN + payload.len()) as u64;
+                match scan.seq_range {
+                    Some((_, last)) if seq <= last => {
+                        scan.damage.push(damage(scan.valid_len, frame, "sequence number goes backwards", false));
+                    }
+                    _ => {
+                        scan.seq_range = Some((scan.seq_range.map_or(seq, |(first, _)| first), seq));
+                        scan.records += 1;
+                    }
                 }
-            },
+                scan.valid_len += frame;
+                continue;
+            }
+            Decoded::BadChecksum { frame_len } => {
+                scan.damage.push(damage(scan.valid_len, frame_len, "checksum mismatch", false));
+                scan.valid_len += frame_len;
+                continue;
+            }
             Decoded::End => return Ok(scan),
             Decoded::Torn => "torn record at the end (a write cut short by a crash)",
             Decoded::Corrupt(reason) => reason,
         };
-        scan.damage = Some(Damage {
-            path: path.to_owned(),
-            offset: scan.valid_len,
-            bytes_cut: file_len - scan.valid_len,
-            reason: problem.to_owned(),
-        });
+        scan.damage.push(damage(scan.valid_len, file_len - scan.valid_len, problem, true));
         return Ok(scan);
     }
 }

@@ -51,7 +51,12 @@ pub enum Decoded {
     /// A partial frame: the data ends inside a record (a torn write, or a write still in
     /// progress when read live).
     Torn,
-    /// A complete frame that fails its checks.
+    /// A complete frame whose checksum does not match; the input is positioned after it.
+    BadChecksum {
+        /// Bytes of the whole frame.
+        frame_len: u64,
+    },
+    /// A frame that cannot be delimited (its length field is impossible).
     Corrupt(&'static str),
 }
 
@@ -76,7 +81,7 @@ pub fn read_record(input: &mut impl Read) -> io::Result<Decoded> {
         return Ok(Decoded::Torn);
     }
     if checksum(seq, &payload) != crc {
-        return Ok(Decoded::Corrupt("checksum mismatch"));
+        return Ok(Decoded::BadChecksum { frame_len: (HEADER_LEN + len) as u64 });
     }
     Ok(Decoded::Record { seq, payload })
 }
@@ -108,8 +113,8 @@ mod tests {
         assert_eq!(read_record(&mut &[][..]).unwrap(), Decoded::End);
         let mut flipped = frame.clone();
         flipped[HEADER_LEN + 1] ^= 0x40;
-        assert_eq!(read_record(&mut &flipped[..]).unwrap(), Decoded::Corrupt("checksum mismatch"));
-        let mut huge = frame;
+        assert_eq!(read_record(&mut &flipped[..]).unwrap(), Decoded::BadChecksum { frame_len: frame.len() as u64 });
+        let mut huge = frame.clone();
         huge[3] = 0xff;
         assert_eq!(read_record(&mut &huge[..]).unwrap(), Decoded::Corrupt("record length is out of range"));
     }

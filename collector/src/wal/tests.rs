@@ -131,6 +131,7 @@ fn a_bit_flip_is_reported_and_skipped() {
     let (wal, recovery) = Wal::open(dir.path(), config).unwrap();
     assert_eq!(recovery.damaged.len(), 1);
     assert_eq!(recovery.damaged[0].reason, "checksum mismatch");
+    assert!(!recovery.damaged[0].cut, "a whole bad frame is skipped, not cut");
     let wal = Arc::new(wal);
     let seqs: Vec<u64> = read_all(&wal, 1).into_iter().map(|(seq, _)| seq).collect();
     assert_eq!(seqs, vec![1, 3, 4, 5, 6]);

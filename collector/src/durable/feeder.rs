@@ -1,0 +1,233 @@
+//! Moves records from the write-ahead log into the store, in order, committing the log
+//! position after each successful write.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hopscope_schemas::SpanRecord;
+use hopscope_schemas::otlp::spans_from_request;
+use hopscope_storage::SpanWriter;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+use crate::wal::{Wal, WalReader};
+
+/// How the feeder batches and retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeederConfig {
+    /// Most spans handed to the store in one `write_spans` call (several log records are
+    /// merged up to this).
+    pub max_batch_spans: usize,
+    /// First retry delay after a retryable store error, in milliseconds; doubles per
+    /// attempt.
+    pub retry_initial_ms: u64,
+    /// Longest retry delay, in milliseconds. Retries never stop: acknowledged spans are
+    /// not given up while the store may come back.
+    pub retry_max_ms: u64,
+}
+
+impl Default for FeederConfig {
+    fn default() -> Self {
+        Self { max_batch_spans: 10_000, retry_initial_ms: 100, retry_max_ms: 5_000 }
+    }
+}
+
+/// Upper bounds (seconds) of the insert latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// A Prometheus-style cumulative histogram of store write latency.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl LatencyHistogram {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// `(upper bound in seconds, cumulative count)` per bucket, then the total count and
+    /// the sum in seconds.
+    pub fn snapshot(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let buckets = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, count)| (*bound, count.load(Ordering::Relaxed)))
+            .collect();
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        (buckets, self.count.load(Ordering::Relaxed), sum)
+    }
+}
+
+/// Counters shared between the feeder task and `/metrics`.
+#[derive(Debug, Default)]
+pub struct FeederStats {
+    /// Log records written to the store.
+    pub records_written: AtomicU64,
+    /// Spans written to the store.
+    pub spans_written: AtomicU64,
+    /// Store writes retried after a retryable error.
+    pub retries: AtomicU64,
+    /// Spans the store refused permanently (bad data or schema): the only spans that can
+    /// be lost after acknowledgement, each logged as an error.
+    pub spans_dropped: AtomicU64,
+    /// Records whose payload failed to decode (damage the checksum did not catch).
+    pub records_undecodable: AtomicU64,
+    /// True once everything that was in the log at start-up has been written.
+    pub caught_up: AtomicBool,
+    /// Store write latency.
+    pub insert_latency: LatencyHistogram,
+}
+
+/// The feeder task; see the module doc.
+pub struct StoreFeeder {
+    wal: Arc<Wal>,
+    store: Arc<dyn SpanWriter>,
+    appended: Arc<Notify>,
+    config: FeederConfig,
+    stats: Arc<FeederStats>,
+}
+
+impl StoreFeeder {
+    /// A feeder from `wal` into `store`, woken by `appended`.
+    pub fn new(wal: Arc<Wal>, store: Arc<dyn SpanWriter>, appended: Arc<Notify>, config: FeederConfig) -> Self {
+        Self { wal, store, appended, config, stats: Arc::new(FeederStats::default()) }
+    }
+
+    /// The counters, for monitoring.
+    pub fn stats(&self) -> Arc<FeederStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Runs from log position `from` until `shutdown` completes; then writes whatever is
+    /// already in the log (the receivers have stopped by then) and returns. The caller
+    /// bounds how long that final drain may take.
+    pub async fn run(self, from: u64, shutdown: impl Future<Output = ()> + Send) {
+        let startup_end = self.wal.stats().next_seq;
+        let mut reader = Some(self.wal.reader(from));
+        let mut stopping = false;
+        tokio::pin!(shutdown);
+        info!(from, startup_end, "store feeder started");
+        loop {
+            let Some(current) = reader.take() else { return };
+            let (back, records) = match self.read_batch(current).await {
+                Ok(read) => read,
+                Err(err) => {
+                    error!(error = %err, "store feeder cannot read the write-ahead log; stopping");
+                    return;
+                }
+            };
+            let position = back.position();
+            reader = Some(back);
+            if position >= startup_end && !self.stats.caught_up.swap(true, Ordering::Relaxed) {
+                info!(position, "store feeder caught up with the log found at start-up");
+            }
+            if records.is_empty() {
+                if stopping {
+                    info!("store feeder drained the log");
+                    return;
+                }
+                tokio::select! {
+                    () = self.appended.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    () = &mut shutdown, if !stopping => stopping = true,
+                }
+                continue;
+            }
+            let last_seq = records.last().map_or(0, |(seq, _)| *seq);
+            self.write_with_retry(&records).await;
+            let wal = Arc::clone(&self.wal);
+            match tokio::task::spawn_blocking(move || wal.commit(last_seq)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => warn!(error = %err, last_seq, "cannot commit the log position; records will be replayed"),
+                Err(err) => warn!(error = %err, "commit task failed"),
+            }
+        }
+    }
+
+    /// Reads records until the batch is full or the log is caught up.
+    async fn read_batch(&self, mut reader: WalReader) -> Result<(WalReader, Vec<(u64, Vec<u8>)>), String> {
+        let max_bytes = self.config.max_batch_spans.max(1) * 512;
+        tokio::task::spawn_blocking(move || {
+            let mut records = Vec::new();
+            let mut bytes = 0;
+            while bytes < max_bytes {
+                match reader.next_record() {
+                    Ok(Some((seq, payload))) => {
+                        bytes += payload.len();
+                        records.push((seq, payload));
+                    }
+                    Ok(None) => break,
+                    Err(err) => return Err(err.to_string()),
+                }
+            }
+            Ok((reader, records))
+        })
+        .await
+        .map_err(|err| format!("log reader task failed: {err}"))?
+    }
+
+    fn decode(&self, records: &[(u64, Vec<u8>)]) -> Vec<SpanRecord> {
+        let mut spans = Vec::new();
+        for (seq, payload) in records {
+            match ExportTraceServiceRequest::decode(payload.as_slice()) {
+                Ok(request) => spans.extend(spans_from_request(request).spans),
+                Err(err) => {
+                    self.stats.records_undecodable.fetch_add(1, Ordering::Relaxed);
+                    error!(seq, error = %err, "write-ahead log record does not decode; skipped");
+                }
+            }
+        }
+        spans
+    }
+
+    /// Writes the records' spans, retrying retryable errors with capped exponential
+    /// backoff for as long as it takes; a permanent refusal is logged and counted.
+    async fn write_with_retry(&self, records: &[(u64, Vec<u8>)]) {
+        let mut delay = Duration::from_millis(self.config.retry_initial_ms.max(1));
+        let max_delay = Duration::from_millis(self.config.retry_max_ms.max(1));
+        for attempt in 1u64.. {
+            // Decoding again per attempt is cheaper than keeping a clone for a rare retry.
+            let spans = self.decode(records);
+            let count = spans.len() as u64;
+            if count == 0 {
+                return;
+            }
+            let started = Instant::now();
+            match self.store.write_spans(spans).await {
+                Ok(()) => {
+                    self.stats.insert_latency.observe(started.elapsed());
+                    self.stats.records_written.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    self.stats.spans_written.fetch_add(count, Ordering::Relaxed);
+                    return;
+                }
+                Err(err) if err.is_retryable() => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    warn!(attempt, error = %err, delay_ms = delay.as_millis() as u64, "store write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(max_delay);
+                }
+                Err(err) => {
+                    self.stats.spans_dropped.fetch_add(count, Ordering::Relaxed);
+                    error!(spans = count, error = %err, "store refused spans permanently; they are dropped");
+                    return;
+                }
+            }
+        }
+    }
+}

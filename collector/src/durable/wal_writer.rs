@@ -1,0 +1,60 @@
+//! The [`SpanWriter`] the receivers write through: it appends to the write-ahead log.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hopscope_schemas::SpanRecord;
+use hopscope_schemas::otlp::traces_data;
+use hopscope_storage::{Result, SpanWriter, StorageError};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tokio::sync::Notify;
+
+use crate::wal::{Wal, WalError};
+
+/// Encodes validated spans as the log's record payload: an OTLP
+/// `ExportTraceServiceRequest` in protobuf, so a record can be replayed through the same
+/// mapping as a fresh request.
+pub fn encode_spans(spans: &[SpanRecord]) -> Vec<u8> {
+    ExportTraceServiceRequest { resource_spans: traces_data(spans).resource_spans }.encode_to_vec()
+}
+
+/// Appends each batch to the log as one record and wakes the feeder.
+///
+/// Contract: `write_spans` returns `Ok` once the record is in the log (as durable as the
+/// log's `Durability` says); [`StorageError::Full`] when the log's backlog is at its limit
+/// (nothing was written; retry later); [`StorageError::Retryable`] on an I/O failure.
+#[derive(Debug, Clone)]
+pub struct WalWriter {
+    wal: Arc<Wal>,
+    appended: Arc<Notify>,
+}
+
+impl WalWriter {
+    /// A writer into `wal` that signals `appended` after every append.
+    pub fn new(wal: Arc<Wal>, appended: Arc<Notify>) -> Self {
+        Self { wal, appended }
+    }
+}
+
+#[async_trait]
+impl SpanWriter for WalWriter {
+    async fn write_spans(&self, spans: Vec<SpanRecord>) -> Result<()> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let wal = Arc::clone(&self.wal);
+        // Encoding and the write system call (or fsync) stay off the async reactor.
+        let appended = tokio::task::spawn_blocking(move || wal.append(&encode_spans(&spans)))
+            .await
+            .map_err(|err| StorageError::Retryable(format!("write-ahead log task failed: {err}")))?;
+        match appended {
+            Ok(_) => {
+                self.appended.notify_one();
+                Ok(())
+            }
+            Err(err @ WalError::Full { .. }) => Err(StorageError::Full(err.to_string())),
+            Err(err) => Err(StorageError::Retryable(err.to_string())),
+        }
+    }
+}
