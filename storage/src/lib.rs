@@ -6,6 +6,7 @@
 //! [`SpanReader`]. Both are object-safe and used as `Arc<dyn ...>`, so the binary picks the
 //! store at start-up.
 
+pub mod clickhouse;
 pub mod embedded;
 pub mod error;
 pub mod matching;

@@ -1,0 +1,297 @@
+//! ClickHouse storage: the production store.
+//!
+//! - Schema: numbered, templated DDL migrations (`schemas/migrations/`), rendered for the
+//!   server's generation ([`version::Generation`]: modern ≥ 23.8, or legacy down to
+//!   Debian's 18.16) and optionally for a cluster, applied at start-up and recorded in
+//!   `<database>.hopscope_migrations` ([`migrations`]).
+//! - Writes: [`SpanWriter::write_spans`] goes through a batcher (rows/bytes/time,
+//!   bounded concurrent inserts) and a retrying, deduplicated insert ([`writer`]).
+//! - Reads: every [`SpanReader`] query runs in ClickHouse with bound values ([`reader`]).
+//!
+//! The `clickhouse` crate's schema validation (`RowBinaryWithNamesAndTypes`) is turned
+//! off: 18.16 does not know that format, and on modern servers `DateTime64(9)` columns are
+//! written from `i64`. Plain `RowBinary` is positional, so the row types in [`rows`] and
+//! the DDL must agree; the integration tests against both server generations check that.
+
+pub mod config;
+pub mod migrations;
+pub mod version;
+
+mod batcher;
+mod errors;
+mod reader;
+mod rows;
+mod writer;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hopscope_schemas::{SpanRecord, TraceId};
+use tracing::{info, warn};
+
+pub use config::{ClickHouseConfig, Compression};
+pub use migrations::{MIGRATIONS, Migration, Target};
+pub use version::{Generation, ServerVersion};
+
+use crate::error::{Result, StorageError};
+use crate::query::{DependencyLink, Operation, OperationQuery, Trace, TraceQuery};
+use crate::{SpanReader, SpanWriter};
+use errors::classify;
+
+/// A store backed by ClickHouse.
+pub struct ClickHouseStore {
+    batcher: batcher::Batcher,
+    reader: reader::Reader,
+    client: clickhouse::Client,
+    target: Target,
+    version: ServerVersion,
+}
+
+/// Builds the HTTP client for a configuration (no request is sent).
+pub fn client(config: &ClickHouseConfig) -> clickhouse::Client {
+    let mut client = clickhouse::Client::default()
+        .with_url(config.url.trim_end_matches('/'))
+        .with_validation(false)
+        .with_compression(match config.compression {
+            Compression::None => clickhouse::Compression::None,
+            Compression::Lz4 => clickhouse::Compression::Lz4,
+        });
+    if !config.user.is_empty() {
+        client = client.with_user(config.user.as_str());
+    }
+    if !config.password.is_empty() {
+        client = client.with_password(config.password.as_str());
+    }
+    client
+}
+
+/// Asks the server for its version.
+pub async fn server_version(client: &clickhouse::Client, timeout: Duration) -> Result<ServerVersion> {
+    let text = match tokio::time::timeout(
+        timeout,
+        client.query("SELECT version()").fetch_one::<String>(),
+    )
+    .await
+    {
+        Ok(result) => result.map_err(|e| classify("version", e))?,
+        Err(_) => {
+            return Err(StorageError::Retryable(
+                "clickhouse version: no answer in time".into(),
+            ));
+        }
+    };
+    ServerVersion::parse(&text)
+        .ok_or_else(|| StorageError::Permanent(format!("unrecognised clickhouse version {text:?}")))
+}
+
+/// The DDL target of a configuration on a server of this version.
+pub fn target(config: &ClickHouseConfig, generation: Generation) -> Target {
+    Target {
+        database: config.database.clone(),
+        cluster: config.cluster.clone(),
+        ttl_days: config.ttl_days,
+        generation,
+    }
+}
+
+/// Applies every pending migration; returns the versions applied now.
+pub async fn migrate(client: &clickhouse::Client, target: &Target) -> Result<Vec<u32>> {
+    let client = session_client(client, target.generation);
+    let exec = |sql: String| {
+        let client = client.clone();
+        async move {
+            client
+                .query_raw(&sql)
+                .execute()
+                .await
+                .map_err(|e| classify("migration", e))
+        }
+    };
+    exec(target.create_database()).await?;
+    for statement in target.migrations_table() {
+        exec(statement).await?;
+    }
+    let applied: Vec<u32> = client
+        .query(&format!(
+            "SELECT DISTINCT version FROM {}.hopscope_migrations",
+            target.database
+        ))
+        .fetch_all::<u32>()
+        .await
+        .map_err(|e| classify("migration", e))?;
+    let mut now = Vec::new();
+    for migration in MIGRATIONS {
+        if applied.contains(&migration.version) {
+            continue;
+        }
+        let statements = target.render(migration.template);
+        for statement in &statements {
+            exec(statement.clone()).await.map_err(|e| {
+                StorageError::Permanent(format!(
+                    "migration {:04}_{} failed: {e}",
+                    migration.version, migration.name
+                ))
+            })?;
+        }
+        client
+            .query(&format!(
+                "INSERT INTO {}.hopscope_migrations (version, name, checksum, applied_at) \
+                 VALUES (?, ?, ?, now())",
+                target.database
+            ))
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(migrations::checksum(&statements))
+            .execute()
+            .await
+            .map_err(|e| classify("migration record", e))?;
+        info!(version = migration.version, name = migration.name, "applied clickhouse migration");
+        now.push(migration.version);
+    }
+    Ok(now)
+}
+
+/// Legacy servers need `LowCardinality` enabled per request.
+fn session_client(client: &clickhouse::Client, generation: Generation) -> clickhouse::Client {
+    match generation {
+        Generation::Legacy => client
+            .clone()
+            .with_setting("allow_experimental_low_cardinality_type", "1"),
+        Generation::Modern => client.clone(),
+    }
+}
+
+impl ClickHouseStore {
+    /// Connects, detects the server version, applies pending migrations when
+    /// `migrate_on_start` is set, and starts the insert batcher (needs a Tokio runtime).
+    pub async fn open(config: ClickHouseConfig) -> Result<Self> {
+        config.validate().map_err(StorageError::Permanent)?;
+        let base = client(&config);
+        let version = server_version(&base, config.request_timeout).await?;
+        let target = target(&config, version.generation());
+        info!(%version, generation = target.generation.as_str(), database = %target.database,
+            "connected to clickhouse");
+        if config.migrate_on_start {
+            migrate(&base, &target).await?;
+        }
+        let client = session_client(&base, target.generation);
+        let writer = writer::BatchWriter {
+            client: client.clone(),
+            target: target.clone(),
+            config: config.clone(),
+        };
+        let reader = reader::Reader {
+            client: client.clone(),
+            target: target.clone(),
+            timeout: config.request_timeout,
+        };
+        let store = Self {
+            batcher: batcher::Batcher::start(writer),
+            reader,
+            client,
+            target,
+            version,
+        };
+        if store.target.generation == Generation::Legacy && config.ttl_days > 0 {
+            if let Err(err) = store.drop_expired_partitions().await {
+                warn!(error = %err, "clickhouse retention: dropping old partitions failed");
+            }
+        }
+        Ok(store)
+    }
+
+    /// The server version found at start-up.
+    pub fn server_version(&self) -> ServerVersion {
+        self.version
+    }
+
+    /// The DDL target in use.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The underlying client (for tests and tools).
+    pub fn client(&self) -> &clickhouse::Client {
+        &self.client
+    }
+
+    /// Retention on servers without TTL: drops daily partitions older than `ttl_days`.
+    /// Modern servers use table TTLs instead and this does nothing there.
+    pub async fn drop_expired_partitions(&self) -> Result<usize> {
+        if self.target.generation == Generation::Modern || self.target.ttl_days == 0 {
+            return Ok(0);
+        }
+        let sql = "SELECT DISTINCT table, partition FROM system.parts \
+                   WHERE database = ? AND active AND table IN ('spans', 'trace_index', \
+                   'operations', 'rollup_1m', 'spans_local', 'trace_index_local', \
+                   'operations_local', 'rollup_1m_local') \
+                   AND partition < toString(toYYYYMMDD(today() - ?))";
+        #[derive(clickhouse::Row, serde::Deserialize)]
+        struct Part {
+            table: String,
+            partition: String,
+        }
+        let parts: Vec<Part> = self
+            .client
+            .query(sql)
+            .bind(self.target.database.as_str())
+            .bind(self.target.ttl_days)
+            .fetch_all()
+            .await
+            .map_err(|e| classify("retention", e))?;
+        for part in &parts {
+            // Partition ids of `PARTITION BY toDate(..)` are YYYYMMDD digits; anything
+            // else is not ours to drop.
+            if !part.partition.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let sql = format!(
+                "ALTER TABLE {}.{}{} DROP PARTITION {}",
+                self.target.database,
+                part.table,
+                self.target
+                    .cluster
+                    .as_ref()
+                    .map(|c| format!(" ON CLUSTER {c}"))
+                    .unwrap_or_default(),
+                part.partition
+            );
+            self.client
+                .query_raw(&sql)
+                .execute()
+                .await
+                .map_err(|e| classify("retention", e))?;
+        }
+        Ok(parts.len())
+    }
+}
+
+#[async_trait]
+impl SpanWriter for ClickHouseStore {
+    async fn write_spans(&self, spans: Vec<SpanRecord>) -> Result<()> {
+        self.batcher.write(spans).await
+    }
+}
+
+#[async_trait]
+impl SpanReader for ClickHouseStore {
+    async fn services(&self) -> Result<Vec<String>> {
+        self.reader.services().await
+    }
+
+    async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>> {
+        self.reader.operations(query).await
+    }
+
+    async fn trace(&self, trace_id: TraceId) -> Result<Option<Trace>> {
+        self.reader.trace(trace_id).await
+    }
+
+    async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>> {
+        self.reader.find_traces(query).await
+    }
+
+    async fn dependencies(&self, start_ns: u64, end_ns: u64) -> Result<Vec<DependencyLink>> {
+        self.reader.dependencies(start_ns, end_ns).await
+    }
+}

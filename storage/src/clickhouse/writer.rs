@@ -1,0 +1,131 @@
+//! Inserting span batches: one `INSERT` per batch through the `clickhouse` crate, retried
+//! with exponential backoff on retryable errors and never inserted twice.
+//!
+//! Deduplication: every batch carries a token derived from its span ids and start
+//! times, so a retry (or the collector re-sending the same batch) is recognised.
+//! - Modern servers: `insert_deduplication_token` (non-replicated tables are created with
+//!   `non_replicated_deduplication_window`, replicated ones dedupe by default), and
+//!   `deduplicate_blocks_in_dependent_materialized_views` keeps the rollups exact too.
+//! - Legacy servers (18.x) have neither. There `spans`, `trace_index` and `operations`
+//!   are ReplacingMergeTree tables keyed on the full row identity, and every read dedupes
+//!   spans with `LIMIT 1 BY` / `DISTINCT`, so a span inserted twice is read once. Only
+//!   the per-minute rollups can count a retried batch twice there (documented).
+
+use std::time::Duration;
+
+use hopscope_schemas::SpanRecord;
+use tracing::warn;
+
+use super::config::ClickHouseConfig;
+use super::errors::classify;
+use super::migrations::Target;
+use super::rows::{SpanRow, span_row};
+use super::version::Generation;
+use crate::error::{Result, StorageError};
+
+/// Sends batches to the `spans` table.
+#[derive(Clone)]
+pub(crate) struct BatchWriter {
+    pub client: clickhouse::Client,
+    pub target: Target,
+    pub config: ClickHouseConfig,
+}
+
+/// The batch's deduplication token: a 128-bit FNV-1a over ids and start times.
+pub(crate) fn dedup_token(spans: &[SpanRecord]) -> String {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
+    let mut feed = |bytes: &[u8]| {
+        for &byte in bytes {
+            a = (a ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            b = (b ^ u64::from(byte.rotate_left(3))).wrapping_mul(0x0000_0100_0000_01b3 | 0x1_0000);
+        }
+    };
+    for span in spans {
+        feed(&span.trace_id.0);
+        feed(&span.span_id.0);
+        feed(&span.start_time_unix_nano.to_le_bytes());
+    }
+    feed(&(spans.len() as u64).to_le_bytes());
+    format!("hs-{a:016x}{b:016x}")
+}
+
+impl BatchWriter {
+    /// Inserts one batch, retrying retryable failures up to `max_attempts` times.
+    pub async fn insert(&self, spans: &[SpanRecord]) -> Result<()> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(spans.len());
+        for span in spans {
+            rows.push(span_row(span).map_err(|e| {
+                StorageError::Permanent(format!("span cannot be encoded for clickhouse: {e}"))
+            })?);
+        }
+        let token = dedup_token(spans);
+        let mut backoff = self.config.retry_initial_backoff;
+        let mut attempt = 1;
+        loop {
+            match self.insert_once(&rows, &token).await {
+                Ok(()) => return Ok(()),
+                Err(err) if err.is_retryable() && attempt < self.config.max_attempts => {
+                    warn!(attempt, rows = rows.len(), error = %err, "clickhouse insert failed, retrying");
+                    tokio::time::sleep(jitter(backoff)).await;
+                    backoff = (backoff * 2).min(self.config.retry_max_backoff);
+                    attempt += 1;
+                }
+                Err(err) => {
+                    warn!(attempt, rows = rows.len(), error = %err, "clickhouse insert failed");
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    async fn insert_once(&self, rows: &[SpanRow<'_>], token: &str) -> Result<()> {
+        let table = self.target.table("spans");
+        let mut insert = self
+            .client
+            .insert_unescaped::<SpanRow<'_>>(&table)
+            .await
+            .map_err(|e| classify("insert", e))?
+            .with_timeouts(
+                Some(self.config.request_timeout),
+                Some(self.config.request_timeout),
+            );
+        if self.target.generation == Generation::Modern {
+            insert = insert
+                .with_setting("insert_deduplication_token", token)
+                .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1")
+                .with_setting("insert_deduplicate", "1");
+        }
+        if self.target.cluster.is_some() {
+            // Return only once the shards have the rows, so readers see them.
+            insert = insert.with_setting("insert_distributed_sync", "1");
+        }
+        for row in rows {
+            insert.write(row).await.map_err(|e| classify("insert", e))?;
+        }
+        insert.end().await.map_err(|e| classify("insert", e))
+    }
+}
+
+/// Up to +25% of the delay, from the clock's low bits (no RNG dependency needed).
+fn jitter(delay: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    delay + delay.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        let d = Duration::from_millis(100);
+        let j = jitter(d);
+        assert!(j >= d && j <= d + d / 4);
+    }
+}
