@@ -9,6 +9,18 @@ if ! .venv/bin/python -c 'import opentelemetry.exporter.otlp.proto.grpc, opentel
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
+# chDB (the modern ClickHouse engine, in-process) for the ClickHouse storage tests.
+if ! .venv/bin/python -c 'import chdb' 2>/dev/null; then
+  echo "installing chdb-core into .venv (tests/python/requirements.txt)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+# A real ClickHouse server (Debian's clickhouse-server 18.16), started by the storage tests.
+if ! command -v clickhouse-server >/dev/null 2>&1 && [ ! -x /usr/sbin/clickhouse-server ]; then
+  echo "installing clickhouse-server (apt)"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y clickhouse-server
+fi
 export HOPSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 if cargo nextest --version >/dev/null 2>&1; then
