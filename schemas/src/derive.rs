@@ -104,6 +104,83 @@ fn url_authority(url: &str) -> Option<String> {
     (!authority.is_empty()).then(|| authority.to_owned())
 }
 
+/// Resource attribute naming the cloud kind (`private`, `hosted` or `public`), set by
+/// hopscope's SDK or by the collector's tagging rules.
+pub const CLOUD_KIND_ATTR: &str = "hopscope.cloud.kind";
+
+/// `cloud.provider` values that are public clouds (OpenTelemetry semantic conventions).
+const PUBLIC_PROVIDERS: &[&str] = &[
+    "alibaba_cloud", "aws", "azure", "gcp", "heroku", "ibm_cloud", "oracle_cloud", "tencent_cloud",
+    "hetzner", "digitalocean", "linode", "ovh",
+];
+
+/// Where a span's host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudKind {
+    /// The organisation's own data centre.
+    Private,
+    /// Rented racks or managed hosting.
+    Hosted,
+    /// A public cloud provider.
+    Public,
+    /// Not known: no `hopscope.cloud.kind`, no public `cloud.provider`, no tagging rule.
+    #[default]
+    Unknown,
+}
+
+impl CloudKind {
+    /// The lowercase name used in APIs and attributes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloudKind::Private => "private",
+            CloudKind::Hosted => "hosted",
+            CloudKind::Public => "public",
+            CloudKind::Unknown => "unknown",
+        }
+    }
+
+    /// Parses [`CloudKind::as_str`] names (case-insensitive).
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "private" => CloudKind::Private,
+            "hosted" => CloudKind::Hosted,
+            "public" => CloudKind::Public,
+            "unknown" => CloudKind::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// The hybrid-cloud location of a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub struct CloudTags {
+    /// Private DC, hosted or public cloud.
+    pub kind: CloudKind,
+    /// `cloud.provider`.
+    pub provider: Option<String>,
+    /// `cloud.region`.
+    pub region: Option<String>,
+    /// `cloud.availability_zone`.
+    pub zone: Option<String>,
+}
+
+/// The cloud tags of a resource: `hopscope.cloud.kind` when set, else `public` for a
+/// known public `cloud.provider`, else unknown.
+pub fn cloud(resource_attrs: &[KeyValue]) -> CloudTags {
+    let provider = find_str(resource_attrs, "cloud.provider").filter(|p| !p.is_empty());
+    let kind = find_str(resource_attrs, CLOUD_KIND_ATTR)
+        .and_then(CloudKind::parse)
+        .or_else(|| provider.filter(|p| PUBLIC_PROVIDERS.contains(&p.to_ascii_lowercase().as_str())).map(|_| CloudKind::Public))
+        .unwrap_or_default();
+    CloudTags {
+        kind,
+        provider: provider.map(str::to_owned),
+        region: first_str(resource_attrs, &["cloud.region"]).map(str::to_owned),
+        zone: first_str(resource_attrs, &["cloud.availability_zone"]).map(str::to_owned),
+    }
+}
+
 fn has(attrs: &[KeyValue], key: &str) -> bool {
     find_attr(attrs, key).is_some()
 }
@@ -159,6 +236,17 @@ mod tests {
         let attrs = [s("http.method", "GET"), s("http.url", "https://user:pw@api.example:8443/v1/x?q=1")];
         assert_eq!(hop_kind(&attrs), HopKind::Http);
         assert_eq!(peer(SpanKind::Client, HopKind::Http, &attrs).as_deref(), Some("api.example:8443"));
+    }
+
+    #[test]
+    fn cloud_kind_from_attribute_or_public_provider() {
+        let explicit = cloud(&[s(CLOUD_KIND_ATTR, "hosted"), s("cloud.provider", "equinix"), s("cloud.region", "fra")]);
+        assert_eq!(explicit.kind, CloudKind::Hosted);
+        assert_eq!(explicit.provider.as_deref(), Some("equinix"));
+        assert_eq!(explicit.region.as_deref(), Some("fra"));
+        assert_eq!(cloud(&[s("cloud.provider", "aws"), s("cloud.availability_zone", "eu-west-1a")]).kind, CloudKind::Public);
+        assert_eq!(cloud(&[s("cloud.provider", "equinix")]).kind, CloudKind::Unknown);
+        assert_eq!(cloud(&[]), CloudTags::default());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod otlp;
 pub mod span;
 
+pub use derive::{CloudKind, CloudTags};
 pub use ids::{IdParseError, SpanId, TraceId};
 pub use span::{
     AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode,

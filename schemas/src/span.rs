@@ -400,6 +400,12 @@ impl SpanRecord {
         self.end_time_unix_nano.saturating_sub(self.start_time_unix_nano)
     }
 
+    /// The hybrid-cloud location, derived from the resource attributes (which the
+    /// collector's tagging rules complete where the SDK left them out).
+    pub fn cloud(&self) -> crate::derive::CloudTags {
+        crate::derive::cloud(&self.resource.attributes)
+    }
+
     /// True when the status is ERROR.
     pub fn is_error(&self) -> bool {
         self.status_code == StatusCode::Error
