@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hopscope_collector::{Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
+use hopscope_storage::clickhouse::ClickHouseStore;
 use hopscope_storage::embedded::EmbeddedStore;
 use hopscope_storage::{SpanReader, SpanWriter};
 use tokio::net::TcpListener;
@@ -25,10 +26,19 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
 
-    let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
-    let store_writer: Arc<dyn SpanWriter> = store.clone();
-    let reader: Arc<dyn SpanReader> = store;
-    let pipeline = Pipeline::open(&config, store_writer, StoreMemory::Volatile)?;
+    let (store_writer, reader, memory): (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, _) =
+        if config.clickhouse.enabled() {
+            let store = Arc::new(
+                ClickHouseStore::open(config.clickhouse.clone())
+                    .await
+                    .context("cannot start the clickhouse store")?,
+            );
+            (store.clone(), store, StoreMemory::Persistent)
+        } else {
+            let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
+            (store.clone(), store, StoreMemory::Volatile)
+        };
+    let pipeline = Pipeline::open(&config, store_writer, memory)?;
     let ingest = Arc::new(Ingest::new(Arc::clone(&pipeline.writer)));
     let observed = Observed {
         ingest: Arc::clone(&ingest),

@@ -29,6 +29,16 @@ pub struct Cli {
 pub enum Command {
     /// Collector + query API in one process on the embedded store (the default).
     AllInOne,
+    /// Applies the ClickHouse schema migrations (or prints the DDL with `--print`).
+    Migrate {
+        /// Print the DDL for the configured target instead of applying it; uses the
+        /// server's version when `--clickhouse-url` is reachable, else the modern DDL.
+        #[arg(long)]
+        print: bool,
+        /// With `--print`: render for the 18.x server generation instead of asking.
+        #[arg(long, requires = "print")]
+        legacy: bool,
+    },
 }
 
 /// Options that override the configuration file.
@@ -73,6 +83,30 @@ pub struct Options {
     #[arg(long, env = "HOPSCOPE_WAL_MAX_BACKLOG_BYTES", global = true)]
     pub wal_max_backlog_bytes: Option<u64>,
 
+    /// ClickHouse HTTP URL, e.g. http://127.0.0.1:8123; switches storage to ClickHouse.
+    #[arg(long, env = "HOPSCOPE_CLICKHOUSE_URL", global = true)]
+    pub clickhouse_url: Option<String>,
+
+    /// ClickHouse database [default: hopscope].
+    #[arg(long, env = "HOPSCOPE_CLICKHOUSE_DATABASE", global = true)]
+    pub clickhouse_database: Option<String>,
+
+    /// ClickHouse user [default: default].
+    #[arg(long, env = "HOPSCOPE_CLICKHOUSE_USER", global = true)]
+    pub clickhouse_user: Option<String>,
+
+    /// ClickHouse password.
+    #[arg(long, env = "HOPSCOPE_CLICKHOUSE_PASSWORD", global = true, hide_env_values = true)]
+    pub clickhouse_password: Option<String>,
+
+    /// ClickHouse cluster name: ON CLUSTER DDL, ReplicatedMergeTree + Distributed tables.
+    #[arg(long, env = "HOPSCOPE_CLICKHOUSE_CLUSTER", global = true)]
+    pub clickhouse_cluster: Option<String>,
+
+    /// ClickHouse retention in days, 0 for none [default: 7].
+    #[arg(long, env = "HOPSCOPE_CLICKHOUSE_TTL_DAYS", global = true)]
+    pub clickhouse_ttl_days: Option<u32>,
+
     /// Log filter, e.g. `info`, `debug`, `hopscope_collector=debug` (RUST_LOG syntax).
     #[arg(long, env = "HOPSCOPE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -108,6 +142,23 @@ impl Options {
         }
         if let Some(bytes) = self.wal_max_backlog_bytes {
             config.wal.max_backlog_bytes = bytes;
+        }
+        let ch = &mut config.clickhouse;
+        for (flag, field) in [
+            (&self.clickhouse_url, &mut ch.url),
+            (&self.clickhouse_database, &mut ch.database),
+            (&self.clickhouse_user, &mut ch.user),
+            (&self.clickhouse_password, &mut ch.password),
+        ] {
+            if let Some(value) = flag {
+                field.clone_from(value);
+            }
+        }
+        if let Some(cluster) = &self.clickhouse_cluster {
+            ch.cluster = Some(cluster.clone());
+        }
+        if let Some(days) = self.clickhouse_ttl_days {
+            ch.ttl_days = days;
         }
     }
 

@@ -8,6 +8,7 @@ use hopscope_collector::CollectorConfig;
 use hopscope_collector::durable::FeederConfig;
 use hopscope_collector::wal::WalConfig;
 use hopscope_query_api::QueryApiConfig;
+use hopscope_storage::clickhouse::ClickHouseConfig;
 use hopscope_storage::embedded::EmbeddedConfig;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,8 @@ pub struct HopscopeConfig {
     pub query: QueryApiConfig,
     /// The embedded store (the default storage).
     pub embedded: EmbeddedConfig,
+    /// ClickHouse storage, used instead of the embedded store when `url` is set.
+    pub clickhouse: ClickHouseConfig,
     /// The write-ahead log under `<data_dir>/wal`: every acknowledged span is in it.
     pub wal: WalConfig,
     /// How spans move from the log into the store.

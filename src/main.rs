@@ -3,6 +3,7 @@
 mod all_in_one;
 mod cli;
 mod config;
+mod migrate;
 mod observability;
 mod pipeline;
 
@@ -25,5 +26,6 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command.unwrap_or(Command::AllInOne) {
         Command::AllInOne => runtime.block_on(all_in_one::run(config)),
+        Command::Migrate { print, legacy } => runtime.block_on(migrate::run(config, print, legacy)),
     }
 }
