@@ -24,8 +24,9 @@ fi
 export HOPSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  # Doc tests first: nextest does not run them, and its summary should close the output.
   cargo test --workspace --doc --quiet
+  cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
