@@ -53,8 +53,10 @@ class Front:
         with self.lock:
             return self.session.query(sql, fmt).bytes()
 
-    def insert(self, table, cols, body, settings):
+    def insert(self, table, cols, body, settings, database=None):
         table = unquote_ident(table)
+        if "." not in table and database:
+            table = database + "." + table
         database, _, name = table.rpartition(".")
         columns = [c.strip().strip("`\"") for c in cols.split(",") if c.strip()]
         with self.lock:
@@ -123,7 +125,7 @@ def make_handler(front):
                     if params.get("decompress") == "1":
                         raise RuntimeError("Code: 48. DB::Exception: front cannot decompress")
                     settings = {k: v for k, v in params.items() if k in INSERT_SETTINGS}
-                    front.insert(match["table"], match["cols"], body, settings)
+                    front.insert(match["table"], match["cols"], body, settings, params.get("database"))
                     self.reply(200, b"")
                 else:
                     fmt = params.get("default_format", "TSV")
