@@ -8,7 +8,7 @@ mod support;
 use hopscope_storage::clickhouse::{
     ClickHouseStore, Compression, Generation, Target, client, target,
 };
-use hopscope_storage::{SpanReader, SpanWriter};
+use hopscope_storage::SpanWriter;
 use support::{ChdbFront, assert_conformance, base_ns, config, fixture};
 
 #[derive(clickhouse::Row, serde::Deserialize, Debug)]

@@ -58,6 +58,7 @@ pub(crate) fn classify(context: &str, err: clickhouse::error::Error) -> StorageE
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clickhouse::error::Error;

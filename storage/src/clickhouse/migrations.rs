@@ -288,6 +288,7 @@ pub fn checksum(statements: &[String]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

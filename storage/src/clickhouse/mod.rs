@@ -192,10 +192,11 @@ impl ClickHouseStore {
             target,
             version,
         };
-        if store.target.generation == Generation::Legacy && config.ttl_days > 0 {
-            if let Err(err) = store.drop_expired_partitions().await {
-                warn!(error = %err, "clickhouse retention: dropping old partitions failed");
-            }
+        if store.target.generation == Generation::Legacy
+            && config.ttl_days > 0
+            && let Err(err) = store.drop_expired_partitions().await
+        {
+            warn!(error = %err, "clickhouse retention: dropping old partitions failed");
         }
         Ok(store)
     }

@@ -116,6 +116,7 @@ pub(crate) fn span_row(span: &SpanRecord) -> Result<SpanRow<'_>, serde_json::Err
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Arc;
 
