@@ -29,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Collector + query API in one process on the embedded store (the default).
     AllInOne,
+    /// The all-in-one plus a built-in banking workload (gateway → account → payment →
+    /// RabbitMQ → ledger) instrumented with hopscope-sdk, so traces appear at once.
+    Demo(hopscope_demo::DemoArgs),
     /// Applies the ClickHouse schema migrations (or prints the DDL with `--print`).
     Migrate {
         /// Print the DDL for the configured target instead of applying it; uses the

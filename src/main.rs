@@ -3,6 +3,7 @@
 mod all_in_one;
 mod cli;
 mod config;
+mod demo;
 mod migrate;
 mod observability;
 mod pipeline;
@@ -26,6 +27,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command.unwrap_or(Command::AllInOne) {
         Command::AllInOne => runtime.block_on(all_in_one::run(config)),
+        Command::Demo(args) => runtime.block_on(demo::run(config, args)),
         Command::Migrate { print, legacy } => runtime.block_on(migrate::run(config, print, legacy)),
     }
 }
