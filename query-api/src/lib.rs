@@ -10,18 +10,23 @@
 //! - `GET /api/dependencies`
 //! - `GET /api/v3/services`, `GET /api/v3/operations`, `GET /api/v3/traces`,
 //!   `GET /api/v3/traces/{trace_id}`
+//! - the analysis API ([`v1`], [`analysis`]): `GET /api/v1/traces/{traceID}/analysis`,
+//!   `/api/v1/blame`, `/api/v1/middleware`, `/api/v1/sla`, `/api/v1/exceptions`,
+//!   `/api/v1/dependencies`, `/api/v1/mismatches`
 
+pub mod analysis;
 pub mod api_v3;
 pub mod error;
 pub mod jaeger;
 pub mod params;
 mod respond;
+pub mod v1;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use hopscope_storage::SpanReader;
+use hopscope_storage::{AnalyticsReader, SpanReader};
 use serde::{Deserialize, Serialize};
 
 pub use error::ApiError;
@@ -60,22 +65,58 @@ impl QueryApiConfig {
     }
 }
 
+/// Rules of the analysis API, from the `[sla]` and `[layers]` configuration sections.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnalysisConfig {
+    /// SLA levels and interface rules.
+    pub sla: analysis::rules::SlaConfig,
+    /// Service layers.
+    pub layers: analysis::rules::LayersConfig,
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) reader: Arc<dyn SpanReader>,
     pub(crate) config: Arc<QueryApiConfig>,
+    /// `None` when the store has no aggregates: the window endpoints answer 501.
+    pub(crate) analytics: Option<Arc<dyn AnalyticsReader>>,
+    pub(crate) analysis: Arc<AnalysisConfig>,
 }
 
-/// Builds the query API routes over `reader`.
+/// Builds the query API routes over `reader`. The analysis window endpoints answer 501
+/// (use [`router_with_analytics`]); the per-trace analysis works.
 pub fn router(reader: Arc<dyn SpanReader>, config: &QueryApiConfig) -> Router {
+    build(reader, None, config, &AnalysisConfig::default())
+}
+
+/// Builds the query API routes over `reader`, with the analysis window endpoints over
+/// `analytics` (normally the same store) when given.
+pub fn router_with_analytics(
+    reader: Arc<dyn SpanReader>,
+    analytics: Option<Arc<dyn AnalyticsReader>>,
+    config: &QueryApiConfig,
+    analysis: &AnalysisConfig,
+) -> Router {
+    build(reader, analytics, config, analysis)
+}
+
+fn build(
+    reader: Arc<dyn SpanReader>,
+    analytics: Option<Arc<dyn AnalyticsReader>>,
+    config: &QueryApiConfig,
+    analysis: &AnalysisConfig,
+) -> Router {
     let state = AppState {
         reader,
         config: Arc::new(config.clone()),
+        analytics,
+        analysis: Arc::new(analysis.clone()),
     };
     Router::new()
         .merge(jaeger::routes())
         .merge(api_v3::routes())
+        .merge(v1::routes())
         .with_state(state)
 }
 

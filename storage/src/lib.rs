@@ -6,6 +6,7 @@
 //! [`SpanReader`]. Both are object-safe and used as `Arc<dyn ...>`, so the binary picks the
 //! store at start-up.
 
+pub mod analytics;
 pub mod clickhouse;
 pub mod embedded;
 pub mod error;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hopscope_schemas::{SpanRecord, TraceId};
 
+pub use analytics::AnalyticsReader;
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{Result, StorageError};
 pub use query::{DependencyLink, Operation, OperationQuery, TagFilter, Trace, TraceQuery};

@@ -48,6 +48,7 @@
 //! index entries. A single trace larger than the limits is therefore evicted too: the
 //! bound always holds. Counts of evicted traces and spans are in [`EmbeddedStats`].
 
+mod analytics;
 mod index;
 mod planner;
 mod postings;

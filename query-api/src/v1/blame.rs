@@ -1,0 +1,103 @@
+//! `GET /api/v1/blame?service&operation&start&end[&baseline_start&baseline_end][&cloud_kind][&limit]`:
+//! ranks nodes by excess self time per trace of the entry operation `service`/`operation`
+//! over the baseline window, or by contribution to the p99 tail without one
+//! ([`crate::analysis::blame`]). At most `limit` traces per window (default
+//! [`DEFAULT_TRACES`], at most [`MAX_TRACES`]) are analysed, evenly sampled by the store
+//! ([`hopscope_storage::AnalyticsReader::entry_traces`]); `cloud_kind` filters the entry
+//! spans.
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::Response;
+use hopscope_storage::analytics::{EntryTraceQuery, Window};
+use hopscope_storage::{AnalyticsReader, SpanReader, Trace};
+use serde::Serialize;
+
+use super::params::{analytics, limit, window, window_named};
+use crate::AppState;
+use crate::analysis::blame::{BlameReport, blame_p99, blame_with_baseline};
+use crate::analysis::{TraceAnalysis, analyze};
+use crate::error::{ApiError, ApiResult};
+use crate::params::QueryParams;
+use crate::respond::json_blocking;
+
+/// Traces analysed per window unless `limit` says otherwise.
+pub const DEFAULT_TRACES: usize = 500;
+/// Most traces analysed per window.
+pub const MAX_TRACES: usize = 5_000;
+
+#[derive(Serialize)]
+struct Answer {
+    service: String,
+    operation: String,
+    #[serde(flatten)]
+    report: BlameReport,
+}
+
+pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let params = QueryParams::from_uri(&uri)?;
+    let service = params.get("service").ok_or_else(|| ApiError::missing_param("service"))?.to_owned();
+    let operation = params.get("operation").ok_or_else(|| ApiError::missing_param("operation"))?.to_owned();
+    let window = window(&params)?;
+    let baseline = match (params.get("baseline_start"), params.get("baseline_end")) {
+        (None, None) => None,
+        (Some(_), None) => return Err(ApiError::missing_param("baseline_end")),
+        (None, Some(_)) => return Err(ApiError::missing_param("baseline_start")),
+        (Some(_), Some(_)) => Some(window_named(&params, "baseline_start", "baseline_end")?),
+    };
+    let limit = limit(&params, "limit", DEFAULT_TRACES, MAX_TRACES)?;
+    let analytics = analytics(&state)?;
+    let now = traces(&*analytics, &*state.reader, &service, &operation, window, limit).await?;
+    let before = match baseline {
+        Some(b) => Some(traces(&*analytics, &*state.reader, &service, &operation, b, limit).await?),
+        None => None,
+    };
+    json_blocking(move || {
+        let now = analyses(&now);
+        let report = match before {
+            Some(before) => blame_with_baseline(&now, &analyses(&before)),
+            None => blame_p99(&now),
+        };
+        Answer {
+            service,
+            operation,
+            report,
+        }
+    })
+    .await
+}
+
+type Entry = (Trace, hopscope_schemas::SpanId);
+
+async fn traces(
+    analytics: &dyn AnalyticsReader,
+    reader: &dyn SpanReader,
+    service: &str,
+    operation: &str,
+    window: Window,
+    limit: usize,
+) -> ApiResult<Vec<Entry>> {
+    let entries = analytics
+        .entry_traces(&EntryTraceQuery {
+            window,
+            service: service.to_owned(),
+            operation: operation.to_owned(),
+            limit,
+        })
+        .await?;
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(trace) = reader.trace(entry.trace_id).await? {
+            out.push((trace, entry.span_id));
+        }
+    }
+    Ok(out)
+}
+
+fn analyses(traces: &[Entry]) -> Vec<TraceAnalysis> {
+    traces
+        .iter()
+        .filter_map(|(trace, root)| analyze(trace.trace_id, &trace.spans, Some(*root)))
+        .collect()
+}
+

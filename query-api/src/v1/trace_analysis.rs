@@ -1,0 +1,51 @@
+//! `GET /api/v1/traces/{traceID}/analysis[?cloud_kind=]`: critical path, culprit and
+//! root-cause errors of one trace ([`crate::analysis::analyze`]). With `cloud_kind`, the
+//! culprit is the largest self time among path items of that kind and `errors` keeps
+//! that kind only; the critical path is always complete.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::Response;
+use hopscope_schemas::TraceId;
+
+use super::params::cloud_kind;
+use crate::AppState;
+use crate::analysis::{Culprit, analyze};
+use crate::error::{ApiError, ApiResult};
+use crate::params::QueryParams;
+use crate::respond::json_blocking;
+
+pub(super) async fn handler(
+    State(state): State<AppState>,
+    trace_id: Result<Path<String>, PathRejection>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let Path(text) = trace_id.map_err(|err| ApiError::bad_param("traceID", err))?;
+    let id: TraceId = text.parse().map_err(|err| ApiError::bad_param("traceID", err))?;
+    let params = QueryParams::from_uri(&uri)?;
+    let cloud = cloud_kind(&params)?;
+    let trace = state
+        .reader
+        .trace(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("trace not found"))?;
+    json_blocking(move || {
+        let mut analysis = analyze(id, &trace.spans, None);
+        if let (Some(a), Some(kind)) = (analysis.as_mut(), cloud) {
+            let duration = a.duration_us.max(1) as f64;
+            a.culprit = a
+                .critical_path
+                .iter()
+                .filter(|i| i.cloud_kind == kind)
+                .max_by_key(|i| i.self_time_us)
+                .map(|i| Culprit {
+                    item: i.clone(),
+                    share: (i.self_time_us as f64 / duration).min(1.0),
+                });
+            a.errors.retain(|e| e.cloud_kind == kind);
+        }
+        analysis
+    })
+    .await
+}

@@ -1,0 +1,509 @@
+//! [`AnalyticsReader`] for the embedded store: exact aggregates over the spans of a
+//! window.
+//!
+//! Every method walks the time index (or, for entry traces, one operation's list) over the
+//! window in chunks of [`CHUNK`] entries, taking the read lock once per chunk, on the
+//! blocking pool. The work is bounded by the spans in the window, which the store's
+//! `max_spans` bounds; durations are kept per group to compute exact percentiles, so
+//! memory is about 24 bytes per matching span while a call runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hopscope_schemas::{HopKind, SpanKind, SpanRecord};
+use parking_lot::RwLock;
+
+use super::EmbeddedStore;
+use super::index::{State, TraceEntry};
+use super::postings::SpanKey;
+use crate::analytics::{
+    AnalyticsReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup,
+    GroupBy, InterfaceStats, LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery,
+    Mismatch, MismatchReason, SeriesPoint, Window, mentions_timeout, span_system,
+};
+use crate::error::Result;
+
+/// Index entries visited per read-lock acquisition.
+const CHUNK: usize = 4096;
+
+/// Calls `f` with every span starting in `[start_ns, end_ns]` and its trace, oldest first.
+fn scan(
+    lock: &RwLock<State>,
+    start_ns: u64,
+    end_ns: u64,
+    mut f: impl FnMut(&TraceEntry, &Arc<SpanRecord>),
+) {
+    if start_ns > end_ns {
+        return;
+    }
+    let mut low = Bound::Included(SpanKey::first_at(start_ns));
+    let high = Bound::Included(SpanKey::last_at(end_ns));
+    loop {
+        let state = lock.read();
+        let mut seen = 0;
+        let mut last = None;
+        for key in state.index.time.range_fwd(low, high) {
+            seen += 1;
+            last = Some(key);
+            if let Some(entry) = state.traces.peek(&key.trace_id)
+                && let Some(span) = entry.spans.get(key.index as usize)
+            {
+                f(entry, span);
+            }
+            if seen == CHUNK {
+                break;
+            }
+        }
+        drop(state);
+        match last {
+            Some(key) if seen == CHUNK => low = Bound::Excluded(key),
+            _ => return,
+        }
+    }
+}
+
+type Sample = (u64, u64, bool);
+
+fn sample(span: &SpanRecord) -> Sample {
+    (span.start_time_unix_nano, span.duration_nanos(), span.is_error())
+}
+
+fn entry_traces(lock: &RwLock<State>, query: &EntryTraceQuery) -> Vec<EntryTrace> {
+    let window = &query.window;
+    if window.start_ns > window.end_ns || query.limit == 0 {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut low = Bound::Included(SpanKey::first_at(window.start_ns));
+    let high = Bound::Included(SpanKey::last_at(window.end_ns));
+    loop {
+        let state = lock.read();
+        let Some(postings) = state
+            .index
+            .services
+            .get(query.service.as_str())
+            .and_then(|s| s.operations.get(query.operation.as_str()))
+            .map(|o| &o.spans)
+        else {
+            break;
+        };
+        let mut seen = 0;
+        let mut last = None;
+        for key in postings.range_fwd(low, high) {
+            seen += 1;
+            last = Some(key);
+            if let Some(entry) = state.traces.peek(&key.trace_id)
+                && let Some(span) = entry.spans.get(key.index as usize)
+                && window.cloud_ok(span)
+            {
+                found.push(EntryTrace {
+                    trace_id: span.trace_id,
+                    span_id: span.span_id,
+                    start_ns: span.start_time_unix_nano,
+                    duration_ns: span.duration_nanos(),
+                });
+            }
+            if seen == CHUNK {
+                break;
+            }
+        }
+        drop(state);
+        match last {
+            Some(key) if seen == CHUNK => low = Bound::Excluded(key),
+            _ => break,
+        }
+    }
+    found.sort_by(|a, b| (a.start_ns, a.trace_id, a.span_id).cmp(&(b.start_ns, b.trace_id, b.span_id)));
+    let n = found.len();
+    if n <= query.limit {
+        return found;
+    }
+    (0..query.limit)
+        .filter_map(|k| found.get(k * n / query.limit).cloned())
+        .collect()
+}
+
+#[derive(Default)]
+struct Group {
+    system: Option<String>,
+    samples: Vec<Sample>,
+}
+
+fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareInstance> {
+    let window = query.window;
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    scan(lock, window.start_ns, window.end_ns, |_, span| {
+        let selected = match query.kind.hop_kind() {
+            None => matches!(span.kind, SpanKind::Server | SpanKind::Consumer),
+            Some(HopKind::Mq) => {
+                span.hop_kind == HopKind::Mq
+                    && matches!(span.kind, SpanKind::Producer | SpanKind::Consumer | SpanKind::Client)
+            }
+            Some(hop) => span.hop_kind == hop && span.kind == SpanKind::Client,
+        };
+        if !selected || !window.cloud_ok(span) {
+            return;
+        }
+        let cloud = span.cloud().kind;
+        let key = match (query.group_by, query.kind) {
+            (GroupBy::Peer, MiddlewareKind::Host) | (GroupBy::Host, _) => span.host.clone(),
+            (GroupBy::Peer, _) => span.peer.clone(),
+            (GroupBy::CloudKind, _) => Some(cloud.as_str().to_owned()),
+        }
+        .unwrap_or_else(|| "unknown".to_owned());
+        let system = match query.kind {
+            MiddlewareKind::Host => cloud.as_str().to_owned(),
+            _ => span_system(span),
+        };
+        let group = groups.entry(key).or_default();
+        if group.system.as_ref().is_none_or(|s| system < *s) {
+            group.system = Some(system);
+        }
+        group.samples.push(sample(span));
+    });
+    let step = query.step_ns.max(1);
+    groups
+        .into_iter()
+        .map(|(peer, group)| {
+            let mut buckets: BTreeMap<u64, Vec<Sample>> = BTreeMap::new();
+            for s in &group.samples {
+                buckets.entry((s.0 - window.start_ns) / step).or_default().push(*s);
+            }
+            let series = buckets
+                .into_iter()
+                .map(|(bucket, samples)| {
+                    let stats = LatencyStats::from_samples(&samples);
+                    SeriesPoint {
+                        start_ns: window.start_ns + bucket * step,
+                        count: stats.count,
+                        errors: stats.errors,
+                        p50_ns: stats.p50_ns,
+                        p99_ns: stats.p99_ns,
+                        max_ns: stats.max_ns,
+                    }
+                })
+                .collect();
+            MiddlewareInstance {
+                system: group.system.unwrap_or_default(),
+                peer,
+                stats: LatencyStats::from_samples(&group.samples),
+                series,
+            }
+        })
+        .collect()
+}
+
+fn interfaces(lock: &RwLock<State>, window: &Window) -> Vec<InterfaceStats> {
+    let mut groups: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
+    scan(lock, window.start_ns, window.end_ns, |_, span| {
+        let interface = matches!(span.kind, SpanKind::Server | SpanKind::Consumer)
+            || span.parent_span_id.is_none();
+        if interface && window.cloud_ok(span) {
+            groups
+                .entry((span.service_name.clone(), span.name.clone()))
+                .or_default()
+                .push(sample(span));
+        }
+    });
+    groups
+        .into_iter()
+        .map(|((service, operation), samples)| InterfaceStats {
+            service,
+            operation,
+            stats: LatencyStats::from_samples(&samples),
+        })
+        .collect()
+}
+
+fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<ExceptionGroup> {
+    #[derive(Default)]
+    struct Acc {
+        count: u64,
+        seen: Vec<(u64, hopscope_schemas::TraceId)>,
+    }
+    let mut groups: HashMap<(String, String), Acc> = HashMap::new();
+    scan(lock, window.start_ns, window.end_ns, |_, span| {
+        if !window.cloud_ok(span) {
+            return;
+        }
+        for event in span.events.iter().filter(|e| e.name == "exception") {
+            let ty = hopscope_schemas::find_str(&event.attributes, "exception.type")
+                .filter(|t| !t.is_empty())
+                .unwrap_or("unknown");
+            let acc = groups.entry((span.service_name.clone(), ty.to_owned())).or_default();
+            acc.count += 1;
+            acc.seen.push((event.time_unix_nano, span.trace_id));
+        }
+    });
+    let mut out: Vec<ExceptionGroup> = groups
+        .into_iter()
+        .map(|((service, exception_type), mut acc)| {
+            acc.seen.sort_by(|a, b| b.cmp(a));
+            let last_seen_ns = acc.seen.first().map_or(0, |s| s.0);
+            let mut example_trace_ids = Vec::new();
+            for (_, trace) in acc.seen {
+                if example_trace_ids.len() >= examples {
+                    break;
+                }
+                if !example_trace_ids.contains(&trace) {
+                    example_trace_ids.push(trace);
+                }
+            }
+            ExceptionGroup {
+                service,
+                exception_type,
+                count: acc.count,
+                last_seen_ns,
+                example_trace_ids,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (b.count, &a.service, &a.exception_type).cmp(&(a.count, &b.service, &b.exception_type))
+    });
+    out
+}
+
+fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge> {
+    let mut edges: BTreeMap<(String, EdgeTarget), Vec<Sample>> = BTreeMap::new();
+    scan(lock, window.start_ns, window.end_ns, |entry, span| {
+        if !window.cloud_ok(span) {
+            return;
+        }
+        if let Some(parent) = span.parent_span_id.and_then(|p| entry.span(&p))
+            && parent.service_name != span.service_name
+        {
+            let caller_view = matches!(parent.kind, SpanKind::Client | SpanKind::Producer);
+            let (duration, error) = if caller_view {
+                (parent.duration_nanos(), parent.is_error())
+            } else {
+                (span.duration_nanos(), span.is_error())
+            };
+            edges
+                .entry((
+                    parent.service_name.clone(),
+                    EdgeTarget::Service {
+                        name: span.service_name.clone(),
+                    },
+                ))
+                .or_default()
+                .push((span.start_time_unix_nano, duration, error));
+        }
+        if matches!(span.kind, SpanKind::Client | SpanKind::Producer)
+            && matches!(span.hop_kind, HopKind::Db | HopKind::Cache | HopKind::Mq)
+            && let Some(peer) = &span.peer
+        {
+            edges
+                .entry((
+                    span.service_name.clone(),
+                    EdgeTarget::Middleware {
+                        hop_kind: span.hop_kind,
+                        peer: peer.clone(),
+                    },
+                ))
+                .or_default()
+                .push(sample(span));
+        }
+    });
+    edges
+        .into_iter()
+        .map(|((from, to), samples)| {
+            let stats = LatencyStats::from_samples(&samples);
+            DependencyEdge {
+                from,
+                to,
+                call_count: stats.count,
+                error_count: stats.errors,
+                p95_ns: stats.p95_ns,
+                p99_ns: stats.p99_ns,
+            }
+        })
+        .collect()
+}
+
+fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    scan(lock, window.start_ns, window.end_ns, |entry, span| {
+        if span.kind != SpanKind::Client || !window.cloud_ok(span) {
+            return;
+        }
+        let timeout = mentions_timeout(span);
+        if !timeout && !span.is_error() {
+            return;
+        }
+        let reason = if timeout {
+            MismatchReason::ClientTimeout
+        } else {
+            MismatchReason::ClientError
+        };
+        for child in &entry.spans {
+            if child.parent_span_id == Some(span.span_id)
+                && child.kind == SpanKind::Server
+                && !child.is_error()
+            {
+                out.push(Mismatch {
+                    reason,
+                    client: Arc::clone(span),
+                    server: Arc::clone(child),
+                });
+            }
+        }
+    });
+    out.sort_by(|a, b| {
+        (b.client.start_time_unix_nano, b.client.trace_id, b.client.span_id).cmp(&(
+            a.client.start_time_unix_nano,
+            a.client.trace_id,
+            a.client.span_id,
+        ))
+    });
+    out.truncate(limit);
+    out
+}
+
+#[async_trait]
+impl AnalyticsReader for EmbeddedStore {
+    async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
+        let query = query.clone();
+        self.blocking(move |shared| entry_traces(&shared.state, &query)).await
+    }
+
+    async fn middleware(&self, query: &MiddlewareQuery) -> Result<Vec<MiddlewareInstance>> {
+        let query = query.clone();
+        self.blocking(move |shared| middleware(&shared.state, &query)).await
+    }
+
+    async fn interfaces(&self, window: &Window) -> Result<Vec<InterfaceStats>> {
+        let window = *window;
+        self.blocking(move |shared| interfaces(&shared.state, &window)).await
+    }
+
+    async fn exceptions(&self, window: &Window, examples: usize) -> Result<Vec<ExceptionGroup>> {
+        let window = *window;
+        self.blocking(move |shared| exceptions(&shared.state, &window, examples))
+            .await
+    }
+
+    async fn dependency_edges(&self, window: &Window) -> Result<Vec<DependencyEdge>> {
+        let window = *window;
+        self.blocking(move |shared| dependency_edges(&shared.state, &window))
+            .await
+    }
+
+    async fn mismatches(&self, window: &Window, limit: usize) -> Result<Vec<Mismatch>> {
+        let window = *window;
+        self.blocking(move |shared| mismatches(&shared.state, &window, limit))
+            .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::SpanWriter;
+    use crate::analytics::fixtures::{self, MS, T0, US};
+
+    async fn store() -> EmbeddedStore {
+        let store = EmbeddedStore::default();
+        store.write_spans(fixtures::all()).await.unwrap();
+        store
+    }
+
+    fn window(from_us: u64, to_us: u64) -> Window {
+        Window {
+            start_ns: T0 + from_us * US,
+            end_ns: T0 + to_us * US,
+            cloud_kind: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_shard_stands_out() {
+        let store = store().await;
+        let (a, b) = fixtures::REDIS_INCIDENT_US;
+        let instances = store
+            .middleware(&MiddlewareQuery {
+                window: window(a, b),
+                kind: MiddlewareKind::Cache,
+                group_by: GroupBy::Peer,
+                step_ns: 10_000 * MS,
+            })
+            .await
+            .unwrap();
+        let p99: Vec<(&str, u64, &str)> = instances
+            .iter()
+            .map(|i| (i.peer.as_str(), i.stats.p99_ns / US, i.system.as_str()))
+            .collect();
+        assert_eq!(
+            p99,
+            [
+                ("redis-shard-1:6379", 1_000, "redis"),
+                ("redis-shard-2:6379", 40_000, "redis"),
+                ("redis-shard-3:6379", 1_000, "redis")
+            ]
+        );
+        assert_eq!(instances[1].stats.count, 10);
+        assert_eq!(instances[1].series.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn entry_traces_sample_evenly() {
+        let store = store().await;
+        let query = EntryTraceQuery {
+            window: window(0, 200_000_000),
+            service: "cart".into(),
+            operation: "GET /cart".into(),
+            limit: 6,
+        };
+        let entries = store.entry_traces(&query).await.unwrap();
+        let ids: Vec<_> = entries.iter().map(|e| e.trace_id).collect();
+        let expected: Vec<_> = (0..6).map(|k| fixtures::trace_id(fixtures::REDIS_TRACES + k * 10)).collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[tokio::test]
+    async fn edges_mismatches_exceptions_interfaces() {
+        let store = store().await;
+        let all = window(0, 200_000_000);
+        let edges = store.dependency_edges(&all).await.unwrap();
+        let names: Vec<String> = edges
+            .iter()
+            .map(|e| match &e.to {
+                EdgeTarget::Service { name } => format!("{}>{}", e.from, name),
+                EdgeTarget::Middleware { peer, .. } => format!("{}>{}", e.from, peer),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "api>ledger",
+                "billing>billing-db:5432",
+                "cart>redis-shard-1:6379",
+                "cart>redis-shard-2:6379",
+                "cart>redis-shard-3:6379",
+                "inventory>orders",
+                "ledger>ledger-db:5432",
+                "orders>billing",
+                "orders>inventory",
+                "orders>payments",
+                "web>orders"
+            ]
+        );
+        let mismatches = store.mismatches(&all, 10).await.unwrap();
+        assert_eq!(mismatches.len(), 1);
+        assert_eq!(mismatches[0].reason, MismatchReason::ClientTimeout);
+        assert_eq!(mismatches[0].client.span_id, fixtures::span_id(fixtures::LOCK_CLIENT_SPAN));
+        let exceptions = store.exceptions(&all, 3).await.unwrap();
+        let types: Vec<_> = exceptions.iter().map(|e| (e.service.as_str(), e.exception_type.as_str(), e.count)).collect();
+        assert_eq!(types, [("api", "TimeoutError", 1), ("orders", "StockError", 1)]);
+        let public = Window {
+            cloud_kind: Some(hopscope_schemas::CloudKind::Hosted),
+            ..all
+        };
+        let interfaces = store.interfaces(&public).await.unwrap();
+        assert_eq!(interfaces.len(), 1);
+        assert_eq!((interfaces[0].service.as_str(), interfaces[0].stats.errors), ("api", 1));
+    }
+}
