@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod clickhouse;
+pub mod deferred;
 pub mod embedded;
 pub mod error;
 pub mod matching;

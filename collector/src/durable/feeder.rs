@@ -120,12 +120,15 @@ impl StoreFeeder {
     pub async fn run(self, from: u64, shutdown: impl Future<Output = ()> + Send) {
         let startup_end = self.wal.stats().next_seq;
         let mut reader = Some(self.wal.reader(from));
+        // A batch that was being written when the process stopped is replayed exactly as
+        // it was cut, so a store deduplicating whole batches recognises it.
+        let mut replay_until = self.wal.intent().filter(|(first, _)| *first == from).map(|(_, last)| last);
         let mut stopping = false;
         tokio::pin!(shutdown);
         info!(from, startup_end, "store feeder started");
         loop {
             let Some(current) = reader.take() else { return };
-            let (back, records) = match self.read_batch(current).await {
+            let (back, records) = match self.read_batch(current, replay_until.take()).await {
                 Ok(read) => read,
                 Err(err) => {
                     error!(error = %err, "store feeder cannot read the write-ahead log; stopping");
@@ -149,7 +152,14 @@ impl StoreFeeder {
                 }
                 continue;
             }
+            let first_seq = records.first().map_or(0, |(seq, _)| *seq);
             let last_seq = records.last().map_or(0, |(seq, _)| *seq);
+            let wal = Arc::clone(&self.wal);
+            match tokio::task::spawn_blocking(move || wal.set_intent(first_seq, last_seq)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => warn!(error = %err, "cannot record the batch intent; a crash now may duplicate it in a batch-deduplicating store"),
+                Err(err) => warn!(error = %err, "intent task failed"),
+            }
             self.write_with_retry(&records).await;
             let wal = Arc::clone(&self.wal);
             match tokio::task::spawn_blocking(move || wal.commit(last_seq)).await {
@@ -160,13 +170,25 @@ impl StoreFeeder {
         }
     }
 
-    /// Reads records until the batch is full or the log is caught up.
-    async fn read_batch(&self, mut reader: WalReader) -> Result<(WalReader, Vec<(u64, Vec<u8>)>), String> {
+    /// Reads records until the batch is full or the log is caught up; with `until`, reads
+    /// exactly the records up to that sequence number (the replay of a recorded intent).
+    async fn read_batch(
+        &self,
+        mut reader: WalReader,
+        until: Option<u64>,
+    ) -> Result<(WalReader, Vec<(u64, Vec<u8>)>), String> {
         let max_bytes = self.config.max_batch_spans.max(1) * 512;
         tokio::task::spawn_blocking(move || {
             let mut records = Vec::new();
             let mut bytes = 0;
-            while bytes < max_bytes {
+            loop {
+                let more = match until {
+                    Some(last) => reader.position() <= last,
+                    None => bytes < max_bytes,
+                };
+                if !more {
+                    break;
+                }
                 match reader.next_record() {
                     Ok(Some((seq, payload))) => {
                         bytes += payload.len();

@@ -12,7 +12,12 @@
 //!   records carry consecutive sequence numbers starting at 1 (gaps only where corruption
 //!   was cut out);
 //! - `commit`: the highest committed sequence number, `seq:u64le crc32:u32le`, replaced
-//!   atomically (write `commit.tmp`, rename).
+//!   atomically (write `commit.tmp`, rename);
+//! - `intent`: the sequence range the writer is about to hand to the store,
+//!   `first:u64le last:u64le crc32:u32le`, replaced atomically. After a crash between a
+//!   store write and its commit, the writer replays exactly that range as one batch, so a
+//!   store that deduplicates whole batches (ClickHouse's insert deduplication token) sees
+//!   the same batch again rather than a differently cut one.
 //!
 //! # Guarantees
 //!
@@ -50,7 +55,7 @@ pub use config::{Durability, WalConfig};
 use record::{Decoded, HEADER_LEN, MAGIC};
 
 const COMMIT_FILE: &str = "commit";
-const COMMIT_TMP: &str = "commit.tmp";
+const INTENT_FILE: &str = "intent";
 const SEGMENT_SUFFIX: &str = ".wal";
 
 /// What can go wrong with the log.
@@ -325,6 +330,26 @@ impl Wal {
         Ok(())
     }
 
+    /// Records that the records `first..=last` are about to be written to the store as
+    /// one batch (see the module doc). Durable like commits.
+    pub fn set_intent(&self, first: u64, last: u64) -> Result<()> {
+        let mut bytes = first.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&last.to_le_bytes());
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        replace_file(&self.dir, INTENT_FILE, &bytes, self.config.durability != Durability::Process)
+    }
+
+    /// The last recorded intent `(first, last)`, if its file is intact.
+    pub fn intent(&self) -> Option<(u64, u64)> {
+        let bytes = fs::read(self.dir.join(INTENT_FILE)).ok()?;
+        if bytes.len() != 20 || crc32fast::hash(&bytes[..16]).to_le_bytes() != bytes[16..20] {
+            return None;
+        }
+        let word = |at: usize| bytes[at..at + 8].try_into().ok().map(u64::from_le_bytes);
+        Some((word(0)?, word(8)?))
+    }
+
     /// Counters for monitoring.
     pub fn stats(&self) -> WalStats {
         let state = self.state.lock();
@@ -529,15 +554,20 @@ fn read_commit(dir: &Path) -> u64 {
 }
 
 fn write_commit(dir: &Path, seq: u64, sync: bool) -> Result<()> {
-    let tmp = dir.join(COMMIT_TMP);
     let mut bytes = seq.to_le_bytes().to_vec();
     bytes.extend_from_slice(&crc32fast::hash(&seq.to_le_bytes()).to_le_bytes());
+    replace_file(dir, COMMIT_FILE, &bytes, sync)
+}
+
+/// Replaces `dir/name` atomically: write a temporary file, optionally flush it, rename.
+fn replace_file(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
     let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&bytes).map_err(io_err(&tmp))?;
+    file.write_all(bytes).map_err(io_err(&tmp))?;
     if sync {
         file.sync_data().map_err(io_err(&tmp))?;
     }
-    let target = dir.join(COMMIT_FILE);
+    let target = dir.join(name);
     fs::rename(&tmp, &target).map_err(io_err(&target))
 }
 

@@ -184,6 +184,17 @@ fn commit_survives_reopen_and_new_records_are_not_committed() {
 }
 
 #[test]
+fn intent_round_trips_and_damage_reads_as_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small_config(0)).unwrap().0;
+    assert_eq!(wal.intent(), None);
+    wal.set_intent(5, 9).unwrap();
+    assert_eq!(wal.intent(), Some((5, 9)));
+    std::fs::write(dir.path().join(INTENT_FILE), [1u8; 20]).unwrap();
+    assert_eq!(wal.intent(), None);
+}
+
+#[test]
 fn fsync_modes_append_and_read_back() {
     for durability in [Durability::FsyncEach, Durability::FsyncInterval { interval_ms: 5 }] {
         let dir = tempfile::tempdir().unwrap();
