@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hopscope_collector::{Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
+use hopscope_collector::{CloudRules, Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
+use hopscope_query_api::AnalysisConfig;
 use hopscope_storage::clickhouse::ClickHouseStore;
+use hopscope_storage::AnalyticsReader;
 use hopscope_storage::embedded::EmbeddedStore;
 use hopscope_storage::{SpanReader, SpanWriter};
 use tokio::net::TcpListener;
@@ -26,20 +28,25 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
 
-    let (store_writer, reader, memory): (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, _) =
+    let (store_writer, reader, analytics, memory): (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, Option<Arc<dyn AnalyticsReader>>, _) =
         if config.clickhouse.enabled() {
             let store = Arc::new(
                 ClickHouseStore::open(config.clickhouse.clone())
                     .await
                     .context("cannot start the clickhouse store")?,
             );
-            (store.clone(), store, StoreMemory::Persistent)
+            // The ClickHouse store does not implement the analysis aggregates yet: the
+            // window endpoints answer 501 until it does.
+            (store.clone(), store, None, StoreMemory::Persistent)
         } else {
             let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
-            (store.clone(), store, StoreMemory::Volatile)
+            (store.clone(), store.clone(), Some(store), StoreMemory::Volatile)
         };
     let pipeline = Pipeline::open(&config, store_writer, memory)?;
-    let ingest = Arc::new(Ingest::new(Arc::clone(&pipeline.writer)));
+    let cloud_rules = CloudRules::new(&config.cloud).map_err(|e| anyhow::anyhow!("invalid [cloud] configuration: {e}"))?;
+    config.sla.validate().map_err(|e| anyhow::anyhow!("invalid [sla] configuration: {e}"))?;
+    config.layers.validate().map_err(|e| anyhow::anyhow!("invalid [layers] configuration: {e}"))?;
+    let ingest = Arc::new(Ingest::new(Arc::clone(&pipeline.writer)).with_cloud_rules(cloud_rules));
     let observed = Observed {
         ingest: Arc::clone(&ingest),
         wal: Arc::clone(&pipeline.wal),
@@ -65,7 +72,9 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let http = OtlpHttpReceiver::builder(ingest.clone())
         .max_request_bytes(config.collector.max_request_bytes)
         .build();
-    let app = hopscope_query_api::router(reader, &config.query).merge(observability::router(observed));
+    let analysis = AnalysisConfig { sla: config.sla.clone(), layers: config.layers.clone() };
+    let app = hopscope_query_api::router_with_analytics(reader, analytics, &config.query, &analysis)
+        .merge(observability::router(observed));
 
     let (feeder_stop_tx, feeder_stop_rx) = watch::channel(false);
     let feeder = pipeline.spawn(async move {

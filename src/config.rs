@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hopscope_collector::CollectorConfig;
+use hopscope_collector::{CloudConfig, CollectorConfig};
 use hopscope_collector::durable::FeederConfig;
 use hopscope_collector::wal::WalConfig;
 use hopscope_query_api::QueryApiConfig;
+use hopscope_query_api::analysis::rules::{LayersConfig, SlaConfig};
 use hopscope_storage::clickhouse::ClickHouseConfig;
 use hopscope_storage::embedded::EmbeddedConfig;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,13 @@ pub struct HopscopeConfig {
     pub wal: WalConfig,
     /// How spans move from the log into the store.
     pub feeder: FeederConfig,
+    /// Hybrid-cloud tagging rules (`[[cloud.rules]]`) the collector applies to resources
+    /// that lack cloud tags.
+    pub cloud: CloudConfig,
+    /// SLA levels and the rules assigning interfaces to them (`/api/v1/sla`).
+    pub sla: SlaConfig,
+    /// Service layers whose upward calls and cycles `/api/v1/dependencies` reports.
+    pub layers: LayersConfig,
 }
 
 /// The data directory, `./hopscope-data` unless configured.

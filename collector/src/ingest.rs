@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use serde::Serialize;
 
+use crate::cloud::CloudRules;
 use crate::error::{IngestError, Result};
 
 /// Requests with at least this many spans, attributes and events together are mapped on
@@ -60,6 +61,7 @@ fn add(counter: &AtomicU64, n: u64) {
 pub struct Ingest {
     writer: Arc<dyn SpanWriter>,
     counters: Counters,
+    cloud: CloudRules,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -76,7 +78,15 @@ impl Ingest {
         Self {
             writer,
             counters: Counters::default(),
+            cloud: CloudRules::default(),
         }
+    }
+
+    /// Tags resources with these hybrid-cloud rules before mapping
+    /// ([`crate::cloud`]); without it no resource is changed.
+    pub fn with_cloud_rules(mut self, rules: CloudRules) -> Self {
+        self.cloud = rules;
+        self
     }
 
     /// Maps and validates `request`, writes its valid spans and returns OTLP partial
@@ -88,9 +98,11 @@ impl Ingest {
     /// on the blocking pool. May be called concurrently.
     pub async fn export(
         &self,
-        request: ExportTraceServiceRequest,
+        mut request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse> {
         add(&self.counters.requests, 1);
+        // Before mapping, so the tags are resource attributes in the log and in the store.
+        self.cloud.apply(&mut request);
         let batch = if mapping_work(&request) >= MAP_BLOCKING_THRESHOLD {
             tokio::task::spawn_blocking(move || spans_from_request(request))
                 .await

@@ -13,6 +13,7 @@
 //! Both receivers cap every request at [`CollectorConfig::max_request_bytes`], before and
 //! after decompression, and keep serving after any bad request.
 
+pub mod cloud;
 pub mod config;
 pub mod decode;
 pub mod durable;
@@ -22,6 +23,7 @@ mod json;
 pub mod receivers;
 pub mod wal;
 
+pub use cloud::{CloudConfig, CloudRules};
 pub use config::CollectorConfig;
 pub use error::{BodyFormat, IngestError, RpcStatus};
 pub use ingest::{Ingest, IngestStats};
