@@ -10,10 +10,11 @@ use hopscope_query_api::AnalysisConfig;
 use hopscope_storage::clickhouse::ClickHouseStore;
 use hopscope_storage::AnalyticsReader;
 use hopscope_storage::embedded::EmbeddedStore;
-use hopscope_storage::{SpanReader, SpanWriter};
+use hopscope_storage::deferred::DeferredStore;
+use hopscope_storage::{SpanReader, SpanStore, SpanWriter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::HopscopeConfig;
 use crate::observability::{self, Observed};
@@ -30,11 +31,7 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
 
     let (store_writer, reader, analytics, memory): (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, Option<Arc<dyn AnalyticsReader>>, _) =
         if config.clickhouse.enabled() {
-            let store = Arc::new(
-                ClickHouseStore::open(config.clickhouse.clone())
-                    .await
-                    .context("cannot start the clickhouse store")?,
-            );
+            let store = open_clickhouse(&config).await?;
             // The ClickHouse store does not implement the analysis aggregates yet: the
             // window endpoints answer 501 until it does.
             (store.clone(), store, None, StoreMemory::Persistent)
@@ -129,6 +126,25 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let stats = ingest.stats();
     info!(?stats, "stopped");
     outcome
+}
+
+/// Connects to ClickHouse. A server that is down (a retryable error) does not stop the
+/// start: the collector acknowledges into its write-ahead log while the store keeps
+/// connecting in the background. Bad settings (a permanent error) stop the start.
+async fn open_clickhouse(config: &HopscopeConfig) -> anyhow::Result<Arc<dyn SpanStore>> {
+    match ClickHouseStore::open(config.clickhouse.clone()).await {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(err) if err.is_retryable() => {
+            warn!(error = %err, "clickhouse is not reachable; starting anyway and connecting in the background");
+            let settings = config.clickhouse.clone();
+            let deferred = DeferredStore::connect("clickhouse", Duration::from_millis(500), move || {
+                let settings = settings.clone();
+                async move { Ok(Arc::new(ClickHouseStore::open(settings).await?) as Arc<dyn SpanStore>) }
+            });
+            Ok(Arc::new(deferred))
+        }
+        Err(err) => Err(err).context("cannot start the clickhouse store"),
+    }
 }
 
 fn flatten(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
