@@ -6,56 +6,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Hopscope;
+use common::{Hopscope, otlp};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::sync::Mutex;
 
 /// One request: a trace of `spans` spans whose id is derived from `n`.
 fn trace_request(n: u64, spans: u64) -> ExportTraceServiceRequest {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let mut trace_id = vec![0xab; 8];
-    trace_id.extend_from_slice(&(n + 1).to_be_bytes());
-    let spans = (1..=spans)
-        .map(|i| Span {
-            trace_id: trace_id.clone(),
-            span_id: i.to_be_bytes().to_vec(),
-            parent_span_id: if i == 1 { Vec::new() } else { 1u64.to_be_bytes().to_vec() },
-            name: format!("step-{i}"),
-            kind: 2,
-            start_time_unix_nano: now - 5_000_000 + i * 1000,
-            end_time_unix_nano: now,
-            attributes: vec![KeyValue {
-                key: "load.n".into(),
-                value: Some(AnyValue { value: Some(any_value::Value::IntValue(n as i64)) }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue { value: Some(any_value::Value::StringValue("durable".into())) }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
-            ..Default::default()
-        }],
-    }
+    otlp::request("durable", otlp::trace_spans(&otlp::numbered_trace_id(0xab, n), spans, 0))
 }
 
 fn trace_hex(n: u64) -> String {
-    let mut id = vec![0xab; 8];
-    id.extend_from_slice(&(n + 1).to_be_bytes());
-    hex::encode(id)
+    hex::encode(otlp::numbered_trace_id(0xab, n))
 }
 
 /// Checks that every acknowledged trace is served with exactly its spans, once each.

@@ -11,53 +11,17 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clickhouse_support::LegacyServer;
-use common::Hopscope;
+use common::{Hopscope, otlp};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
 fn trace_id(n: u64) -> Vec<u8> {
-    let mut id = vec![0xcd; 8];
-    id.extend_from_slice(&(n + 1).to_be_bytes());
-    id
+    otlp::numbered_trace_id(0xcd, n)
 }
 
 fn trace_request(n: u64, spans: u64, padding: usize) -> ExportTraceServiceRequest {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let spans = (1..=spans)
-        .map(|i| Span {
-            trace_id: trace_id(n),
-            span_id: i.to_be_bytes().to_vec(),
-            parent_span_id: if i == 1 { Vec::new() } else { 1u64.to_be_bytes().to_vec() },
-            name: format!("step-{i}"),
-            kind: 2,
-            start_time_unix_nano: now - 5_000_000 + i * 1000,
-            end_time_unix_nano: now,
-            attributes: vec![KeyValue {
-                key: "padding".into(),
-                value: Some(AnyValue { value: Some(any_value::Value::StringValue("p".repeat(padding))) }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue { value: Some(any_value::Value::StringValue("ch-durable".into())) }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
-            ..Default::default()
-        }],
-    }
+    otlp::request("ch-durable", otlp::trace_spans(&trace_id(n), spans, padding))
 }
 
 fn clickhouse_args(server: &LegacyServer, database: &str) -> Vec<String> {
