@@ -22,6 +22,7 @@
 //! panic; the export queue is bounded; propagation of W3C `traceparent` and B3 does not
 //! allocate (only the carrier's own storage may).
 
+mod clock;
 pub mod context;
 mod error;
 pub mod export;

@@ -138,7 +138,7 @@ pub struct SpanData {
 /// nothing, but its [`Span::context`] is valid and propagates the trace.
 #[must_use = "a span ends when dropped; keep it alive for the duration of the work"]
 pub struct Span {
-    pub(crate) data: Option<Box<SpanData>>,
+    pub(crate) data: Option<SpanData>,
     pub(crate) context: SpanContext,
     pub(crate) pipeline: Option<Arc<Pipeline>>,
 }
@@ -173,7 +173,7 @@ impl Span {
     /// Sets an attribute, replacing one with the same key.
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         let limit = self.limits().max_attributes;
-        if let Some(data) = self.data.as_deref_mut() {
+        if let Some(data) = self.data.as_mut() {
             if !upsert(&mut data.attributes, KeyValue::new(key, value), limit) {
                 data.dropped_attributes += 1;
             }
@@ -189,13 +189,13 @@ impl Span {
 
     /// Adds an event now.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        self.add_event_at(name, SystemTime::now(), attributes);
+        self.add_event_at(name, crate::clock::now(), attributes);
     }
 
     /// Adds an event at `timestamp`.
     pub fn add_event_at(&mut self, name: impl Into<Cow<'static, str>>, timestamp: SystemTime, mut attributes: Vec<KeyValue>) {
         let limits = self.limits();
-        if let Some(data) = self.data.as_deref_mut() {
+        if let Some(data) = self.data.as_mut() {
             if data.events.len() >= limits.max_events {
                 data.dropped_events += 1;
                 return;
@@ -228,7 +228,7 @@ impl Span {
     /// Sets the status. `Ok` is final; `Unset` is ignored; `Error` replaces `Unset` or an
     /// earlier error.
     pub fn set_status(&mut self, status: Status) {
-        if let Some(data) = self.data.as_deref_mut() {
+        if let Some(data) = self.data.as_mut() {
             match (&data.status, &status) {
                 (Status::Ok, _) | (_, Status::Unset) => {}
                 _ => data.status = status,
@@ -238,7 +238,7 @@ impl Span {
 
     /// Renames the span (e.g. once the route is known).
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(data) = self.data.as_deref_mut() {
+        if let Some(data) = self.data.as_mut() {
             data.name = name.into();
         }
     }
@@ -246,7 +246,7 @@ impl Span {
     /// Adds a link.
     pub fn add_link(&mut self, link: Link) {
         let limits = self.limits();
-        if let Some(data) = self.data.as_deref_mut() {
+        if let Some(data) = self.data.as_mut() {
             if data.links.len() >= limits.max_links {
                 data.dropped_links += 1;
             } else {
@@ -263,7 +263,7 @@ impl Span {
 
     /// Ends the span now. Never blocks.
     pub fn end(mut self) {
-        self.finish(SystemTime::now());
+        self.finish(crate::clock::now());
     }
 
     /// Ends the span at `end_time`. Never blocks.
@@ -283,6 +283,6 @@ impl Span {
 
 impl Drop for Span {
     fn drop(&mut self) {
-        self.finish(SystemTime::now());
+        self.finish(crate::clock::now());
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    pub(crate) fn on_end(&self, data: Box<SpanData>) {
+    pub(crate) fn on_end(&self, data: SpanData) {
         if let Some(processor) = &self.processor {
             processor.enqueue(data);
         }
@@ -316,19 +316,26 @@ impl SpanBuilder<'_> {
             return Span { data: None, context, pipeline: None };
         }
         let limits = pipeline.limits;
-        let mut attributes = Vec::with_capacity(self.attributes.len().max(4));
+        // Builder attributes move over as they are when they have no duplicate keys (the
+        // common case); no attributes means no allocation until one is set.
         let mut dropped_attributes = 0;
-        for kv in self.attributes {
-            if !upsert(&mut attributes, kv, limits.max_attributes) {
-                dropped_attributes += 1;
+        let attributes = if has_duplicate_keys(&self.attributes) || self.attributes.len() > limits.max_attributes {
+            let mut deduped = Vec::with_capacity(self.attributes.len());
+            for kv in self.attributes {
+                if !upsert(&mut deduped, kv, limits.max_attributes) {
+                    dropped_attributes += 1;
+                }
             }
-        }
+            deduped
+        } else {
+            self.attributes
+        };
         let mut links = self.links;
         let dropped_links = links.len().saturating_sub(limits.max_links) as u32;
         links.truncate(limits.max_links);
-        let start_time = self.start_time.unwrap_or_else(SystemTime::now);
+        let start_time = self.start_time.unwrap_or_else(crate::clock::now);
         Span {
-            data: Some(Box::new(SpanData {
+            data: Some(SpanData {
                 context: context.clone(),
                 parent_span_id,
                 parent_is_remote,
@@ -344,9 +351,13 @@ impl SpanBuilder<'_> {
                 dropped_attributes,
                 dropped_events: 0,
                 dropped_links,
-            })),
+            }),
             context,
             pipeline: Some(pipeline.clone()),
         }
     }
+}
+
+fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
+    attrs.iter().enumerate().any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key))
 }

@@ -113,7 +113,8 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     let elapsed = done_rx.recv_timeout(Duration::from_secs(60)).expect("ending spans blocked on a stuck exporter");
     let stats = provider.stats();
     assert_eq!(stats.queued + stats.dropped, 100_000, "{stats:?}");
-    assert!(stats.dropped >= 100_000 - 16 - 4 * 2, "{stats:?}");
+    // At most one queue-full is held by the stuck worker and one more waits in the queue.
+    assert!(stats.dropped >= 100_000 - 2 * 16, "{stats:?}");
     assert_eq!(provider.dropped_spans(), stats.dropped);
     eprintln!("100k spans against a stuck exporter took {elapsed:?}");
 }

@@ -1,16 +1,19 @@
 //! The bounded queue between span end and the exporter, and the worker that drains it.
 //!
-//! Span end calls [`BatchProcessor::enqueue`], which is a non-blocking `try_send` into a
-//! bounded channel: a full queue drops the span and counts it. One worker thread runs a
+//! Span end calls [`BatchProcessor::enqueue`]: a push onto a bounded buffer under an
+//! uncontended lock (the worker holds it only to swap buffers), never waiting for the
+//! worker; a full buffer drops the span and counts it. The worker is woken only when a
+//! batch is full (or by its timer), not per span. One worker thread runs a
 //! current-thread Tokio runtime (so the SDK works whatever runtime the application uses,
 //! or none); it batches spans, exports them with retries and exponential backoff, and
 //! flushes on request and at shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::warn;
 
@@ -33,10 +36,28 @@ enum Control {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Handle on the queue and the worker. Dropping it closes the queue; the worker exports
-/// what is left and exits.
+/// The bounded buffer between span end and the worker.
+struct Queue {
+    spans: Mutex<Vec<SpanData>>,
+    capacity: usize,
+    batch: usize,
+    /// Set at shutdown: later spans are dropped and counted.
+    closed: AtomicBool,
+    /// Wakes the worker when a batch is full.
+    full: Notify,
+}
+
+impl Queue {
+    /// Moves everything queued into `out` (which must be empty), keeping allocations.
+    fn take_into(&self, out: &mut Vec<SpanData>) {
+        std::mem::swap(&mut *self.spans.lock(), out);
+    }
+}
+
+/// Handle on the queue and the worker. Dropping it closes the control channel; the
+/// worker exports what is left and exits.
 pub(crate) struct BatchProcessor {
-    spans: mpsc::Sender<Box<SpanData>>,
+    queue: Arc<Queue>,
     control: mpsc::UnboundedSender<Control>,
     counters: Arc<Counters>,
 }
@@ -44,24 +65,47 @@ pub(crate) struct BatchProcessor {
 impl BatchProcessor {
     pub(crate) fn start(exporter: Box<dyn SpanExporter>, config: BatchConfig, resource: Arc<Resource>) -> Result<Self> {
         config.validate()?;
-        let (spans, span_rx) = mpsc::channel(config.max_queue_size);
+        let queue = Arc::new(Queue {
+            spans: Mutex::new(Vec::with_capacity(config.max_queue_size.min(1 << 16))),
+            capacity: config.max_queue_size,
+            batch: config.max_export_batch_size,
+            closed: AtomicBool::new(false),
+            full: Notify::new(),
+        });
         let (control, control_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
-        let worker = Worker { exporter, config, resource, counters: counters.clone(), buffer: Vec::new() };
+        let worker = Worker { exporter, config, resource, counters: counters.clone(), queue: queue.clone() };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new()
             .name("hopscope-sdk-export".into())
-            .spawn(move || runtime.block_on(worker.run(span_rx, control_rx)))?;
-        Ok(BatchProcessor { spans, control, counters })
+            .spawn(move || runtime.block_on(worker.run(control_rx)))?;
+        Ok(BatchProcessor { queue, control, counters })
     }
 
-    /// Never blocks: a full (or closed) queue drops the span and counts it.
-    pub(crate) fn enqueue(&self, span: Box<SpanData>) {
-        match self.spans.try_send(span) {
-            Ok(()) => {
-                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+    /// Never waits for the worker: a full (or closed) queue drops the span and counts it.
+    pub(crate) fn enqueue(&self, span: SpanData) {
+        let q = &self.queue;
+        if q.closed.load(Ordering::Relaxed) {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let len = {
+            let mut spans = q.spans.lock();
+            if spans.len() >= q.capacity {
+                None
+            } else {
+                spans.push(span);
+                Some(spans.len())
             }
-            Err(_) => {
+        };
+        match len {
+            Some(len) => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                if len == q.batch {
+                    q.full.notify_one();
+                }
+            }
+            None => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -96,81 +140,57 @@ struct Worker {
     config: BatchConfig,
     resource: Arc<Resource>,
     counters: Arc<Counters>,
-    buffer: Vec<SpanData>,
+    queue: Arc<Queue>,
 }
 
 impl Worker {
-    async fn run(mut self, mut spans: mpsc::Receiver<Box<SpanData>>, mut control: mpsc::UnboundedReceiver<Control>) {
-        let max_batch = self.config.max_export_batch_size;
-        let mut incoming: Vec<Box<SpanData>> = Vec::with_capacity(max_batch);
-        let mut deadline: Option<Instant> = None;
+    async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) {
+        let mut taken: Vec<SpanData> = Vec::new();
         loop {
-            let timer = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let tick = tokio::time::sleep(self.config.scheduled_delay);
             tokio::select! {
                 biased;
                 msg = control.recv() => match msg {
                     Some(Control::Flush(done)) => {
-                        self.drain(&mut spans, None).await;
-                        deadline = None;
+                        self.drain(&mut taken, None).await;
                         let _ = done.send(());
                     }
                     Some(Control::Shutdown(done)) => {
-                        spans.close();
+                        self.queue.closed.store(true, Ordering::Relaxed);
                         let until = Instant::now() + self.config.shutdown_timeout;
-                        self.drain(&mut spans, Some(until)).await;
+                        self.drain(&mut taken, Some(until)).await;
                         let _ = done.send(());
                         return;
                     }
                     // Every handle is gone: export what is left and stop.
                     None => {
+                        self.queue.closed.store(true, Ordering::Relaxed);
                         let until = Instant::now() + self.config.shutdown_timeout;
-                        self.drain(&mut spans, Some(until)).await;
+                        self.drain(&mut taken, Some(until)).await;
                         return;
                     }
                 },
-                n = spans.recv_many(&mut incoming, max_batch) => {
-                    if n == 0 {
-                        let until = Instant::now() + self.config.shutdown_timeout;
-                        self.export_buffer(Some(until)).await;
-                        return;
-                    }
-                    self.buffer.extend(incoming.drain(..).map(|b| *b));
-                    if self.buffer.len() >= max_batch {
-                        self.export_buffer(None).await;
-                        deadline = None;
-                    } else if deadline.is_none() {
-                        deadline = Some(Instant::now() + self.config.scheduled_delay);
-                    }
-                }
-                () = timer => {
-                    self.export_buffer(None).await;
-                    deadline = None;
-                }
+                () = self.queue.full.notified() => self.drain(&mut taken, None).await,
+                () = tick => self.drain(&mut taken, None).await,
             }
         }
     }
 
-    /// Exports everything already queued.
-    async fn drain(&mut self, spans: &mut mpsc::Receiver<Box<SpanData>>, until: Option<Instant>) {
-        while let Ok(span) = spans.try_recv() {
-            self.buffer.push(*span);
-            if self.buffer.len() >= self.config.max_export_batch_size {
-                self.export_buffer(until).await;
-            }
+    /// Exports everything queued so far, in batches of at most `max_export_batch_size`.
+    async fn drain(&mut self, taken: &mut Vec<SpanData>, until: Option<Instant>) {
+        self.queue.take_into(taken);
+        let max = self.config.max_export_batch_size;
+        let mut start = 0;
+        while start < taken.len() {
+            let end = (start + max).min(taken.len());
+            self.export_batch(&taken[start..end], until).await;
+            start = end;
         }
-        self.export_buffer(until).await;
+        // Keeps the allocation: the next swap hands it back to the application side.
+        taken.clear();
     }
 
-    async fn export_buffer(&mut self, until: Option<Instant>) {
-        if self.buffer.is_empty() {
-            return;
-        }
-        let batch = std::mem::take(&mut self.buffer);
+    async fn export_batch(&mut self, batch: &[SpanData], until: Option<Instant>) {
         let n = batch.len() as u64;
         let mut backoff = self.config.initial_backoff;
         let mut attempt = 0u32;
@@ -179,7 +199,7 @@ impl Worker {
                 Some(until) => self.config.export_timeout.min(until.saturating_duration_since(Instant::now())),
                 None => self.config.export_timeout,
             };
-            let outcome = match tokio::time::timeout(timeout, self.exporter.export(&batch, &self.resource)).await {
+            let outcome = match tokio::time::timeout(timeout, self.exporter.export(batch, &self.resource)).await {
                 Ok(result) => result,
                 Err(_) => Err(Error::Export { retryable: true, message: format!("export timed out after {timeout:?}") }),
             };
@@ -203,10 +223,6 @@ impl Worker {
             attempt += 1;
             backoff = (backoff * 2).min(self.config.max_backoff);
         }
-        // Reuse the allocation for the next batch.
-        let mut batch = batch;
-        batch.clear();
-        self.buffer = batch;
     }
 }
 
