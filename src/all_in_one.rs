@@ -70,8 +70,10 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
         .max_request_bytes(config.collector.max_request_bytes)
         .build();
     let analysis = AnalysisConfig { sla: config.sla.clone(), layers: config.layers.clone() };
+    let ui = hopscope_ui::router(hopscope_ui::UiState::new(Arc::clone(&reader), analytics.clone(), analysis.clone()));
     let app = hopscope_query_api::router_with_analytics(reader, analytics, &config.query, &analysis)
-        .merge(observability::router(observed));
+        .merge(observability::router(observed))
+        .merge(ui);
 
     let (feeder_stop_tx, feeder_stop_rx) = watch::channel(false);
     let feeder = pipeline.spawn(async move {
