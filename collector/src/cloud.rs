@@ -15,6 +15,7 @@ use std::net::IpAddr;
 
 use hopscope_schemas::CloudKind;
 use hopscope_schemas::derive::CLOUD_KIND_ATTR;
+use hopscope_schemas::glob::glob_match;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use serde::{Deserialize, Serialize};
@@ -234,30 +235,6 @@ fn host_ips(attrs: &[KeyValue]) -> impl Iterator<Item = IpAddr> + '_ {
         _ => Vec::new(),
     };
     texts.into_iter().filter_map(|t| t.trim().parse().ok())
-}
-
-/// `*` matches any run of characters, `?` one; case-sensitive.
-fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]

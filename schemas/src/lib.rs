@@ -6,6 +6,7 @@
 //! to rewrite them after an intended change.
 
 pub mod derive;
+pub mod glob;
 pub mod ids;
 pub mod otlp;
 pub mod span;

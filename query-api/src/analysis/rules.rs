@@ -6,30 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use hopscope_storage::analytics::{DependencyEdge, EdgeTarget, InterfaceStats};
 use serde::{Deserialize, Serialize};
 
-/// True when `text` matches `pattern`, where `*` matches any run of characters (also
-/// none) and `?` exactly one; everything else matches itself, case-sensitively.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+pub use hopscope_schemas::glob::glob_match;
 
 /// Thresholds of one SLA level. Unset thresholds are not checked.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
