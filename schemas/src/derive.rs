@@ -109,7 +109,7 @@ fn url_authority(url: &str) -> Option<String> {
 pub const CLOUD_KIND_ATTR: &str = "hopscope.cloud.kind";
 
 /// `cloud.provider` values that are public clouds (OpenTelemetry semantic conventions).
-const PUBLIC_PROVIDERS: &[&str] = &[
+pub const PUBLIC_PROVIDERS: &[&str] = &[
     "alibaba_cloud", "aws", "azure", "gcp", "heroku", "ibm_cloud", "oracle_cloud", "tencent_cloud",
     "hetzner", "digitalocean", "linode", "ovh",
 ];

@@ -17,6 +17,7 @@ pub mod config;
 pub mod migrations;
 pub mod version;
 
+mod analytics;
 mod batcher;
 mod errors;
 mod reader;

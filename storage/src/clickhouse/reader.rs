@@ -65,7 +65,7 @@ impl Reader {
         }
     }
 
-    async fn fetch<T>(&self, what: &str, query: clickhouse::query::Query) -> Result<Vec<T>>
+    pub(crate) async fn fetch<T>(&self, what: &str, query: clickhouse::query::Query) -> Result<Vec<T>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
