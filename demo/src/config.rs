@@ -25,14 +25,19 @@ pub struct DemoArgs {
     #[arg(long)]
     pub fault_db_lock_wait: bool,
 
-    /// Fault: some payment calls outlast the gateway's 300 ms client timeout; payment
-    /// still completes them (the caller sees a timeout, the callee a success).
+    /// Fault: one payment call in five outlasts account's 300 ms client timeout; payment
+    /// still completes it (the caller sees a timeout, the callee a success).
     #[arg(long)]
     pub fault_timeout: bool,
 
     /// Fault: the ledger consumer is slower than the publish rate, so the queue backs up.
     #[arg(long)]
     pub fault_queue_backlog: bool,
+
+    /// Fault: a noisy neighbour steals CPU on host acct-gcp-02 (the second account
+    /// instance): every request it serves spends 40–120 ms more in its own code.
+    #[arg(long)]
+    pub fault_noisy_host: bool,
 
     /// Turn on every fault.
     #[arg(long)]
@@ -70,6 +75,8 @@ pub struct Faults {
     pub timeout: bool,
     /// The ledger consumer falls behind.
     pub queue_backlog: bool,
+    /// Host acct-gcp-02 is noisy (CPU stolen by a neighbour).
+    pub noisy_host: bool,
 }
 
 /// Everything [`crate::run`] needs.
@@ -111,6 +118,7 @@ impl DemoArgs {
                 db_lock_wait: all || self.fault_db_lock_wait,
                 timeout: all || self.fault_timeout,
                 queue_backlog: all || self.fault_queue_backlog,
+                noisy_host: all || self.fault_noisy_host,
             },
             redis_url: self.redis_url,
             amqp_url: self.amqp_url,

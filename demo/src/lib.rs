@@ -12,8 +12,8 @@
 //! PostgreSQL on their default local ports) and simulated otherwise — same span names,
 //! kinds and attributes, context carried in message headers, simulated latency — so the
 //! demo works on any machine. HTTP hops are always real (loopback). Faults (slow Redis
-//! shard, DB lock wait, a timeout on a call the callee completed, queue backlog) give
-//! every analysis feature something to find.
+//! shard, DB lock wait, a timeout on a call the callee completed, queue backlog, a noisy
+//! host) give every analysis feature something to find.
 
 mod backends;
 mod config;
@@ -130,7 +130,7 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
     let payment_url =
         serve(services::payment_router(pay_t.clone(), Payment { tracer: pay_t, maria, mq, faults })).await?;
     let mut account_urls = Vec::new();
-    for p in [&acct1_p, &acct2_p] {
+    for (p, noisy) in [(&acct1_p, false), (&acct2_p, faults.noisy_host)] {
         let t = p.tracer("account");
         let state = Account {
             tracer: t.clone(),
@@ -138,6 +138,7 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
             payment_url: payment_url.clone(),
             shards: shards.clone(),
             pg: pg.clone(),
+            noisy,
         };
         account_urls.push(serve(services::account_router(t, state)).await?);
     }
