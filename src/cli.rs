@@ -42,6 +42,9 @@ pub enum Command {
         #[arg(long, requires = "print")]
         legacy: bool,
     },
+    /// Load generator: sends a seeded OTLP trace workload to any OTLP endpoint and reports
+    /// acknowledged spans/s and ack latency (see benches/README.md).
+    Loadgen(hopscope_loadgen::LoadgenArgs),
 }
 
 /// Options that override the configuration file.

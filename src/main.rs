@@ -29,5 +29,6 @@ fn main() -> anyhow::Result<()> {
         Command::AllInOne => runtime.block_on(all_in_one::run(config)),
         Command::Demo(args) => runtime.block_on(demo::run(config, args)),
         Command::Migrate { print, legacy } => runtime.block_on(migrate::run(config, print, legacy)),
+        Command::Loadgen(args) => runtime.block_on(hopscope_loadgen::run(args)).map(drop),
     }
 }

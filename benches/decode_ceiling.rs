@@ -1,0 +1,60 @@
+//! The ingest ceiling: how fast one core can only decode the load generator's OTLP
+//! requests with prost, next to hopscope's per-request work on the same bodies.
+//!
+//! Run: `cargo bench --bench decode_ceiling` (see benches/README.md). Throughput is in
+//! spans per second on one core (criterion's `elem/s`).
+//!
+//! - `prost_decode`: `ExportTraceServiceRequest::decode` only — the ceiling.
+//! - `decode_map`: decode + `spans_from_request` (validate and map to `SpanRecord`s).
+//! - `decode_map_reencode`: decode + map + `encode_spans` (the log payload), i.e. what
+//!   a receiver did per request before raw pass-through.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use hopscope_collector::durable::encode_spans;
+use hopscope_loadgen::workload::{WorkloadConfig, generate};
+use hopscope_schemas::otlp::spans_from_request;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+fn bench(c: &mut Criterion) {
+    for spans_per_request in [50, 500] {
+        let pool = generate(&WorkloadConfig { seed: 42, pool: 16, spans_per_request });
+        let spans: u64 = pool.iter().map(|b| b.spans).sum();
+        let bytes: Vec<_> = pool.iter().map(|b| b.bytes.clone()).collect();
+        let mut group = c.benchmark_group(format!("otlp_{spans_per_request}_spans_per_request"));
+        group.throughput(Throughput::Elements(spans));
+        group.bench_function("prost_decode", |b| {
+            b.iter(|| {
+                for body in &bytes {
+                    let request = ExportTraceServiceRequest::decode(body.as_ref()).expect("valid body");
+                    std::hint::black_box(request);
+                }
+            })
+        });
+        group.bench_function("decode_map", |b| {
+            b.iter(|| {
+                for body in &bytes {
+                    let request = ExportTraceServiceRequest::decode(body.as_ref()).expect("valid body");
+                    std::hint::black_box(spans_from_request(request));
+                }
+            })
+        });
+        group.bench_function("decode_map_reencode", |b| {
+            b.iter_batched(
+                || (),
+                |()| {
+                    for body in &bytes {
+                        let request = ExportTraceServiceRequest::decode(body.as_ref()).expect("valid body");
+                        let batch = spans_from_request(request);
+                        std::hint::black_box(encode_spans(&batch.spans));
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
