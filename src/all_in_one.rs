@@ -11,7 +11,7 @@ use hopscope_storage::clickhouse::ClickHouseStore;
 use hopscope_storage::AnalyticsReader;
 use hopscope_storage::embedded::EmbeddedStore;
 use hopscope_storage::deferred::DeferredStore;
-use hopscope_storage::{SpanReader, SpanStore, SpanWriter};
+use hopscope_storage::{AnalyticsStore, SpanReader, SpanWriter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -32,9 +32,7 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let (store_writer, reader, analytics, memory): (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, Option<Arc<dyn AnalyticsReader>>, _) =
         if config.clickhouse.enabled() {
             let store = open_clickhouse(&config).await?;
-            // The ClickHouse store does not implement the analysis aggregates yet: the
-            // window endpoints answer 501 until it does.
-            (store.clone(), store, None, StoreMemory::Persistent)
+            (store.clone(), store.clone(), Some(store), StoreMemory::Persistent)
         } else {
             let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
             (store.clone(), store.clone(), Some(store), StoreMemory::Volatile)
@@ -133,7 +131,7 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
 /// Connects to ClickHouse. A server that is down (a retryable error) does not stop the
 /// start: the collector acknowledges into its write-ahead log while the store keeps
 /// connecting in the background. Bad settings (a permanent error) stop the start.
-async fn open_clickhouse(config: &HopscopeConfig) -> anyhow::Result<Arc<dyn SpanStore>> {
+async fn open_clickhouse(config: &HopscopeConfig) -> anyhow::Result<Arc<dyn AnalyticsStore>> {
     match ClickHouseStore::open(config.clickhouse.clone()).await {
         Ok(store) => Ok(Arc::new(store)),
         Err(err) if err.is_retryable() => {
@@ -141,7 +139,7 @@ async fn open_clickhouse(config: &HopscopeConfig) -> anyhow::Result<Arc<dyn Span
             let settings = config.clickhouse.clone();
             let deferred = DeferredStore::connect("clickhouse", Duration::from_millis(500), move || {
                 let settings = settings.clone();
-                async move { Ok(Arc::new(ClickHouseStore::open(settings).await?) as Arc<dyn SpanStore>) }
+                async move { Ok(Arc::new(ClickHouseStore::open(settings).await?) as Arc<dyn AnalyticsStore>) }
             });
             Ok(Arc::new(deferred))
         }

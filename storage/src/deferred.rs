@@ -9,9 +9,13 @@ use async_trait::async_trait;
 use hopscope_schemas::{SpanRecord, TraceId};
 use tracing::{info, warn};
 
+use crate::analytics::{
+    DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, InterfaceStats, MiddlewareInstance,
+    MiddlewareQuery, Mismatch, Window,
+};
 use crate::{
-    DependencyLink, Operation, OperationQuery, Result, SpanReader, SpanStore, SpanWriter, StorageError, Trace,
-    TraceQuery,
+    AnalyticsReader, AnalyticsStore, DependencyLink, Operation, OperationQuery, Result, SpanReader, SpanWriter,
+    StorageError, Trace, TraceQuery,
 };
 
 /// Stands in for a store that is not connected yet.
@@ -21,7 +25,7 @@ use crate::{
 /// query API answers with 503; afterwards every call goes to the connected store.
 #[derive(Clone)]
 pub struct DeferredStore {
-    slot: Arc<OnceLock<Arc<dyn SpanStore>>>,
+    slot: Arc<OnceLock<Arc<dyn AnalyticsStore>>>,
     name: &'static str,
 }
 
@@ -31,9 +35,9 @@ impl DeferredStore {
     pub fn connect<F, Fut>(name: &'static str, retry: Duration, open: F) -> Self
     where
         F: Fn() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Arc<dyn SpanStore>>> + Send,
+        Fut: Future<Output = Result<Arc<dyn AnalyticsStore>>> + Send,
     {
-        let slot: Arc<OnceLock<Arc<dyn SpanStore>>> = Arc::default();
+        let slot: Arc<OnceLock<Arc<dyn AnalyticsStore>>> = Arc::default();
         let filled = Arc::clone(&slot);
         tokio::spawn(async move {
             let mut delay = retry;
@@ -61,7 +65,7 @@ impl DeferredStore {
         self.slot.get().is_some()
     }
 
-    fn store(&self) -> Result<&Arc<dyn SpanStore>> {
+    fn store(&self) -> Result<&Arc<dyn AnalyticsStore>> {
         self.slot
             .get()
             .ok_or_else(|| StorageError::Retryable(format!("{} is not connected yet", self.name)))
@@ -98,6 +102,33 @@ impl SpanReader for DeferredStore {
     }
 }
 
+#[async_trait]
+impl AnalyticsReader for DeferredStore {
+    async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
+        self.store()?.entry_traces(query).await
+    }
+
+    async fn middleware(&self, query: &MiddlewareQuery) -> Result<Vec<MiddlewareInstance>> {
+        self.store()?.middleware(query).await
+    }
+
+    async fn interfaces(&self, window: &Window) -> Result<Vec<InterfaceStats>> {
+        self.store()?.interfaces(window).await
+    }
+
+    async fn exceptions(&self, window: &Window, examples: usize) -> Result<Vec<ExceptionGroup>> {
+        self.store()?.exceptions(window, examples).await
+    }
+
+    async fn dependency_edges(&self, window: &Window) -> Result<Vec<DependencyEdge>> {
+        self.store()?.dependency_edges(window).await
+    }
+
+    async fn mismatches(&self, window: &Window, limit: usize) -> Result<Vec<Mismatch>> {
+        self.store()?.mismatches(window, limit).await
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -116,7 +147,7 @@ mod tests {
                 if attempt < 2 {
                     Err(StorageError::Retryable("down".into()))
                 } else {
-                    Ok(Arc::new(EmbeddedStore::default()) as Arc<dyn SpanStore>)
+                    Ok(Arc::new(EmbeddedStore::default()) as Arc<dyn AnalyticsStore>)
                 }
             }
         });
@@ -131,5 +162,7 @@ mod tests {
         assert!(store.is_connected());
         assert_eq!(attempts.load(Ordering::SeqCst), 3);
         assert!(store.services().await.unwrap().is_empty());
+        let window = Window { start_ns: 0, end_ns: u64::MAX, cloud_kind: None };
+        assert!(store.interfaces(&window).await.unwrap().is_empty(), "analytics delegate too");
     }
 }

@@ -71,5 +71,10 @@ pub trait SpanStore: SpanWriter + SpanReader {}
 
 impl<T: SpanWriter + SpanReader> SpanStore for T {}
 
+/// A store that also answers the analysis aggregates (both built-in stores do).
+pub trait AnalyticsStore: SpanStore + AnalyticsReader {}
+
+impl<T: SpanStore + AnalyticsReader> AnalyticsStore for T {}
+
 /// A shared handle to a store.
 pub type SharedStore = Arc<dyn SpanStore>;
