@@ -21,6 +21,12 @@ if ! command -v clickhouse-server >/dev/null 2>&1 && [ ! -x /usr/sbin/clickhouse
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y clickhouse-server
 fi
+# Debian's Chromium and ChromeDriver for the web UI tests in a real browser (tests/ui_browser.rs).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "installing chromium and chromium-driver (apt)"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+fi
 export HOPSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 if cargo nextest --version >/dev/null 2>&1; then

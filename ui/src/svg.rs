@@ -63,7 +63,7 @@ pub fn scatter(dots: &[Dot]) -> impl IntoView + use<> {
     let view_box = format!("0 0 {W} {H}");
     view! {
         <svg class="chart" viewBox=view_box role="img" aria-label="Trace duration over time; each dot links to its trace, failed traces are red">
-            {axes(format::duration_us(y_max), format::duration_us(y_max / 2), format::time_ns(t0), format::time_ns(t1))}
+            {axes(format::duration_us(y_max), format::duration_us(y_max / 2), format::time_ns(t0), format::clock_ns(t1))}
             {circles}
         </svg>
     }
@@ -77,12 +77,14 @@ pub struct Series {
 }
 
 /// Several series over `[t0, t1]`; `unit` formats the y axis.
-pub fn lines(title: &str, series: &[Series], t0: u64, t1: u64, unit: fn(f64) -> String) -> impl IntoView + use<> {
+/// The y axis goes up to at least `y_floor`.
+pub fn lines(title: &str, series: &[Series], t0: u64, t1: u64, y_floor: f64, unit: fn(f64) -> String) -> impl IntoView + use<> {
     let t1 = t1.max(t0 + 1);
     let y_max = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0.0f64, f64::max)
+        .max(y_floor)
         .max(1e-9);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
@@ -137,7 +139,7 @@ pub fn lines(title: &str, series: &[Series], t0: u64, t1: u64, unit: fn(f64) -> 
         <figure class="chart">
             <figcaption>{label.clone()}</figcaption>
             <svg class="chart" viewBox=view_box role="img" aria-label=label>
-                {axes(unit(y_max), unit(y_max / 2.0), format::time_ns(t0), format::time_ns(t1))}
+                {axes(unit(y_max), unit(y_max / 2.0), format::time_ns(t0), format::clock_ns(t1))}
                 {paths}
             </svg>
             <ul class="legend">{legend}</ul>

@@ -54,7 +54,23 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, TITLE, Nav::Middleware, msg),
     };
     let span_ns = window.end_ns - window.start_ns;
-    let step_ns = (span_ns / 60).max(1_000_000_000).max(span_ns / (MAX_SERIES_POINTS - 1) + 1);
+    let min_step = span_ns / (MAX_SERIES_POINTS - 1) + 1;
+    let step_text = params.value("step");
+    let step_ns = match step_text.as_str() {
+        "" | "auto" => (span_ns / 60).max(1_000_000_000),
+        text => match hopscope_query_api::params::duration::parse_go_duration(text) {
+            Ok(ns) if ns > 0 => ns,
+            _ => {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    TITLE,
+                    Nav::Middleware,
+                    format!("The resolution \"{text}\" is not a duration like 10s or 1m."),
+                );
+            }
+        },
+    }
+    .max(min_step);
     let instances = match analytics
         .middleware(&MiddlewareQuery {
             window,
@@ -83,11 +99,19 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                     ("lookback", lookback.as_str()),
                     ("start", start.as_str()),
                     ("end", end.as_str()),
-                    ("cloud_kind", cloud.as_str())
+                    ("cloud_kind", cloud.as_str()),
+                    ("step", step_text.as_str())
                 ])
             );
             let current = (k == kind_text).then_some("page");
             view! { <li><a href=href aria-current=current>{label}</a></li> }
+        })
+        .collect_view();
+    let steps = [("auto", "auto"), ("1s", "1 s"), ("10s", "10 s"), ("1m", "1 min"), ("5m", "5 min"), ("1h", "1 h")]
+        .iter()
+        .map(|&(v, label)| {
+            let selected = step_text == v || (step_text.is_empty() && v == "auto");
+            view! { <option value=v selected=selected>{label}</option> }
         })
         .collect_view();
     let groups = [("peer", "instance"), ("host", "host the caller runs on"), ("cloud_kind", "cloud kind")]
@@ -165,7 +189,10 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                 }
             })
             .collect_view();
-        let (t0, t1) = (window.start_ns, window.end_ns);
+        // The charts span the buckets that have data, not the whole window.
+        let starts = instances.iter().flat_map(|i| i.series.iter().map(|p| p.start_ns));
+        let t0 = starts.clone().min().unwrap_or(window.start_ns);
+        let t1 = starts.max().map_or(window.end_ns, |t| t + step_ns);
         let caption = format!("{} side by side, sorted by name; the slowest p99 in red", KINDS.iter().find(|k| k.0 == kind_text).map_or("Instances", |k| k.1));
         view! {
             <table class="data" id="instances">
@@ -180,9 +207,9 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                 <tbody>{rows}</tbody>
             </table>
             <div class="charts">
-                {lines("p99 latency over time", &p99, t0, t1, |v| format::duration_us(v as u64))}
-                {lines("Throughput (calls per second)", &throughput, t0, t1, |v| format::rate(v))}
-                {lines("Error rate", &errors, t0, t1, format::percent)}
+                {lines("p99 latency over time", &p99, t0, t1, 1.0, |v| format::duration_us(v as u64))}
+                {lines("Throughput (calls per second)", &throughput, t0, t1, 0.1, format::rate)}
+                {lines("Error rate", &errors, t0, t1, 0.01, format::percent)}
             </div>
         }
         .into_any()
@@ -192,6 +219,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         <form class="filters" method="get" action="/middleware" aria-label="Comparison settings">
             <input type="hidden" name="kind" value=kind_text.clone()/>
             <label>"Group by"<select name="group_by">{groups}</select></label>
+            <label>"Resolution"<select name="step">{steps}</select></label>
             {window_fields(&params, "1h")}
             <button type="submit">"Compare"</button>
         </form>

@@ -115,7 +115,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                     <caption>"Services (entry spans: server, consumer and root spans)"</caption>
                     <thead><tr>
                         <th scope="col">"Service"</th>
-                        <th scope="col" class="num">"Request rate"</th>
+                        <th scope="col" class="num">"Request rate (window average)"</th>
                         <th scope="col" class="num">"Requests"</th>
                         <th scope="col" class="num">"Error rate"</th>
                         <th scope="col" class="num">"p99 (slowest operation)"</th>

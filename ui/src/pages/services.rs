@@ -73,31 +73,43 @@ fn bad_edges(violations: &[Violation], edges: &[DependencyEdge]) -> BTreeSet<(St
     bad
 }
 
-/// Column of every node: services by longest call depth from a caller-less service
-/// (bounded, so cycles end), middleware in the last column.
+/// Column of every node: services by their shortest call distance from a service no
+/// other service calls (so cycles do not stretch the map), middleware in the last column.
 fn layout(edges: &[DependencyEdge]) -> BTreeMap<NodeId, (usize, usize)> {
-    let mut depth: BTreeMap<String, usize> = BTreeMap::new();
+    let mut callees: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut called: BTreeSet<&str> = BTreeSet::new();
     for e in edges {
-        depth.entry(e.from.clone()).or_insert(0);
+        callees.entry(e.from.as_str()).or_default();
         if let EdgeTarget::Service { name } = &e.to {
-            depth.entry(name.clone()).or_insert(0);
+            callees.entry(e.from.as_str()).or_default().insert(name.as_str());
+            callees.entry(name.as_str()).or_default();
+            if *name != e.from {
+                called.insert(name.as_str());
+            }
         }
     }
-    let limit = depth.len();
-    for _ in 0..limit {
-        let mut changed = false;
-        for e in edges {
-            if let EdgeTarget::Service { name } = &e.to {
-                let from = depth.get(&e.from).copied().unwrap_or(0);
-                let to = depth.entry(name.clone()).or_insert(0);
-                if from + 1 > *to && from < limit {
-                    *to = from + 1;
-                    changed = true;
+    let mut depth: BTreeMap<String, usize> = BTreeMap::new();
+    let mut queue: std::collections::VecDeque<&str> = callees.keys().copied().filter(|s| !called.contains(s)).collect();
+    for s in &queue {
+        depth.insert((*s).to_owned(), 0);
+    }
+    loop {
+        while let Some(s) = queue.pop_front() {
+            let d = depth.get(s).copied().unwrap_or(0);
+            for &c in callees.get(s).into_iter().flatten() {
+                if !depth.contains_key(c) {
+                    depth.insert(c.to_owned(), d + 1);
+                    queue.push_back(c);
                 }
             }
         }
-        if !changed {
-            break;
+        // Services only reachable through a cycle: start from the first one left.
+        match callees.keys().find(|s| !depth.contains_key(**s)) {
+            Some(s) => {
+                depth.insert((*s).to_owned(), 0);
+                queue.push_back(s);
+            }
+            None => break,
         }
     }
     let mw_col = depth.values().copied().max().map_or(0, |d| d + 1);
