@@ -187,7 +187,7 @@ impl AnalyticsReader for ClickHouseStore {
                 duration_ns: r.duration_ns,
             })
             .collect();
-        out.sort_by(|a, b| (a.start_ns, a.trace_id, a.span_id).cmp(&(b.start_ns, b.trace_id, b.span_id)));
+        out.sort_by_key(|e| (e.start_ns, e.trace_id, e.span_id));
         Ok(out)
     }
 
