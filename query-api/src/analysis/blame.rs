@@ -23,6 +23,15 @@
 //! ranked by it, `share` = excess / the sum of positive excess of peer and operation
 //! nodes. Nodes without excess but with root-cause errors follow, by error count.
 //!
+//! A host's excess overlaps the excess of the operations that ran on it, so measurement
+//! noise alone would decide between an operation and its host when their excess is
+//! nearly equal. The ranking (not the reported numbers) settles that from the window's
+//! hosts: an operation that ran on one host only ranks before that host unless the host's
+//! excess is more than [`HOST_TOLERANCE`] above the operation's (the operation explains
+//! the host); an operation that ran on several hosts but got at least
+//! 1 − [`HOST_TOLERANCE`] of its excess from one of them ranks after that host when the
+//! host's excess is at least that large (the operation is slow only there: a noisy host).
+//!
 //! # Without a baseline
 //!
 //! The slow tail is the traces whose duration is at least the window's nearest-rank p99;
@@ -38,6 +47,10 @@ use super::{ItemKind, PathItem, TraceAnalysis};
 
 /// Example trace ids per node.
 pub const EXAMPLES: usize = 3;
+
+/// Relative tolerance when an operation and a host node explain the same excess (see the
+/// module doc).
+pub const HOST_TOLERANCE: f64 = 0.1;
 
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -171,6 +184,8 @@ struct Acc {
     errors: u64,
     /// (self time in one trace, errors in it, trace)
     per_trace: Vec<(u64, u64, TraceId)>,
+    /// Operation nodes: self time by host.
+    by_host: HashMap<String, f64>,
 }
 
 fn accumulate(analyses: &[&TraceAnalysis]) -> HashMap<NodeKey, Acc> {
@@ -178,13 +193,18 @@ fn accumulate(analyses: &[&TraceAnalysis]) -> HashMap<NodeKey, Acc> {
     for a in analyses {
         let mut this: HashMap<NodeKey, (u64, u64)> = HashMap::new();
         for item in &a.critical_path {
-            this.entry(NodeKey::of_item(item)).or_default().0 += item.self_time_us;
+            let key = NodeKey::of_item(item);
             if item.item == ItemKind::Span
                 && !matches!(item.span_kind, SpanKind::Client | SpanKind::Producer)
                 && let Some(host) = &item.host
             {
                 this.entry(NodeKey::host(host)).or_default().0 += item.self_time_us;
+                if key.node_type == NodeType::Operation {
+                    *acc.entry(key.clone()).or_default().by_host.entry(host.clone()).or_default() +=
+                        item.self_time_us as f64;
+                }
             }
+            this.entry(key).or_default().0 += item.self_time_us;
         }
         for e in &a.errors {
             let key = NodeKey::primary(ItemKind::Span, e.span_kind, e.hop_kind, e.peer.as_deref(), &e.service, &e.operation);
@@ -212,6 +232,57 @@ fn rank(nodes: &mut [BlameNode]) {
             .then(b.error_root_causes.cmp(&a.error_root_causes))
             .then(a.node.cmp(&b.node))
     });
+}
+
+/// Ranking scores that settle operation-versus-host overlaps (see the module doc):
+/// `(excess to rank by, yields on equal excess)` per node, by position in `nodes`.
+fn host_scores(
+    nodes: &[BlameNode],
+    now: &HashMap<NodeKey, Acc>,
+    before: &HashMap<NodeKey, Acc>,
+    wn: f64,
+    bn: f64,
+) -> Vec<(f64, bool)> {
+    let mut scores: Vec<(f64, bool)> = nodes.iter().map(|n| (n.excess_us, false)).collect();
+    let host_at: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.node.node_type == NodeType::Host)
+        .filter_map(|(i, n)| n.node.host.as_deref().map(|h| (h, i)))
+        .collect();
+    for (o, op) in nodes.iter().enumerate() {
+        let Some(acc) = now.get(&op.node).filter(|_| op.node.node_type == NodeType::Operation && op.excess_us > 0.0)
+        else {
+            continue;
+        };
+        let base = before.get(&op.node).map(|b| &b.by_host);
+        let excess_on = |host: &str| {
+            acc.by_host.get(host).copied().unwrap_or(0.0) / wn
+                - base.and_then(|b| b.get(host)).copied().unwrap_or(0.0) / bn
+        };
+        let Some((host, on_host)) = acc
+            .by_host
+            .keys()
+            .map(|h| (h.as_str(), excess_on(h)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(a.0)))
+        else {
+            continue;
+        };
+        let Some(&h) = host_at.get(host) else { continue };
+        let host_excess = nodes[h].excess_us;
+        if acc.by_host.len() == 1 {
+            if host_excess <= op.excess_us * (1.0 + HOST_TOLERANCE) {
+                // The operation explains its only host: the host goes after it.
+                scores[h] = (scores[h].0.min(op.excess_us), true);
+            }
+        } else if on_host >= op.excess_us * (1.0 - HOST_TOLERANCE)
+            && host_excess >= op.excess_us * (1.0 - HOST_TOLERANCE)
+        {
+            // Slow on one of its hosts only: that host goes first.
+            scores[o] = (scores[o].0.min(host_excess), true);
+        }
+    }
+    scores
 }
 
 /// Blame of `window` against `baseline` (see the module doc).
@@ -255,7 +326,15 @@ pub fn blame_with_baseline(window: &[TraceAnalysis], baseline: &[TraceAnalysis])
         n.excess_us = n.excess_us.max(0.0);
         n.share = if total > 0.0 { (n.excess_us / total).min(1.0) } else { 0.0 };
     }
-    rank(&mut nodes);
+    let scores = host_scores(&nodes, &now, &before, wn, bn);
+    let mut scored: Vec<(BlameNode, (f64, bool))> = nodes.into_iter().zip(scores).collect();
+    scored.sort_by(|(a, sa), (b, sb)| {
+        sb.0.total_cmp(&sa.0)
+            .then(sa.1.cmp(&sb.1))
+            .then(b.error_root_causes.cmp(&a.error_root_causes))
+            .then(a.node.cmp(&b.node))
+    });
+    let nodes: Vec<BlameNode> = scored.into_iter().map(|(n, _)| n).collect();
     BlameReport {
         mode: "baseline",
         traces: w.len(),
@@ -338,6 +417,58 @@ mod tests {
         assert!((top.excess_us - 13_000.0).abs() < 1e-6, "{}", top.excess_us);
         assert!((top.share - 1.0).abs() < 1e-9);
         assert_eq!(top.example_trace_ids.len(), EXAMPLES);
+    }
+
+    /// One trace of server spans: (service, operation, host, self time µs).
+    fn synthetic(n: u64, items: &[(&str, &str, &str, u64)]) -> TraceAnalysis {
+        let critical_path = items
+            .iter()
+            .map(|&(service, operation, host, self_us)| PathItem {
+                span_id: hopscope_schemas::SpanId([n as u8; 8]),
+                service: service.into(),
+                operation: operation.into(),
+                hop_kind: HopKind::Http,
+                peer: None,
+                host: Some(host.into()),
+                cloud_kind: hopscope_schemas::CloudKind::Unknown,
+                start_us: 0,
+                duration_us: self_us,
+                self_time_us: self_us,
+                item: ItemKind::Span,
+                span_kind: SpanKind::Server,
+            })
+            .collect();
+        TraceAnalysis { trace_id: trace_id(n), duration_us: 0, critical_path, culprit: None, errors: Vec::new() }
+    }
+
+    #[test]
+    fn noisy_host_outranks_the_operation_it_slows_on_that_host_only() {
+        // One operation on two hosts; only host b got slower. Noise on host a makes the
+        // operation's excess (25,100 µs) a little larger than host b's (25,000 µs).
+        let base: Vec<_> = (0..20).map(|n| synthetic(n, &[("acct", "transfer", if n % 2 == 0 { "a" } else { "b" }, 1_000)])).collect();
+        let window: Vec<_> = (20..40)
+            .map(|n| if n % 2 == 0 { synthetic(n, &[("acct", "transfer", "a", 1_200)]) } else { synthetic(n, &[("acct", "transfer", "b", 51_000)]) })
+            .collect();
+        let report = blame_with_baseline(&window, &base);
+        assert_eq!(report.nodes[0].node.node_type, NodeType::Host, "{:?}", report.nodes);
+        assert_eq!(report.nodes[0].node.host.as_deref(), Some("b"));
+        assert_eq!(report.nodes[1].node.operation.as_deref(), Some("transfer"));
+        assert!(report.nodes[1].excess_us > report.nodes[0].excess_us, "numbers are reported as measured");
+    }
+
+    #[test]
+    fn operation_on_a_single_host_outranks_that_host() {
+        // fraud-check runs on host p only and got slower; the host's excess is the
+        // operation's plus a little noise from another operation on it.
+        let base: Vec<_> = (0..10).map(|n| synthetic(n, &[("pay", "charge", "p", 2_000), ("pay", "fraud-check", "p", 5_000)])).collect();
+        let window: Vec<_> = (10..20).map(|n| synthetic(n, &[("pay", "charge", "p", 2_500), ("pay", "fraud-check", "p", 100_000)])).collect();
+        let report = blame_with_baseline(&window, &base);
+        assert_eq!(report.nodes[0].node.operation.as_deref(), Some("fraud-check"), "{:?}", report.nodes);
+        assert_eq!(report.nodes[1].node.host.as_deref(), Some("p"));
+        // A host far above its operations still leads: several operations slowed on it.
+        let window: Vec<_> = (10..20).map(|n| synthetic(n, &[("pay", "charge", "p", 60_000), ("pay", "fraud-check", "p", 100_000)])).collect();
+        let report = blame_with_baseline(&window, &base);
+        assert_eq!(report.nodes[0].node.host.as_deref(), Some("p"), "{:?}", report.nodes);
     }
 
     #[test]
