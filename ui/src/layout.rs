@@ -101,9 +101,8 @@ pub fn no_analytics(title: &str, active: Nav) -> Html {
         notice(
             "warn",
             "Not available on this store".to_owned(),
-            "The configured store (ClickHouse) does not provide the analysis aggregates yet, so this \
-             report cannot be computed. Search and the trace view work; the embedded store \
-             (run hopscope without --clickhouse-url) has every report."
+            "The configured store does not provide the analysis aggregates, so this report \
+             cannot be computed. Search and the trace view work on every store."
                 .to_owned(),
         ),
     )

@@ -124,6 +124,7 @@ fn encode(out: &mut String, text: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

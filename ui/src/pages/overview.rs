@@ -77,7 +77,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
     };
     let Some((slow, failed)) = blocking(move || {
         let mut slow: Vec<TraceSummary> = recent.iter().filter_map(summarize).collect();
-        slow.sort_by(|a, b| b.duration_us.cmp(&a.duration_us));
+        slow.sort_by_key(|t| std::cmp::Reverse(t.duration_us));
         slow.truncate(10);
         let failed: Vec<TraceSummary> = failed.iter().filter_map(summarize).collect();
         (slow, failed)
