@@ -46,7 +46,11 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                 let caller = format!("{}: {}", m.client.service_name, m.client.name);
                 let callee = format!("{}: {}", m.server.service_name, m.server.name);
                 let client_says = format!("{} {}", m.client.status_code.as_str(), m.client.status_message);
-                let server_says = format!("{} in {}", m.server.status_code.as_str(), format::duration_ns(m.server.duration_nanos()));
+                let server_status = match m.server.status_code.as_str() {
+                    "" | "STATUS_CODE_UNSET" | "UNSET" => "no error",
+                    other => other,
+                };
+                let server_says = format!("{server_status} in {}", format::duration_ns(m.server.duration_nanos()));
                 view! {
                     <tr>
                         <td><a href=href>{format::time_ns(m.client.start_time_unix_nano)}</a></td>
