@@ -28,6 +28,9 @@ pub struct Pipeline {
     pub wal: Arc<Wal>,
     /// What the receivers write through (appends to the log).
     pub writer: Arc<dyn SpanWriter>,
+    /// The same log writer, for whole valid requests logged unmapped
+    /// (`Ingest::with_log`).
+    pub log: Arc<WalWriter>,
     /// The feeder's counters.
     pub feeder_stats: Arc<FeederStats>,
     feeder: StoreFeeder,
@@ -50,10 +53,11 @@ impl Pipeline {
         info!(records = recovery.records, damaged = recovery.damaged.len(), replay_from,
               next_seq = recovery.next_seq, "write-ahead log ready");
         let appended = Arc::new(Notify::new());
-        let writer: Arc<dyn SpanWriter> = Arc::new(WalWriter::new(Arc::clone(&wal), Arc::clone(&appended)));
+        let log = Arc::new(WalWriter::new(Arc::clone(&wal), Arc::clone(&appended)));
+        let writer: Arc<dyn SpanWriter> = log.clone();
         let feeder = StoreFeeder::new(Arc::clone(&wal), store, appended, config.feeder.clone());
         let feeder_stats = feeder.stats();
-        Ok(Self { wal, writer, feeder_stats, feeder, replay_from })
+        Ok(Self { wal, writer, log, feeder_stats, feeder, replay_from })
     }
 
     /// Starts the feeder (and, for interval durability, the periodic flush). The returned

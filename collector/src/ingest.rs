@@ -4,11 +4,19 @@
 //! [`Ingest::export`], which validates and maps every span
 //! ([`hopscope_schemas::otlp::spans_from_request`]), writes the valid ones through the
 //! [`SpanWriter`] and answers with OTLP partial success naming the rejected ones.
+//!
+//! Fast path: with a write-ahead log attached ([`Ingest::with_log`]) a request whose spans
+//! are all valid is not mapped here at all. It goes to the log as one record: the body as
+//! the client sent it (uncompressed protobuf) when the receiver passed it along and no
+//! enrichment rule could have changed the request, else the (enriched) request encoded
+//! once with prost. The feeder maps it when it moves the record into the store. Requests
+//! with invalid spans take the mapping path, so the log holds exactly the accepted spans.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hopscope_schemas::otlp::{MappedBatch, spans_from_request};
+use bytes::Bytes;
+use hopscope_schemas::otlp::{MappedBatch, request_is_valid, span_count, spans_from_request};
 use hopscope_storage::SpanWriter;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -16,6 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use serde::Serialize;
 
 use crate::cloud::CloudRules;
+use crate::durable::{LogPayload, WalWriter};
 use crate::error::{IngestError, Result};
 
 /// Requests with at least this many spans, attributes and events together are mapped on
@@ -60,6 +69,8 @@ fn add(counter: &AtomicU64, n: u64) {
 /// Validates, maps and stores export requests; shared by all receivers as `Arc<Ingest>`.
 pub struct Ingest {
     writer: Arc<dyn SpanWriter>,
+    /// Where fully valid requests go unmapped (see the module doc).
+    log: Option<Arc<WalWriter>>,
     counters: Counters,
     cloud: CloudRules,
 }
@@ -77,9 +88,18 @@ impl Ingest {
     pub fn new(writer: Arc<dyn SpanWriter>) -> Self {
         Self {
             writer,
+            log: None,
             counters: Counters::default(),
             cloud: CloudRules::default(),
         }
+    }
+
+    /// Sends requests whose spans are all valid straight to this log as one record,
+    /// without mapping them (see the module doc). `log` should be the log the `writer`
+    /// given to [`Ingest::new`] appends to, so both paths land in one ordered log.
+    pub fn with_log(mut self, log: Arc<WalWriter>) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// Tags resources with these hybrid-cloud rules before mapping
@@ -98,11 +118,45 @@ impl Ingest {
     /// on the blocking pool. May be called concurrently.
     pub async fn export(
         &self,
+        request: ExportTraceServiceRequest,
+    ) -> Result<ExportTraceServiceResponse> {
+        self.export_body(request, None).await
+    }
+
+    /// [`Ingest::export`] for a request that arrived as protobuf: `body` is the
+    /// uncompressed body `request` was decoded from, which may be logged as it is (see
+    /// the module doc). Same contract as [`Ingest::export`].
+    pub async fn export_body(
+        &self,
         mut request: ExportTraceServiceRequest,
+        body: Option<Bytes>,
     ) -> Result<ExportTraceServiceResponse> {
         add(&self.counters.requests, 1);
+        // Rules may add resource attributes: with any configured, the body as sent is
+        // stale and the enriched request is what gets logged.
+        let may_enrich = !self.cloud.is_empty();
         // Before mapping, so the tags are resource attributes in the log and in the store.
         self.cloud.apply(&mut request);
+        if let Some(log) = &self.log
+            && request_is_valid(&request)
+        {
+            let spans = span_count(&request) as u64;
+            add(&self.counters.spans_received, spans);
+            if spans > 0 {
+                let payload = match body {
+                    Some(body) if !may_enrich => LogPayload::Encoded(body),
+                    _ => LogPayload::Request(request),
+                };
+                if let Err(err) = log.append_request(payload).await {
+                    add(&self.counters.spans_failed, spans);
+                    add(&self.counters.write_errors, 1);
+                    return Err(IngestError::Storage(err));
+                }
+                add(&self.counters.spans_accepted, spans);
+            }
+            tracing::debug!(accepted = spans, "export request logged unmapped");
+            return Ok(ExportTraceServiceResponse { partial_success: None });
+        }
         let batch = if mapping_work(&request) >= MAP_BLOCKING_THRESHOLD {
             tokio::task::spawn_blocking(move || spans_from_request(request))
                 .await
@@ -292,5 +346,111 @@ mod tests {
             (stats.spans_failed, stats.write_errors, stats.spans_accepted),
             (1, 1, 0)
         );
+    }
+
+    mod with_log {
+        use super::*;
+        use crate::cloud::{CloudConfig, CloudRule};
+        use crate::wal::{Wal, WalConfig};
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use prost::Message;
+
+        fn open() -> (tempfile::TempDir, Arc<Wal>, Ingest) {
+            let dir = tempfile::tempdir().unwrap();
+            let (wal, _) = Wal::open(dir.path(), WalConfig::default()).unwrap();
+            let wal = Arc::new(wal);
+            let log = Arc::new(WalWriter::new(Arc::clone(&wal), Arc::new(tokio::sync::Notify::new())));
+            let ingest = Ingest::new(log.clone()).with_log(log);
+            (dir, wal, ingest)
+        }
+
+        fn records(wal: &Arc<Wal>) -> Vec<Vec<u8>> {
+            let mut reader = wal.reader(1);
+            let mut out = Vec::new();
+            while let Some((_, payload)) = reader.next_record().unwrap() {
+                out.push(payload);
+            }
+            out
+        }
+
+        fn with_host(mut request: ExportTraceServiceRequest, host: &str) -> ExportTraceServiceRequest {
+            request.resource_spans[0].resource = Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "host.name".into(),
+                    value: Some(AnyValue { value: Some(any_value::Value::StringValue(host.into())) }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            request
+        }
+
+        #[tokio::test]
+        async fn a_valid_protobuf_body_is_logged_exactly_as_received() {
+            let (_dir, wal, ingest) = open();
+            let request = request(vec![span(2, 16), span(3, 16)]);
+            let body = Bytes::from(request.encode_to_vec());
+            let response = ingest.export_body(request, Some(body.clone())).await.unwrap();
+            assert_eq!(response.partial_success, None);
+            assert_eq!(records(&wal), vec![body.to_vec()]);
+            let stats = ingest.stats();
+            assert_eq!((stats.spans_received, stats.spans_accepted), (2, 2));
+        }
+
+        #[tokio::test]
+        async fn a_valid_request_without_a_body_is_logged_as_the_request() {
+            let (_dir, wal, ingest) = open();
+            let request = request(vec![span(2, 16)]);
+            ingest.export(request.clone()).await.unwrap();
+            let logged = records(&wal);
+            assert_eq!(ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap(), request);
+        }
+
+        #[tokio::test]
+        async fn invalid_spans_keep_the_mapping_path_and_only_valid_spans_are_logged() {
+            let (_dir, wal, ingest) = open();
+            let request = request(vec![span(2, 16), span(3, 5)]);
+            let body = Bytes::from(request.encode_to_vec());
+            let response = ingest.export_body(request, Some(body.clone())).await.unwrap();
+            assert_eq!(response.partial_success.unwrap().rejected_spans, 1);
+            let logged = records(&wal);
+            assert_ne!(logged[0], body.to_vec());
+            let back = spans_from_request(ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap());
+            assert_eq!((back.spans.len(), back.rejected), (1, 0));
+            assert_eq!(back.spans[0].span_id, hopscope_schemas::SpanId::from_slice(&[2; 8]).unwrap());
+        }
+
+        #[tokio::test]
+        async fn with_enrichment_rules_the_enriched_request_is_logged_not_the_body() {
+            let (_dir, wal, ingest) = open();
+            let rules = CloudRules::new(&CloudConfig {
+                rules: vec![CloudRule {
+                    match_host: Some("dc1-*".into()),
+                    match_cidr: None,
+                    match_cluster: None,
+                    match_provider: None,
+                    kind: "private".into(),
+                    provider: None,
+                    region: Some("ams".into()),
+                    zone: None,
+                }],
+            })
+            .unwrap();
+            let ingest = ingest.with_cloud_rules(rules);
+            let request = with_host(request(vec![span(2, 16)]), "dc1-web-3");
+            let body = Bytes::from(request.encode_to_vec());
+            ingest.export_body(request, Some(body.clone())).await.unwrap();
+            let logged = ExportTraceServiceRequest::decode(records(&wal)[0].as_slice()).unwrap();
+            let mapped = spans_from_request(logged);
+            assert_eq!(mapped.spans[0].cloud().region.as_deref(), Some("ams"), "{:?}", mapped.spans[0].resource);
+        }
+
+        #[tokio::test]
+        async fn an_empty_request_logs_nothing() {
+            let (_dir, wal, ingest) = open();
+            ingest.export_body(ExportTraceServiceRequest::default(), Some(Bytes::new())).await.unwrap();
+            assert!(records(&wal).is_empty());
+        }
     }
 }

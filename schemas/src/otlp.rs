@@ -211,6 +211,37 @@ pub fn span_from_otlp(
     })
 }
 
+/// Checks one span exactly as [`span_from_otlp`] does, without mapping it: `Ok` iff
+/// [`span_from_otlp`] would accept the span.
+pub fn validate_span(span: &otlp_trace::Span) -> Result<(), SpanError> {
+    trace_id(&span.trace_id, "trace_id")?;
+    span_id(&span.span_id, "span_id")?;
+    if !span.parent_span_id.is_empty() {
+        span_id_or_zero(&span.parent_span_id)?;
+    }
+    if span.start_time_unix_nano == 0 {
+        return Err(SpanError::MissingStart);
+    }
+    if span.end_time_unix_nano < span.start_time_unix_nano {
+        return Err(SpanError::EndBeforeStart {
+            start: span.start_time_unix_nano,
+            end: span.end_time_unix_nano,
+        });
+    }
+    Ok(())
+}
+
+/// True when every span of `request` is valid ([`validate_span`]), i.e. when
+/// [`spans_from_request`] would reject none. Allocates nothing.
+pub fn request_is_valid(request: &ExportTraceServiceRequest) -> bool {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .all(|span| validate_span(span).is_ok())
+}
+
 /// A parent id must be 8 bytes; all zeros is read as "no parent".
 fn span_id_or_zero(bytes: &[u8]) -> Result<Option<SpanId>, SpanError> {
     let id = SpanId::from_slice(bytes).ok_or(SpanError::IdLength {
@@ -486,5 +517,31 @@ mod tests {
         let back = traces_data(&batch.spans);
         let again = spans_from_request(ExportTraceServiceRequest { resource_spans: back.resource_spans });
         assert_eq!(again.spans, batch.spans);
+    }
+
+    #[test]
+    fn validate_span_agrees_with_the_mapping() {
+        let mut zero_parent = span(vec![1; 16], vec![5; 8], 10, 20);
+        zero_parent.parent_span_id = vec![0; 8];
+        let mut bad_parent = span(vec![1; 16], vec![4; 8], 10, 20);
+        bad_parent.parent_span_id = vec![1; 3];
+        let cases = [
+            span(vec![1; 16], vec![2; 8], 10, 20),
+            span(vec![1; 16], vec![2; 8], 10, 10),
+            span(vec![1; 5], vec![2; 8], 10, 20),
+            span(vec![0; 16], vec![2; 8], 10, 20),
+            span(vec![1; 16], vec![0; 8], 10, 20),
+            span(vec![1; 16], vec![2; 7], 10, 20),
+            span(vec![1; 16], vec![2; 8], 0, 20),
+            span(vec![1; 16], vec![3; 8], 20, 10),
+            zero_parent,
+            bad_parent,
+        ];
+        for case in cases {
+            let mapped = spans_from_request(request(vec![case.clone()]));
+            assert_eq!(validate_span(&case).is_ok(), mapped.rejected == 0, "{case:?}");
+            assert_eq!(request_is_valid(&request(vec![case])), mapped.rejected == 0);
+        }
+        assert!(request_is_valid(&ExportTraceServiceRequest::default()));
     }
 }

@@ -23,4 +23,4 @@ mod feeder;
 mod wal_writer;
 
 pub use feeder::{FeederConfig, FeederStats, LatencyHistogram, StoreFeeder};
-pub use wal_writer::{WalWriter, encode_spans};
+pub use wal_writer::{LogPayload, WalWriter, encode_spans};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use hopscope_schemas::SpanRecord;
 use hopscope_schemas::otlp::traces_data;
 use hopscope_storage::{Result, SpanWriter, StorageError};
@@ -17,6 +18,16 @@ use crate::wal::{Wal, WalError};
 /// mapping as a fresh request.
 pub fn encode_spans(spans: &[SpanRecord]) -> Vec<u8> {
     ExportTraceServiceRequest { resource_spans: traces_data(spans).resource_spans }.encode_to_vec()
+}
+
+/// A whole export request, every span of it valid, ready to be logged as it is.
+#[derive(Debug)]
+pub enum LogPayload {
+    /// The request body exactly as received (uncompressed protobuf). Logging it needs no
+    /// encoding at all.
+    Encoded(Bytes),
+    /// A decoded request (from JSON, or changed by enrichment); encoded with prost.
+    Request(ExportTraceServiceRequest),
 }
 
 /// Appends each batch to the log as one record and wakes the feeder.
@@ -35,6 +46,35 @@ impl WalWriter {
     pub fn new(wal: Arc<Wal>, appended: Arc<Notify>) -> Self {
         Self { wal, appended }
     }
+
+    /// Appends a whole, fully valid export request as one record, with the same contract
+    /// as [`SpanWriter::write_spans`]. The record is an `ExportTraceServiceRequest`, as
+    /// [`encode_spans`] writes, so the feeder and replay read both alike; the caller must
+    /// have checked that every span maps ([`hopscope_schemas::otlp::request_is_valid`]),
+    /// so that the log holds exactly the spans that were acknowledged.
+    pub async fn append_request(&self, payload: LogPayload) -> Result<()> {
+        let wal = Arc::clone(&self.wal);
+        self.finish(
+            tokio::task::spawn_blocking(move || match payload {
+                LogPayload::Encoded(bytes) => wal.append(&bytes),
+                LogPayload::Request(request) => wal.append(&request.encode_to_vec()),
+            })
+            .await,
+        )
+    }
+
+    fn finish(&self, appended: std::result::Result<std::result::Result<u64, WalError>, tokio::task::JoinError>) -> Result<()> {
+        let appended =
+            appended.map_err(|err| StorageError::Retryable(format!("write-ahead log task failed: {err}")))?;
+        match appended {
+            Ok(_) => {
+                self.appended.notify_one();
+                Ok(())
+            }
+            Err(err @ WalError::Full { .. }) => Err(StorageError::Full(err.to_string())),
+            Err(err) => Err(StorageError::Retryable(err.to_string())),
+        }
+    }
 }
 
 #[async_trait]
@@ -45,16 +85,6 @@ impl SpanWriter for WalWriter {
         }
         let wal = Arc::clone(&self.wal);
         // Encoding and the write system call (or fsync) stay off the async reactor.
-        let appended = tokio::task::spawn_blocking(move || wal.append(&encode_spans(&spans)))
-            .await
-            .map_err(|err| StorageError::Retryable(format!("write-ahead log task failed: {err}")))?;
-        match appended {
-            Ok(_) => {
-                self.appended.notify_one();
-                Ok(())
-            }
-            Err(err @ WalError::Full { .. }) => Err(StorageError::Full(err.to_string())),
-            Err(err) => Err(StorageError::Retryable(err.to_string())),
-        }
+        self.finish(tokio::task::spawn_blocking(move || wal.append(&encode_spans(&spans))).await)
     }
 }

@@ -1,5 +1,6 @@
-//! OTLP/gRPC receiver: tonic's generated `TraceServiceServer` accepting gzip, with the
-//! decoding limit set to `max_request_bytes`.
+//! OTLP/gRPC receiver: `TraceService/Export` served like tonic's generated
+//! `TraceServiceServer` (gzip accepted, decoding limit `max_request_bytes`), with a codec
+//! that also keeps the message bytes so the ingest path can log them unmapped.
 //!
 //! tonic enforces the limit itself, and bounds memory while doing so: a frame whose
 //! declared length is over the limit is refused before its body is buffered, and gzip
@@ -19,14 +20,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message;
 use tonic::body::Body;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Service};
 use tonic::server::NamedService;
 use tonic::transport::Server;
@@ -95,28 +95,123 @@ impl OtlpGrpcReceiver {
             .map_err(std::io::Error::other)
     }
 
-    fn trace_service(&self) -> TraceServiceServer<GrpcTraceService> {
-        TraceServiceServer::new(GrpcTraceService {
+    fn trace_service(&self) -> TraceService {
+        TraceService {
             ingest: Arc::clone(&self.ingest),
-        })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(self.max_request_bytes)
+            max_request_bytes: self.max_request_bytes,
+        }
     }
 }
 
-struct GrpcTraceService {
+/// The full gRPC method path of `TraceService/Export`.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// `opentelemetry.proto.collector.trace.v1.TraceService`, as tonic's generated server
+/// would serve it, except that the codec keeps the (uncompressed) message bytes next to
+/// the decoded request, so that [`Ingest::export_body`] can log them as they are.
+#[derive(Clone)]
+struct TraceService {
     ingest: Arc<Ingest>,
+    max_request_bytes: usize,
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcTraceService {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, Status> {
-        let response = self.ingest.export(request.into_inner()).await?;
-        Ok(tonic::Response::new(response))
+impl NamedService for TraceService {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl Service<http::Request<Body>> for TraceService {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != EXPORT_PATH {
+            return Box::pin(async {
+                let mut response = http::Response::new(Body::default());
+                let headers = response.headers_mut();
+                headers.insert(Status::GRPC_STATUS, (Code::Unimplemented as i32).into());
+                headers.insert(http::header::CONTENT_TYPE, tonic::metadata::GRPC_CONTENT_TYPE);
+                Ok(response)
+            });
+        }
+        let method = ExportMethod(Arc::clone(&self.ingest));
+        let max = self.max_request_bytes;
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(BodyKeepingCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max);
+            Ok(grpc.unary(method, request).await)
+        })
+    }
+}
+
+/// A decoded export request and the message bytes it was decoded from.
+struct ReceivedExport {
+    request: ExportTraceServiceRequest,
+    body: Bytes,
+}
+
+struct ExportMethod(Arc<Ingest>);
+
+impl tonic::server::UnaryService<ReceivedExport> for ExportMethod {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<tonic::Response<Self::Response>, Status>;
+
+    fn call(&mut self, request: tonic::Request<ReceivedExport>) -> Self::Future {
+        let ingest = Arc::clone(&self.0);
+        Box::pin(async move {
+            let ReceivedExport { request, body } = request.into_inner();
+            let response = ingest.export_body(request, Some(body)).await?;
+            Ok(tonic::Response::new(response))
+        })
+    }
+}
+
+/// Prost for the response; for the request, prost plus the message bytes (tonic has
+/// already inflated and length-checked them).
+#[derive(Debug, Clone, Copy)]
+struct BodyKeepingCodec;
+
+impl Codec for BodyKeepingCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = ReceivedExport;
+    type Encoder = BodyKeepingCodec;
+    type Decoder = BodyKeepingCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BodyKeepingCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BodyKeepingCodec
+    }
+}
+
+impl Encoder for BodyKeepingCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|err| Status::internal(format!("encoding the response: {err}")))
+    }
+}
+
+impl Decoder for BodyKeepingCodec {
+    type Item = ReceivedExport;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ReceivedExport>, Status> {
+        let body = src.copy_to_bytes(src.remaining());
+        // Same message text as tonic's prost codec, which `fix_decode_status` relies on.
+        let request = ExportTraceServiceRequest::decode(body.as_ref())
+            .map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Some(ReceivedExport { request, body }))
     }
 }
 

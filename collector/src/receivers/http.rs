@@ -120,7 +120,7 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
         }
     };
     let result = match read_and_decode(&state, &headers, body, format).await {
-        Ok(request) => state.ingest.export(request).await,
+        Ok((request, plain)) => state.ingest.export_body(request, plain).await,
         Err(err) => {
             state.ingest.record_invalid_request();
             Err(err)
@@ -137,7 +137,10 @@ async fn read_and_decode(
     headers: &HeaderMap,
     body: Body,
     format: BodyFormat,
-) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest> {
+) -> Result<(
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    Option<Bytes>,
+)> {
     let max = state.max_request_bytes;
     let encoding = decode::content_encoding(headers)?;
     let declared = headers
@@ -153,12 +156,22 @@ async fn read_and_decode(
     let raw = read_body(body, max).await?;
     let heavy = raw.len() > DECODE_BLOCKING_THRESHOLD
         || (encoding == ContentEncoding::Gzip && raw.len() > DECODE_BLOCKING_THRESHOLD / 16);
+    // The uncompressed protobuf body travels on with the request so that the ingest path
+    // can log it as it is.
+    let decode = move || {
+        let plain = match encoding {
+            ContentEncoding::Identity => raw,
+            ContentEncoding::Gzip => Bytes::from(decode::gunzip(&raw, max)?),
+        };
+        let request = decode::decode_request(&plain, format)?;
+        Ok((request, (format == BodyFormat::Protobuf).then_some(plain)))
+    };
     if heavy {
-        tokio::task::spawn_blocking(move || decode::decode_body(&raw, encoding, format, max))
+        tokio::task::spawn_blocking(decode)
             .await
             .map_err(|err| IngestError::Internal(format!("decode task failed: {err}")))?
     } else {
-        decode::decode_body(&raw, encoding, format, max)
+        decode()
     }
 }
 
