@@ -3,6 +3,8 @@
 //! consumer span under payment's producer span — once over the real middleware on this
 //! machine and once fully simulated (what a fresh machine without the services gets).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -10,6 +10,8 @@
 //! a service is unreachable; addresses can be overridden with HOPSCOPE_TEST_{REDIS,AMQP,
 //! POSTGRES,MARIADB}_URL.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -477,6 +477,7 @@ async fn connect_amqp(url: &str, queue: &str) -> Option<(lapin::Connection, lapi
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn parses_events() {

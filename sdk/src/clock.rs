@@ -23,14 +23,13 @@ pub(crate) fn now() -> SystemTime {
     let clock = CLOCK.get_or_init(quanta::Clock::new);
     let raw = clock.raw();
     ANCHOR.with(|anchor| {
-        if let Some((anchor_raw, wall_ns)) = anchor.get() {
-            if raw >= anchor_raw {
+        if let Some((anchor_raw, wall_ns)) = anchor.get()
+            && raw >= anchor_raw {
                 let delta = clock.delta_as_nanos(anchor_raw, raw);
                 if delta < REANCHOR_NS {
                     return UNIX_EPOCH + Duration::from_nanos(wall_ns + delta);
                 }
             }
-        }
         let wall = SystemTime::now();
         let wall_ns = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         anchor.set(Some((raw, wall_ns)));
@@ -39,6 +38,7 @@ pub(crate) fn now() -> SystemTime {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn tracks_the_wall_clock() {

@@ -91,11 +91,10 @@ impl<F: Future> Future for InSpan<F> {
             let _guard = attach(this.cx.clone());
             this.inner.poll(task)
         };
-        if poll.is_ready() {
-            if let Some(span) = this.span.take() {
+        if poll.is_ready()
+            && let Some(span) = this.span.take() {
                 span.end();
             }
-        }
         poll
     }
 }
@@ -118,6 +117,7 @@ pub trait FutureExt: Future + Sized {
 impl<F: Future> FutureExt for F {}
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::id::{SpanId, TraceFlags, TraceId};

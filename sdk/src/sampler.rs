@@ -77,6 +77,7 @@ fn ratio_sampled(ratio: f64, trace_id: TraceId) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::id::{SpanId, TraceFlags};

@@ -173,11 +173,10 @@ impl Span {
     /// Sets an attribute, replacing one with the same key.
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         let limit = self.limits().max_attributes;
-        if let Some(data) = self.data.as_mut() {
-            if !upsert(&mut data.attributes, KeyValue::new(key, value), limit) {
+        if let Some(data) = self.data.as_mut()
+            && !upsert(&mut data.attributes, KeyValue::new(key, value), limit) {
                 data.dropped_attributes += 1;
             }
-        }
     }
 
     /// Sets several attributes.

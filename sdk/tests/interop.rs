@@ -6,6 +6,8 @@
 //! `.venv/bin/python` at the workspace root, which `scripts/test.sh` sets up); the test
 //! fails with instructions if that interpreter or its packages are missing.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,6 +2,8 @@
 //! the current context, sampling, status/event rules, a full queue that drops and counts
 //! without blocking, retries with backoff, flush and shutdown.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

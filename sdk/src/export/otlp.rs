@@ -255,6 +255,7 @@ pub fn to_otlp_request(batch: &[SpanData], resource: &Resource) -> ExportTraceSe
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -124,8 +124,8 @@ mod server {
                 let _guard = crate::context::attach(this.cx.clone());
                 this.inner.poll(task)
             };
-            if let Poll::Ready(result) = &poll {
-                if let Some(mut span) = this.span.take() {
+            if let Poll::Ready(result) = &poll
+                && let Some(mut span) = this.span.take() {
                     match result {
                         Ok(response) => {
                             let code = response.status().as_u16();
@@ -139,7 +139,6 @@ mod server {
                     }
                     span.end();
                 }
-            }
             poll
         }
     }

@@ -151,6 +151,7 @@ impl TextMapPropagator for B3Propagator {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::HashMap;

@@ -162,6 +162,7 @@ mod nats {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::propagation::{B3Encoding, B3Propagator, Propagator, TextMapPropagator};

@@ -81,6 +81,7 @@ impl TextMapPropagator for TraceContextPropagator {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
