@@ -60,7 +60,7 @@ results = dict([
     measure("search_tag_error", [f"/api/traces?service=checkout&tags=%7B%22error%22%3A%22true%22%7D&limit=20&{window}"] * repeat),
     measure("search_min_duration", [f"/api/traces?service=payment&minDuration=100ms&limit=20&{window}"] * repeat),
     measure("trace_analysis", [f"/api/v1/traces/{i}/analysis" for i in ids[: max(1, repeat // 2)]]),
-    measure("middleware", [f"/api/v1/middleware?{window}"] * max(1, repeat // 10)),
+    measure("middleware", [f"/api/v1/middleware?kind=cache&{window}"] * max(1, repeat // 10)),
     measure("sla", [f"/api/v1/sla?{window}"] * max(1, repeat // 10)),
     measure("exceptions", [f"/api/v1/exceptions?{window}"] * max(1, repeat // 10)),
     measure("dependencies_v1", [f"/api/v1/dependencies?{window}"] * max(1, repeat // 10)),

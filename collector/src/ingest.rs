@@ -155,7 +155,9 @@ impl Ingest {
                 add(&self.counters.spans_accepted, spans);
             }
             tracing::debug!(accepted = spans, "export request logged unmapped");
-            return Ok(ExportTraceServiceResponse { partial_success: None });
+            return Ok(ExportTraceServiceResponse {
+                partial_success: None,
+            });
         }
         let batch = if mapping_work(&request) >= MAP_BLOCKING_THRESHOLD {
             tokio::task::spawn_blocking(move || spans_from_request(request))
@@ -360,7 +362,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let (wal, _) = Wal::open(dir.path(), WalConfig::default()).unwrap();
             let wal = Arc::new(wal);
-            let log = Arc::new(WalWriter::new(Arc::clone(&wal), Arc::new(tokio::sync::Notify::new())));
+            let log = Arc::new(WalWriter::new(
+                Arc::clone(&wal),
+                Arc::new(tokio::sync::Notify::new()),
+            ));
             let ingest = Ingest::new(log.clone()).with_log(log);
             (dir, wal, ingest)
         }
@@ -374,11 +379,16 @@ mod tests {
             out
         }
 
-        fn with_host(mut request: ExportTraceServiceRequest, host: &str) -> ExportTraceServiceRequest {
+        fn with_host(
+            mut request: ExportTraceServiceRequest,
+            host: &str,
+        ) -> ExportTraceServiceRequest {
             request.resource_spans[0].resource = Some(Resource {
                 attributes: vec![KeyValue {
                     key: "host.name".into(),
-                    value: Some(AnyValue { value: Some(any_value::Value::StringValue(host.into())) }),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(host.into())),
+                    }),
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -391,7 +401,10 @@ mod tests {
             let (_dir, wal, ingest) = open();
             let request = request(vec![span(2, 16), span(3, 16)]);
             let body = Bytes::from(request.encode_to_vec());
-            let response = ingest.export_body(request, Some(body.clone())).await.unwrap();
+            let response = ingest
+                .export_body(request, Some(body.clone()))
+                .await
+                .unwrap();
             assert_eq!(response.partial_success, None);
             assert_eq!(records(&wal), vec![body.to_vec()]);
             let stats = ingest.stats();
@@ -404,7 +417,10 @@ mod tests {
             let request = request(vec![span(2, 16)]);
             ingest.export(request.clone()).await.unwrap();
             let logged = records(&wal);
-            assert_eq!(ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap(), request);
+            assert_eq!(
+                ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap(),
+                request
+            );
         }
 
         #[tokio::test]
@@ -412,13 +428,21 @@ mod tests {
             let (_dir, wal, ingest) = open();
             let request = request(vec![span(2, 16), span(3, 5)]);
             let body = Bytes::from(request.encode_to_vec());
-            let response = ingest.export_body(request, Some(body.clone())).await.unwrap();
+            let response = ingest
+                .export_body(request, Some(body.clone()))
+                .await
+                .unwrap();
             assert_eq!(response.partial_success.unwrap().rejected_spans, 1);
             let logged = records(&wal);
             assert_ne!(logged[0], body.to_vec());
-            let back = spans_from_request(ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap());
+            let back = spans_from_request(
+                ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap(),
+            );
             assert_eq!((back.spans.len(), back.rejected), (1, 0));
-            assert_eq!(back.spans[0].span_id, hopscope_schemas::SpanId::from_slice(&[2; 8]).unwrap());
+            assert_eq!(
+                back.spans[0].span_id,
+                hopscope_schemas::SpanId::from_slice(&[2; 8]).unwrap()
+            );
         }
 
         #[tokio::test]
@@ -440,16 +464,27 @@ mod tests {
             let ingest = ingest.with_cloud_rules(rules);
             let request = with_host(request(vec![span(2, 16)]), "dc1-web-3");
             let body = Bytes::from(request.encode_to_vec());
-            ingest.export_body(request, Some(body.clone())).await.unwrap();
+            ingest
+                .export_body(request, Some(body.clone()))
+                .await
+                .unwrap();
             let logged = ExportTraceServiceRequest::decode(records(&wal)[0].as_slice()).unwrap();
             let mapped = spans_from_request(logged);
-            assert_eq!(mapped.spans[0].cloud().region.as_deref(), Some("ams"), "{:?}", mapped.spans[0].resource);
+            assert_eq!(
+                mapped.spans[0].cloud().region.as_deref(),
+                Some("ams"),
+                "{:?}",
+                mapped.spans[0].resource
+            );
         }
 
         #[tokio::test]
         async fn an_empty_request_logs_nothing() {
             let (_dir, wal, ingest) = open();
-            ingest.export_body(ExportTraceServiceRequest::default(), Some(Bytes::new())).await.unwrap();
+            ingest
+                .export_body(ExportTraceServiceRequest::default(), Some(Bytes::new()))
+                .await
+                .unwrap();
             assert!(records(&wal).is_empty());
         }
     }

@@ -197,18 +197,27 @@ fn histogram() -> Histogram<u64> {
 }
 
 fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Runs the load and returns (and prints) the summary.
 pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
-    let endpoint = args.endpoint.clone().unwrap_or_else(|| match args.protocol {
-        Protocol::Grpc => "http://127.0.0.1:4317".to_owned(),
-        Protocol::Http => "http://127.0.0.1:4318".to_owned(),
-    });
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| match args.protocol {
+            Protocol::Grpc => "http://127.0.0.1:4317".to_owned(),
+            Protocol::Http => "http://127.0.0.1:4318".to_owned(),
+        });
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     anyhow::ensure!(args.duration > 0.0, "--duration must be positive");
-    let config = WorkloadConfig { seed: args.seed, pool: args.pool, spans_per_request: args.spans_per_request };
+    let config = WorkloadConfig {
+        seed: args.seed,
+        pool: args.pool,
+        spans_per_request: args.spans_per_request,
+    };
     let pool = Arc::new(tokio::task::spawn_blocking(move || workload::generate(&config)).await?);
     let avg_bytes = pool.iter().map(|b| b.bytes.len()).sum::<usize>() / pool.len();
     if !args.quiet {
@@ -219,7 +228,11 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
             avg_bytes / 1024,
             args.protocol,
             args.connections,
-            if args.rate == 0 { "flat out".to_owned() } else { format!("{} spans/s", args.rate) },
+            if args.rate == 0 {
+                "flat out".to_owned()
+            } else {
+                format!("{} spans/s", args.rate)
+            },
         );
     }
     let mut senders = Vec::with_capacity(args.connections);
@@ -235,7 +248,9 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
         throttled: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         first_error: std::sync::Mutex::new(None),
-        histograms: (0..args.connections).map(|_| std::sync::Mutex::new((histogram(), histogram()))).collect(),
+        histograms: (0..args.connections)
+            .map(|_| std::sync::Mutex::new((histogram(), histogram())))
+            .collect(),
         measuring: std::sync::atomic::AtomicBool::new(args.warmup <= 0.0),
     });
 
@@ -247,7 +262,15 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
     for (index, sender) in senders.into_iter().enumerate() {
         let (pool, shared) = (Arc::clone(&pool), Arc::clone(&shared));
         let stride = args.connections;
-        workers.spawn(worker(index, stride, sender, pool, shared, deadline, per_worker_rate));
+        workers.spawn(worker(
+            index,
+            stride,
+            sender,
+            pool,
+            shared,
+            deadline,
+            per_worker_rate,
+        ));
     }
 
     // Progress once per second; the measured window starts after warm-up.
@@ -255,10 +278,17 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
     if args.warmup <= 0.0 {
         cpu_start = args.watch_pid.and_then(process::sample);
     }
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     let mut last_acked = 0u64;
     let mut last_tick = Instant::now();
-    let mut measured_start = if args.warmup <= 0.0 { Some(started) } else { None };
+    let mut measured_start = if args.warmup <= 0.0 {
+        Some(started)
+    } else {
+        None
+    };
     while !workers.is_empty() {
         tokio::select! {
             _ = ticker.tick() => {
@@ -353,7 +383,14 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
         bytes_per_second: bytes as f64 / seconds,
         spans_per_request: acked as f64 / requests.max(1) as f64,
         bytes_per_request: bytes as f64 / requests.max(1) as f64,
-        latency_ms: Latency { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: total.max() as f64 / 1000.0, mean: total.mean() / 1000.0 },
+        latency_ms: Latency {
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: total.max() as f64 / 1000.0,
+            mean: total.mean() / 1000.0,
+        },
         target,
     };
     match args.format {
@@ -364,7 +401,14 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
 }
 
 fn reset_totals(shared: &Shared) {
-    for counter in [&shared.requests, &shared.acked, &shared.rejected, &shared.bytes, &shared.throttled, &shared.errors] {
+    for counter in [
+        &shared.requests,
+        &shared.acked,
+        &shared.rejected,
+        &shared.bytes,
+        &shared.throttled,
+        &shared.errors,
+    ] {
         counter.store(0, Ordering::Relaxed);
     }
     for cell in &shared.histograms {
@@ -419,7 +463,9 @@ async fn worker(
         match outcome {
             Outcome::Acked { rejected } => {
                 shared.requests.fetch_add(1, Ordering::Relaxed);
-                shared.acked.fetch_add(body.spans.saturating_sub(rejected), Ordering::Relaxed);
+                shared
+                    .acked
+                    .fetch_add(body.spans.saturating_sub(rejected), Ordering::Relaxed);
                 shared.rejected.fetch_add(rejected, Ordering::Relaxed);
                 shared.bytes.fetch_add(size, Ordering::Relaxed);
                 if let Ok(mut guard) = shared.histograms[index].lock() {
@@ -456,7 +502,11 @@ impl Summary {
             self.protocol,
             self.endpoint,
             self.connections,
-            if self.target_rate == 0 { "flat out".to_owned() } else { format!("{} spans/s", self.target_rate) },
+            if self.target_rate == 0 {
+                "flat out".to_owned()
+            } else {
+                format!("{} spans/s", self.target_rate)
+            },
             self.seconds,
             self.requests,
             self.acked_spans,
@@ -480,7 +530,11 @@ impl Summary {
                 "target pid {}: {:.2} CPU s ({:.2} cores), {:.0} spans per CPU second, peak RSS {:.1} MiB, RSS {:.1} MiB\n",
                 t.pid, t.cpu_seconds, t.cores_busy, t.spans_per_cpu_second, t.peak_rss_mib, t.rss_mib
             ));
-            if let (Some(cpu), Some(rate), Some(drain)) = (t.cpu_seconds_with_drain, t.spans_per_cpu_second_with_drain, t.drain_seconds) {
+            if let (Some(cpu), Some(rate), Some(drain)) = (
+                t.cpu_seconds_with_drain,
+                t.spans_per_cpu_second_with_drain,
+                t.drain_seconds,
+            ) {
                 out.push_str(&format!("  including the drain into the store ({drain:.1} s): {cpu:.2} CPU s, {rate:.0} spans per CPU second\n"));
             }
         }

@@ -19,7 +19,12 @@ fn clock_ticks() -> f64 {
         .arg("CLK_TCK")
         .output()
         .ok()
-        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().ok())
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
         .unwrap_or(100.0)
 }
 
@@ -40,7 +45,11 @@ pub fn sample(pid: u32) -> Option<ProcessSample> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    Some(ProcessSample { cpu_seconds: (utime + stime) / clock_ticks(), peak_rss_kib: kib("VmHWM:"), rss_kib: kib("VmRSS:") })
+    Some(ProcessSample {
+        cpu_seconds: (utime + stime) / clock_ticks(),
+        peak_rss_kib: kib("VmHWM:"),
+        rss_kib: kib("VmRSS:"),
+    })
 }
 
 /// Polls `url` (Prometheus text) until `hopscope_wal_backlog_records` reads 0 or

@@ -29,7 +29,10 @@ pub enum Sender {
     /// OTLP/gRPC over one HTTP/2 connection.
     Grpc(tonic::client::Grpc<Channel>),
     /// OTLP/HTTP protobuf over one keep-alive connection.
-    Http { client: reqwest::Client, url: String },
+    Http {
+        client: reqwest::Client,
+        url: String,
+    },
 }
 
 impl Sender {
@@ -70,9 +73,13 @@ impl Sender {
                 }
                 let path = PathAndQuery::from_static(EXPORT_PATH);
                 match grpc.unary(tonic::Request::new(body), path, RawCodec).await {
-                    Ok(response) => Outcome::Acked { rejected: rejected(response.get_ref()) },
+                    Ok(response) => Outcome::Acked {
+                        rejected: rejected(response.get_ref()),
+                    },
                     Err(status) => match status.code() {
-                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable => Outcome::Throttled,
+                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable => {
+                            Outcome::Throttled
+                        }
                         code => Outcome::Failed(format!("grpc {code:?}: {}", status.message())),
                     },
                 }
@@ -92,11 +99,16 @@ impl Sender {
                 let answer = response.bytes().await.unwrap_or_default();
                 match status {
                     200 => match ExportTraceServiceResponse::decode(answer) {
-                        Ok(decoded) => Outcome::Acked { rejected: rejected(&decoded) },
+                        Ok(decoded) => Outcome::Acked {
+                            rejected: rejected(&decoded),
+                        },
                         Err(err) => Outcome::Failed(format!("undecodable response: {err}")),
                     },
                     429 | 503 => Outcome::Throttled,
-                    _ => Outcome::Failed(format!("http {status}: {}", String::from_utf8_lossy(&answer))),
+                    _ => Outcome::Failed(format!(
+                        "http {status}: {}",
+                        String::from_utf8_lossy(&answer)
+                    )),
                 }
             }
         }
@@ -104,7 +116,10 @@ impl Sender {
 }
 
 fn rejected(response: &ExportTraceServiceResponse) -> u64 {
-    response.partial_success.as_ref().map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
+    response
+        .partial_success
+        .as_ref()
+        .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
 }
 
 /// Sends already-encoded protobuf bytes; decodes the response with prost.

@@ -13,7 +13,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, span, status,
+};
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -26,14 +28,46 @@ struct Service {
 }
 
 const SERVICES: &[Service] = &[
-    Service { name: "frontend", cloud: ("public", "aws", "eu-west-1"), hosts: 6 },
-    Service { name: "checkout", cloud: ("public", "aws", "eu-west-1"), hosts: 4 },
-    Service { name: "cart", cloud: ("hosted", "hetzner", "fsn1"), hosts: 3 },
-    Service { name: "payment", cloud: ("private", "dc-ams", "ams"), hosts: 2 },
-    Service { name: "inventory", cloud: ("private", "dc-ams", "ams"), hosts: 3 },
-    Service { name: "shipping", cloud: ("public", "gcp", "europe-west4"), hosts: 2 },
-    Service { name: "email", cloud: ("public", "gcp", "europe-west4"), hosts: 1 },
-    Service { name: "recommendation", cloud: ("hosted", "hetzner", "fsn1"), hosts: 4 },
+    Service {
+        name: "frontend",
+        cloud: ("public", "aws", "eu-west-1"),
+        hosts: 6,
+    },
+    Service {
+        name: "checkout",
+        cloud: ("public", "aws", "eu-west-1"),
+        hosts: 4,
+    },
+    Service {
+        name: "cart",
+        cloud: ("hosted", "hetzner", "fsn1"),
+        hosts: 3,
+    },
+    Service {
+        name: "payment",
+        cloud: ("private", "dc-ams", "ams"),
+        hosts: 2,
+    },
+    Service {
+        name: "inventory",
+        cloud: ("private", "dc-ams", "ams"),
+        hosts: 3,
+    },
+    Service {
+        name: "shipping",
+        cloud: ("public", "gcp", "europe-west4"),
+        hosts: 2,
+    },
+    Service {
+        name: "email",
+        cloud: ("public", "gcp", "europe-west4"),
+        hosts: 1,
+    },
+    Service {
+        name: "recommendation",
+        cloud: ("hosted", "hetzner", "fsn1"),
+        hosts: 4,
+    },
 ];
 
 /// What a child span does: the hop kinds hopscope classifies.
@@ -47,7 +81,14 @@ enum Hop {
     Internal,
 }
 
-const HOPS: [Hop; 6] = [Hop::Http, Hop::Rpc, Hop::Db, Hop::Cache, Hop::Mq, Hop::Internal];
+const HOPS: [Hop; 6] = [
+    Hop::Http,
+    Hop::Rpc,
+    Hop::Db,
+    Hop::Cache,
+    Hop::Mq,
+    Hop::Internal,
+];
 
 /// One pre-encoded export request and where to patch it.
 #[derive(Debug, Clone)]
@@ -105,7 +146,11 @@ pub fn generate(config: &WorkloadConfig) -> Vec<Body> {
     let base = 1_700_000_000_000_000_000u64;
     (0..config.pool.max(1))
         .map(|i| {
-            let request = request(&mut rng, config.spans_per_request.max(1), base + i as u64 * 1_000_000_000);
+            let request = request(
+                &mut rng,
+                config.spans_per_request.max(1),
+                base + i as u64 * 1_000_000_000,
+            );
             encode(&request)
         })
         .collect()
@@ -120,7 +165,10 @@ pub fn request(rng: &mut StdRng, spans_wanted: usize, start: u64) -> ExportTrace
     while total < spans_wanted {
         let n = rng.random_range(5..=50usize);
         for (service, host, span) in trace(rng, n, trace_start) {
-            match by_resource.iter_mut().find(|(s, h, _)| *s == service && *h == host) {
+            match by_resource
+                .iter_mut()
+                .find(|(s, h, _)| *s == service && *h == host)
+            {
                 Some((_, _, spans)) => spans.push(span),
                 None => by_resource.push((service, host, vec![span])),
             }
@@ -152,7 +200,12 @@ fn encode(request: &ExportTraceServiceRequest) -> Body {
     let bytes = request.encode_to_vec();
     let mut offsets = Offsets::default();
     walk_request(&bytes, &mut offsets);
-    let spans = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum();
+    let spans = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len() as u64)
+        .sum();
     let base_time = request
         .resource_spans
         .iter()
@@ -171,7 +224,11 @@ fn encode(request: &ExportTraceServiceRequest) -> Body {
 }
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 
 fn s(key: &str, value: impl Into<String>) -> KeyValue {
@@ -191,12 +248,24 @@ fn resource(service: &Service, host: u32) -> Resource {
             s("service.version", "2.14.1"),
             s("service.instance.id", format!("{}-{host}", service.name)),
             s("deployment.environment.name", "production"),
-            s("host.name", format!("{}-{host}.{region}.internal", service.name)),
-            s("host.id", format!("i-{:012x}", (service.name.len() as u64) << 20 | u64::from(host))),
+            s(
+                "host.name",
+                format!("{}-{host}.{region}.internal", service.name),
+            ),
+            s(
+                "host.id",
+                format!(
+                    "i-{:012x}",
+                    (service.name.len() as u64) << 20 | u64::from(host)
+                ),
+            ),
             s("os.type", "linux"),
             s("cloud.provider", provider),
             s("cloud.region", region),
-            s("cloud.availability_zone", format!("{region}-{}", ["a", "b", "c"][host as usize % 3])),
+            s(
+                "cloud.availability_zone",
+                format!("{region}-{}", ["a", "b", "c"][host as usize % 3]),
+            ),
             s("hopscope.cloud.kind", kind),
             s("telemetry.sdk.name", "opentelemetry"),
             s("telemetry.sdk.language", "rust"),
@@ -228,14 +297,39 @@ fn trace(rng: &mut StdRng, n: usize, start: u64) -> Vec<(usize, u32, Span)> {
             let offset = rng.random_range(0..room / 2);
             let length = rng.random_range(1..=(room - offset).max(1));
             // Children mostly call another service; some stay in-process.
-            let service = if rng.random_bool(0.7) { rng.random_range(1..SERVICES.len()) } else { *ps };
-            (Some(p), service, ps_start + offset, ps_start + offset + length)
+            let service = if rng.random_bool(0.7) {
+                rng.random_range(1..SERVICES.len())
+            } else {
+                *ps
+            };
+            (
+                Some(p),
+                service,
+                ps_start + offset,
+                ps_start + offset + length,
+            )
         };
-        let hop = if index == 0 { Hop::Http } else { HOPS[rng.random_range(0..HOPS.len())] };
+        let hop = if index == 0 {
+            Hop::Http
+        } else {
+            HOPS[rng.random_range(0..HOPS.len())]
+        };
         let host = rng.random_range(0..SERVICES[service].hosts);
         let error = failing && (index == n - 1 || rng.random_bool(0.1));
-        let parent_span_id = parent.map(|p| spans[p].2.span_id.clone()).unwrap_or_default();
-        let span = make_span(rng, hop, index == 0, &trace_id, span_id, parent_span_id, span_start, span_end, error);
+        let parent_span_id = parent
+            .map(|p| spans[p].2.span_id.clone())
+            .unwrap_or_default();
+        let span = make_span(
+            rng,
+            hop,
+            index == 0,
+            &trace_id,
+            span_id,
+            parent_span_id,
+            span_start,
+            span_end,
+            error,
+        );
         spans.push((service, host, span));
     }
     spans
@@ -259,12 +353,24 @@ fn make_span(
     let mut extra = 0;
     while attributes.len() < want {
         attributes.push(match extra % 6 {
-            0 => s("thread.name", format!("tokio-runtime-worker-{}", rng.random_range(0..16))),
+            0 => s(
+                "thread.name",
+                format!("tokio-runtime-worker-{}", rng.random_range(0..16)),
+            ),
             1 => i("thread.id", rng.random_range(1..64)),
-            2 => s("code.function", ["handle", "process", "load", "store", "render"][rng.random_range(0..5)]),
+            2 => s(
+                "code.function",
+                ["handle", "process", "load", "store", "render"][rng.random_range(0..5)],
+            ),
             3 => s("code.namespace", "shop::handlers"),
-            4 => s("user.tier", ["free", "plus", "enterprise"][rng.random_range(0..3)]),
-            _ => s(&format!("app.detail.{extra}"), format!("value-{}", rng.random_range(0..1000))),
+            4 => s(
+                "user.tier",
+                ["free", "plus", "enterprise"][rng.random_range(0..3)],
+            ),
+            _ => s(
+                &format!("app.detail.{extra}"),
+                format!("value-{}", rng.random_range(0..1000)),
+            ),
         });
         extra += 1;
     }
@@ -273,7 +379,10 @@ fn make_span(
         events.push(span::Event {
             time_unix_nano: start + (end - start) / 2,
             name: "cache.lookup".into(),
-            attributes: vec![s("cache.result", if rng.random_bool(0.8) { "hit" } else { "miss" })],
+            attributes: vec![s(
+                "cache.result",
+                if rng.random_bool(0.8) { "hit" } else { "miss" },
+            )],
             ..Default::default()
         });
     }
@@ -288,7 +397,10 @@ fn make_span(
             ],
             ..Default::default()
         });
-        Some(Status { code: status::StatusCode::Error as i32, message: "deadline exceeded".into() })
+        Some(Status {
+            code: status::StatusCode::Error as i32,
+            message: "deadline exceeded".into(),
+        })
     } else {
         None
     };
@@ -308,9 +420,19 @@ fn make_span(
     }
 }
 
-fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::SpanKind, Vec<KeyValue>) {
+fn hop_attributes(
+    rng: &mut StdRng,
+    hop: Hop,
+    root: bool,
+) -> (String, span::SpanKind, Vec<KeyValue>) {
     use span::SpanKind as K;
-    let route = ["/api/cart", "/api/checkout", "/api/products/{id}", "/api/orders", "/"][rng.random_range(0..5)];
+    let route = [
+        "/api/cart",
+        "/api/checkout",
+        "/api/products/{id}",
+        "/api/orders",
+        "/",
+    ][rng.random_range(0..5)];
     match hop {
         Hop::Http if root => (
             format!("GET {route}"),
@@ -318,11 +440,22 @@ fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::Span
             vec![
                 s("http.request.method", "GET"),
                 s("http.route", route),
-                s("url.path", route.replace("{id}", &rng.random_range(1..10_000).to_string())),
+                s(
+                    "url.path",
+                    route.replace("{id}", &rng.random_range(1..10_000).to_string()),
+                ),
                 s("url.scheme", "https"),
                 i("http.response.status_code", 200),
                 s("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)"),
-                s("client.address", format!("10.{}.{}.{}", rng.random_range(0..255), rng.random_range(0..255), rng.random_range(1..255))),
+                s(
+                    "client.address",
+                    format!(
+                        "10.{}.{}.{}",
+                        rng.random_range(0..255),
+                        rng.random_range(0..255),
+                        rng.random_range(1..255)
+                    ),
+                ),
             ],
         ),
         Hop::Http => (
@@ -330,7 +463,10 @@ fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::Span
             K::Client,
             vec![
                 s("http.request.method", "POST"),
-                s("server.address", format!("api-{}.internal", rng.random_range(0..4))),
+                s(
+                    "server.address",
+                    format!("api-{}.internal", rng.random_range(0..4)),
+                ),
                 i("server.port", 8080),
                 s("url.full", format!("http://api.internal:8080{route}")),
                 i("http.response.status_code", 200),
@@ -343,7 +479,10 @@ fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::Span
                 s("rpc.system", "grpc"),
                 s("rpc.service", "shop.Inventory"),
                 s("rpc.method", "Reserve"),
-                s("server.address", format!("inventory-{}", rng.random_range(0..3))),
+                s(
+                    "server.address",
+                    format!("inventory-{}", rng.random_range(0..3)),
+                ),
                 i("server.port", 50051),
             ],
         ),
@@ -354,8 +493,14 @@ fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::Span
                 s("db.system.name", "postgresql"),
                 s("db.namespace", "orders"),
                 s("db.operation.name", "SELECT"),
-                s("db.query.text", "SELECT id, total FROM orders WHERE customer_id = $1"),
-                s("server.address", format!("pg-{}.db.internal", rng.random_range(0..2))),
+                s(
+                    "db.query.text",
+                    "SELECT id, total FROM orders WHERE customer_id = $1",
+                ),
+                s(
+                    "server.address",
+                    format!("pg-{}.db.internal", rng.random_range(0..2)),
+                ),
                 i("server.port", 5432),
             ],
         ),
@@ -365,7 +510,10 @@ fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::Span
             vec![
                 s("db.system.name", "redis"),
                 s("db.operation.name", "GET"),
-                s("server.address", format!("redis-shard-{}", rng.random_range(0..4))),
+                s(
+                    "server.address",
+                    format!("redis-shard-{}", rng.random_range(0..4)),
+                ),
                 i("server.port", 6379),
             ],
         ),
@@ -380,7 +528,11 @@ fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::Span
                 i("server.port", 5672),
             ],
         ),
-        Hop::Internal => ("compute".into(), K::Internal, vec![s("component", "pricing")]),
+        Hop::Internal => (
+            "compute".into(),
+            K::Internal,
+            vec![s("component", "pricing")],
+        ),
     }
 }
 
@@ -409,7 +561,9 @@ fn varint(bytes: &[u8], mut at: usize) -> Option<(u64, usize)> {
 fn fields(bytes: &[u8], start: usize, end: usize, mut field: impl FnMut(u64, u64, usize, usize)) {
     let mut at = start;
     while at < end {
-        let Some((key, next)) = varint(bytes, at) else { return };
+        let Some((key, next)) = varint(bytes, at) else {
+            return;
+        };
         let (number, wire) = (key >> 3, key & 7);
         let (value_start, value_end) = match wire {
             0 => match varint(bytes, next) {
@@ -467,36 +621,72 @@ mod tests {
     use std::collections::HashSet;
 
     fn all_spans(request: &ExportTraceServiceRequest) -> Vec<&Span> {
-        request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans).collect()
+        request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect()
     }
 
     #[test]
     fn the_workload_has_the_promised_shape() {
-        let pool = generate(&WorkloadConfig { seed: 7, pool: 4, spans_per_request: 300 });
+        let pool = generate(&WorkloadConfig {
+            seed: 7,
+            pool: 4,
+            spans_per_request: 300,
+        });
         for body in &pool {
             let request = ExportTraceServiceRequest::decode(body.bytes.clone()).unwrap();
             let spans = all_spans(&request);
             assert_eq!(spans.len() as u64, body.spans);
             assert!(spans.len() >= 300);
-            assert!(request.resource_spans.len() >= 4, "several services and hosts");
+            assert!(
+                request.resource_spans.len() >= 4,
+                "several services and hosts"
+            );
             for span in &spans {
-                assert!((8..=20).contains(&span.attributes.len()), "{}", span.attributes.len());
+                assert!(
+                    (8..=20).contains(&span.attributes.len()),
+                    "{}",
+                    span.attributes.len()
+                );
             }
             let traces: HashSet<_> = spans.iter().map(|s| s.trace_id.clone()).collect();
             assert!(traces.len() >= 6);
             assert_eq!(body.trace_id_offsets.len(), spans.len());
         }
-        let all: Vec<_> = pool.iter().flat_map(|b| all_spans(&ExportTraceServiceRequest::decode(b.bytes.clone()).unwrap()).into_iter().cloned().collect::<Vec<_>>()).collect();
-        assert!(all.iter().any(|s| s.status.as_ref().is_some_and(|st| st.code == 2)), "some errors");
+        let all: Vec<_> = pool
+            .iter()
+            .flat_map(|b| {
+                all_spans(&ExportTraceServiceRequest::decode(b.bytes.clone()).unwrap())
+                    .into_iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(
+            all.iter()
+                .any(|s| s.status.as_ref().is_some_and(|st| st.code == 2)),
+            "some errors"
+        );
         assert!(all.iter().any(|s| !s.events.is_empty()), "some events");
         // Same seed, same pool.
-        let again = generate(&WorkloadConfig { seed: 7, pool: 4, spans_per_request: 300 });
+        let again = generate(&WorkloadConfig {
+            seed: 7,
+            pool: 4,
+            spans_per_request: 300,
+        });
         assert_eq!(again[3].bytes, pool[3].bytes);
     }
 
     #[test]
     fn instantiate_makes_new_trace_ids_and_shifts_time() {
-        let body = &generate(&WorkloadConfig { seed: 1, pool: 1, spans_per_request: 100 })[0];
+        let body = &generate(&WorkloadConfig {
+            seed: 1,
+            pool: 1,
+            spans_per_request: 100,
+        })[0];
         let now = 1_800_000_000_000_000_000;
         let a = ExportTraceServiceRequest::decode(body.instantiate(5, now)).unwrap();
         let b = ExportTraceServiceRequest::decode(body.instantiate(6, now + 1)).unwrap();
@@ -505,14 +695,27 @@ mod tests {
         assert_ne!(a, b);
         for ((x, y), o) in sa.iter().zip(&sb).zip(&so) {
             assert_ne!(x.trace_id, y.trace_id);
-            assert_eq!(x.trace_id[8..], o.trace_id[8..], "low half kept, so traces stay distinct");
+            assert_eq!(
+                x.trace_id[8..],
+                o.trace_id[8..],
+                "low half kept, so traces stay distinct"
+            );
             assert_eq!(x.span_id, o.span_id);
-            assert_eq!(x.end_time_unix_nano - x.start_time_unix_nano, o.end_time_unix_nano - o.start_time_unix_nano);
+            assert_eq!(
+                x.end_time_unix_nano - x.start_time_unix_nano,
+                o.end_time_unix_nano - o.start_time_unix_nano
+            );
             for event in &x.events {
-                assert!(event.time_unix_nano >= x.start_time_unix_nano && event.time_unix_nano <= x.end_time_unix_nano);
+                assert!(
+                    event.time_unix_nano >= x.start_time_unix_nano
+                        && event.time_unix_nano <= x.end_time_unix_nano
+                );
             }
         }
-        assert_eq!(sa.iter().map(|s| s.start_time_unix_nano).min().unwrap(), now);
+        assert_eq!(
+            sa.iter().map(|s| s.start_time_unix_nano).min().unwrap(),
+            now
+        );
         let traces_a: HashSet<_> = sa.iter().map(|s| s.trace_id.clone()).collect();
         let traces_o: HashSet<_> = so.iter().map(|s| s.trace_id.clone()).collect();
         assert_eq!(traces_a.len(), traces_o.len());

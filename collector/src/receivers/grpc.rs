@@ -134,7 +134,10 @@ impl Service<http::Request<Body>> for TraceService {
                 let mut response = http::Response::new(Body::default());
                 let headers = response.headers_mut();
                 headers.insert(Status::GRPC_STATUS, (Code::Unimplemented as i32).into());
-                headers.insert(http::header::CONTENT_TYPE, tonic::metadata::GRPC_CONTENT_TYPE);
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    tonic::metadata::GRPC_CONTENT_TYPE,
+                );
                 Ok(response)
             });
         }

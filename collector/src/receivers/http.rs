@@ -199,7 +199,9 @@ async fn read_body(mut body: Body, max: usize) -> Result<Bytes> {
     let mut collected = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|err| IngestError::BodyRead(err.to_string()))?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if collected.len() + data.len() > max {
             discard_body(body, drain_limit(max)).await;
             return Err(IngestError::BodyTooLarge { limit: max });
