@@ -41,9 +41,41 @@
 use std::collections::HashMap;
 
 use hopscope_schemas::{HopKind, SpanKind, TraceId};
+use hopscope_storage::analytics::{EntryTraceQuery, Window};
+use hopscope_storage::{AnalyticsReader, SpanReader, StorageError, Trace};
 use serde::Serialize;
 
-use super::{ItemKind, PathItem, TraceAnalysis};
+use super::{ItemKind, PathItem, TraceAnalysis, analyze};
+
+/// A trace of the entry operation, with the span id of its entry span.
+pub type EntryTrace = (Trace, hopscope_schemas::SpanId);
+
+/// The traces of `service`'s `operation` in `window` (at most `limit`, sampled by the
+/// store), each read whole: what blame analyses. Used by the API and the UI alike.
+pub async fn entry_traces(
+    analytics: &dyn AnalyticsReader,
+    reader: &dyn SpanReader,
+    service: &str,
+    operation: &str,
+    window: Window,
+    limit: usize,
+) -> Result<Vec<EntryTrace>, StorageError> {
+    let entries = analytics
+        .entry_traces(&EntryTraceQuery { window, service: service.to_owned(), operation: operation.to_owned(), limit })
+        .await?;
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(trace) = reader.trace(entry.trace_id).await? {
+            out.push((trace, entry.span_id));
+        }
+    }
+    Ok(out)
+}
+
+/// Analyses each entry trace from its entry span (CPU-bound: call it off the reactor).
+pub fn analyze_entries(traces: &[EntryTrace]) -> Vec<TraceAnalysis> {
+    traces.iter().filter_map(|(trace, root)| analyze(trace.trace_id, &trace.spans, Some(*root))).collect()
+}
 
 /// Example trace ids per node.
 pub const EXAMPLES: usize = 3;

@@ -9,14 +9,11 @@
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
-use hopscope_storage::analytics::{EntryTraceQuery, Window};
-use hopscope_storage::{AnalyticsReader, SpanReader, Trace};
 use serde::Serialize;
 
 use super::params::{analytics, limit, window, window_named};
 use crate::AppState;
-use crate::analysis::blame::{BlameReport, blame_p99, blame_with_baseline};
-use crate::analysis::{TraceAnalysis, analyze};
+use crate::analysis::blame::{BlameReport, analyze_entries, blame_p99, blame_with_baseline, entry_traces};
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;
@@ -47,15 +44,15 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     };
     let limit = limit(&params, "limit", DEFAULT_TRACES, MAX_TRACES)?;
     let analytics = analytics(&state)?;
-    let now = traces(&*analytics, &*state.reader, &service, &operation, window, limit).await?;
+    let now = entry_traces(&*analytics, &*state.reader, &service, &operation, window, limit).await?;
     let before = match baseline {
-        Some(b) => Some(traces(&*analytics, &*state.reader, &service, &operation, b, limit).await?),
+        Some(b) => Some(entry_traces(&*analytics, &*state.reader, &service, &operation, b, limit).await?),
         None => None,
     };
     json_blocking(move || {
-        let now = analyses(&now);
+        let now = analyze_entries(&now);
         let report = match before {
-            Some(before) => blame_with_baseline(&now, &analyses(&before)),
+            Some(before) => blame_with_baseline(&now, &analyze_entries(&before)),
             None => blame_p99(&now),
         };
         Answer {
@@ -67,37 +64,4 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     .await
 }
 
-type Entry = (Trace, hopscope_schemas::SpanId);
-
-async fn traces(
-    analytics: &dyn AnalyticsReader,
-    reader: &dyn SpanReader,
-    service: &str,
-    operation: &str,
-    window: Window,
-    limit: usize,
-) -> ApiResult<Vec<Entry>> {
-    let entries = analytics
-        .entry_traces(&EntryTraceQuery {
-            window,
-            service: service.to_owned(),
-            operation: operation.to_owned(),
-            limit,
-        })
-        .await?;
-    let mut out = Vec::with_capacity(entries.len());
-    for entry in entries {
-        if let Some(trace) = reader.trace(entry.trace_id).await? {
-            out.push((trace, entry.span_id));
-        }
-    }
-    Ok(out)
-}
-
-fn analyses(traces: &[Entry]) -> Vec<TraceAnalysis> {
-    traces
-        .iter()
-        .filter_map(|(trace, root)| analyze(trace.trace_id, &trace.spans, Some(*root)))
-        .collect()
-}
 

@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use hopscope_query_api::analysis::blame::{BlameNode, BlameReport, NodeType, blame_p99, blame_with_baseline};
-use hopscope_query_api::analysis::{TraceAnalysis, analyze};
+use hopscope_query_api::analysis::TraceAnalysis;
+use hopscope_query_api::analysis::blame::{
+    BlameNode, BlameReport, NodeType, analyze_entries, blame_p99, blame_with_baseline, entry_traces,
+};
 use hopscope_schemas::SpanKind;
-use hopscope_storage::analytics::{EntryTraceQuery, Window};
+use hopscope_storage::analytics::Window;
 use hopscope_storage::{AnalyticsReader, OperationQuery, SpanReader, StorageError};
 use leptos::prelude::*;
 
@@ -29,28 +31,8 @@ async fn analyses(
     window: Window,
     limit: usize,
 ) -> Result<Vec<TraceAnalysis>, StorageError> {
-    let entries = analytics
-        .entry_traces(&EntryTraceQuery {
-            window,
-            service: service.to_owned(),
-            operation: operation.to_owned(),
-            limit,
-        })
-        .await?;
-    let mut traces = Vec::with_capacity(entries.len());
-    for entry in entries {
-        if let Some(trace) = reader.trace(entry.trace_id).await? {
-            traces.push((trace, entry.span_id));
-        }
-    }
-    Ok(blocking(move || {
-        traces
-            .iter()
-            .filter_map(|(t, root)| analyze(t.trace_id, &t.spans, Some(*root)))
-            .collect()
-    })
-    .await
-    .unwrap_or_default())
+    let traces = entry_traces(analytics, reader, service, operation, window, limit).await?;
+    Ok(blocking(move || analyze_entries(&traces)).await.unwrap_or_default())
 }
 
 fn node_name(n: &BlameNode) -> (String, &'static str) {
