@@ -8,11 +8,14 @@
 //! - `decode_map`: decode + `spans_from_request` (validate and map to `SpanRecord`s).
 //! - `decode_map_reencode`: decode + map + `encode_spans` (the log payload), i.e. what
 //!   a receiver did per request before raw pass-through.
+//! - `scan_check`: `otlp_scan::valid_span_count`, the allocation-free check the
+//!   receivers now run instead of a decode before logging a body as it arrived.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hopscope_collector::durable::encode_spans;
 use hopscope_loadgen::workload::{WorkloadConfig, generate};
 use hopscope_schemas::otlp::spans_from_request;
+use hopscope_schemas::otlp_scan::valid_span_count;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
@@ -28,6 +31,13 @@ fn bench(c: &mut Criterion) {
                 for body in &bytes {
                     let request = ExportTraceServiceRequest::decode(body.as_ref()).expect("valid body");
                     std::hint::black_box(request);
+                }
+            })
+        });
+        group.bench_function("scan_check", |b| {
+            b.iter(|| {
+                for body in &bytes {
+                    std::hint::black_box(valid_span_count(body).expect("valid body"));
                 }
             })
         });

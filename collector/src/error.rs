@@ -244,7 +244,10 @@ struct RpcStatusWithDetails {
 
 fn retry_info_status(code: i32, message: &str) -> RpcStatusWithDetails {
     let retry = RetryInfo {
-        retry_delay: Some(ProtoDuration { seconds: i64::from(RETRY_AFTER_SECS), nanos: 0 }),
+        retry_delay: Some(ProtoDuration {
+            seconds: i64::from(RETRY_AFTER_SECS),
+            nanos: 0,
+        }),
     };
     RpcStatusWithDetails {
         code,

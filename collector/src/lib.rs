@@ -26,5 +26,5 @@ pub mod wal;
 pub use cloud::{CloudConfig, CloudRules};
 pub use config::CollectorConfig;
 pub use error::{BodyFormat, IngestError, RpcStatus};
-pub use ingest::{Ingest, IngestStats};
+pub use ingest::{Ingest, IngestStats, Received};
 pub use receivers::{OtlpGrpcReceiver, OtlpHttpReceiver};

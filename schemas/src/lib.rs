@@ -9,6 +9,7 @@ pub mod derive;
 pub mod glob;
 pub mod ids;
 pub mod otlp;
+pub mod otlp_scan;
 pub mod span;
 
 pub use derive::{CloudKind, CloudTags};

@@ -34,12 +34,18 @@ pub struct FeederConfig {
 
 impl Default for FeederConfig {
     fn default() -> Self {
-        Self { max_batch_spans: 10_000, retry_initial_ms: 100, retry_max_ms: 5_000 }
+        Self {
+            max_batch_spans: 10_000,
+            retry_initial_ms: 100,
+            retry_max_ms: 5_000,
+        }
     }
 }
 
 /// Upper bounds (seconds) of the insert latency histogram buckets.
-pub const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 /// A Prometheus-style cumulative histogram of store write latency.
 #[derive(Debug, Default)]
@@ -58,7 +64,8 @@ impl LatencyHistogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// `(upper bound in seconds, cumulative count)` per bucket, then the total count and
@@ -105,8 +112,19 @@ pub struct StoreFeeder {
 
 impl StoreFeeder {
     /// A feeder from `wal` into `store`, woken by `appended`.
-    pub fn new(wal: Arc<Wal>, store: Arc<dyn SpanWriter>, appended: Arc<Notify>, config: FeederConfig) -> Self {
-        Self { wal, store, appended, config, stats: Arc::new(FeederStats::default()) }
+    pub fn new(
+        wal: Arc<Wal>,
+        store: Arc<dyn SpanWriter>,
+        appended: Arc<Notify>,
+        config: FeederConfig,
+    ) -> Self {
+        Self {
+            wal,
+            store,
+            appended,
+            config,
+            stats: Arc::new(FeederStats::default()),
+        }
     }
 
     /// The counters, for monitoring.
@@ -117,28 +135,46 @@ impl StoreFeeder {
     /// Runs from log position `from` until `shutdown` completes; then writes whatever is
     /// already in the log (the receivers have stopped by then) and returns. The caller
     /// bounds how long that final drain may take.
+    ///
+    /// Two stages overlap: while one batch is written to the store, the next one is read
+    /// from the log and decoded on the blocking pool. Only the written batch has an intent
+    /// recorded and is committed, strictly in log order.
     pub async fn run(self, from: u64, shutdown: impl Future<Output = ()> + Send) {
         let startup_end = self.wal.stats().next_seq;
-        let mut reader = Some(self.wal.reader(from));
         // A batch that was being written when the process stopped is replayed exactly as
         // it was cut, so a store deduplicating whole batches recognises it.
-        let mut replay_until = self.wal.intent().filter(|(first, _)| *first == from).map(|(_, last)| last);
+        let replay_until = self
+            .wal
+            .intent()
+            .filter(|(first, _)| *first == from)
+            .map(|(_, last)| last);
+        let mut next = self.prepare(self.wal.reader(from), replay_until);
         let mut stopping = false;
         tokio::pin!(shutdown);
         info!(from, startup_end, "store feeder started");
         loop {
-            let Some(current) = reader.take() else { return };
-            let (back, records) = match self.read_batch(current, replay_until.take()).await {
-                Ok(read) => read,
-                Err(err) => {
+            let batch = match next.await {
+                Ok(Ok(batch)) => batch,
+                Ok(Err(err)) => {
                     error!(error = %err, "store feeder cannot read the write-ahead log; stopping");
                     return;
                 }
+                Err(err) => {
+                    error!(error = %err, "store feeder read task failed; stopping");
+                    return;
+                }
             };
-            let position = back.position();
-            reader = Some(back);
+            let Prepared {
+                reader,
+                records,
+                spans,
+            } = batch;
+            let position = reader.position();
             if position >= startup_end && !self.stats.caught_up.swap(true, Ordering::Relaxed) {
-                info!(position, "store feeder caught up with the log found at start-up");
+                info!(
+                    position,
+                    "store feeder caught up with the log found at start-up"
+                );
             }
             if records.is_empty() {
                 if stopping {
@@ -150,82 +186,64 @@ impl StoreFeeder {
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                     () = &mut shutdown, if !stopping => stopping = true,
                 }
+                next = self.prepare(reader, None);
                 continue;
             }
+            next = self.prepare(reader, None);
             let first_seq = records.first().map_or(0, |(seq, _)| *seq);
             let last_seq = records.last().map_or(0, |(seq, _)| *seq);
             let wal = Arc::clone(&self.wal);
             match tokio::task::spawn_blocking(move || wal.set_intent(first_seq, last_seq)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(err)) => warn!(error = %err, "cannot record the batch intent; a crash now may duplicate it in a batch-deduplicating store"),
+                Ok(Err(err)) => {
+                    warn!(error = %err, "cannot record the batch intent; a crash now may duplicate it in a batch-deduplicating store")
+                }
                 Err(err) => warn!(error = %err, "intent task failed"),
             }
-            self.write_with_retry(&records).await;
+            self.write_with_retry(&records, spans).await;
             let wal = Arc::clone(&self.wal);
             match tokio::task::spawn_blocking(move || wal.commit(last_seq)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(err)) => warn!(error = %err, last_seq, "cannot commit the log position; records will be replayed"),
+                Ok(Err(err)) => {
+                    warn!(error = %err, last_seq, "cannot commit the log position; records will be replayed")
+                }
                 Err(err) => warn!(error = %err, "commit task failed"),
             }
         }
     }
 
-    /// Reads records until the batch is full or the log is caught up; with `until`, reads
-    /// exactly the records up to that sequence number (the replay of a recorded intent).
-    async fn read_batch(
+    /// Starts reading the next batch ([`StoreFeeder::read_batch`]) and decoding it, on
+    /// the blocking pool.
+    fn prepare(
         &self,
-        mut reader: WalReader,
+        reader: WalReader,
         until: Option<u64>,
-    ) -> Result<(WalReader, Vec<(u64, Vec<u8>)>), String> {
+    ) -> tokio::task::JoinHandle<Result<Prepared, String>> {
         let max_bytes = self.config.max_batch_spans.max(1) * 512;
+        let stats = Arc::clone(&self.stats);
         tokio::task::spawn_blocking(move || {
-            let mut records = Vec::new();
-            let mut bytes = 0;
-            loop {
-                let more = match until {
-                    Some(last) => reader.position() <= last,
-                    None => bytes < max_bytes,
-                };
-                if !more {
-                    break;
-                }
-                match reader.next_record() {
-                    Ok(Some((seq, payload))) => {
-                        bytes += payload.len();
-                        records.push((seq, payload));
-                    }
-                    Ok(None) => break,
-                    Err(err) => return Err(err.to_string()),
-                }
-            }
-            Ok((reader, records))
+            let (reader, records) = read_batch(reader, until, max_bytes)?;
+            let spans = decode(&stats, &records);
+            Ok(Prepared {
+                reader,
+                records,
+                spans,
+            })
         })
-        .await
-        .map_err(|err| format!("log reader task failed: {err}"))?
-    }
-
-    fn decode(&self, records: &[(u64, Vec<u8>)]) -> Vec<SpanRecord> {
-        let mut spans = Vec::new();
-        for (seq, payload) in records {
-            match ExportTraceServiceRequest::decode(payload.as_slice()) {
-                Ok(request) => spans.extend(spans_from_request(request).spans),
-                Err(err) => {
-                    self.stats.records_undecodable.fetch_add(1, Ordering::Relaxed);
-                    error!(seq, error = %err, "write-ahead log record does not decode; skipped");
-                }
-            }
-        }
-        spans
     }
 
     /// Writes the records' spans, retrying retryable errors with capped exponential
     /// backoff for as long as it takes; a permanent refusal is logged and counted.
-    async fn write_with_retry(&self, records: &[(u64, Vec<u8>)]) {
+    /// `decoded` are the records' spans for the first attempt.
+    async fn write_with_retry(&self, records: &[(u64, Vec<u8>)], decoded: Vec<SpanRecord>) {
         let mut delay = Duration::from_millis(self.config.retry_initial_ms.max(1));
         let max_delay = Duration::from_millis(self.config.retry_max_ms.max(1));
+        let mut decoded = Some(decoded);
         for attempt in 1u64.. {
-            // Decoding again per attempt is cheaper than keeping a clone for a rare retry.
-            let spans = self.decode(records);
+            // Decoding again per retry is cheaper than keeping a clone for a rare retry.
+            let spans = decoded
+                .take()
+                .unwrap_or_else(|| decode(&self.stats, records));
             let count = spans.len() as u64;
             if count == 0 {
                 return;
@@ -234,7 +252,9 @@ impl StoreFeeder {
             match self.store.write_spans(spans).await {
                 Ok(()) => {
                     self.stats.insert_latency.observe(started.elapsed());
-                    self.stats.records_written.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .records_written
+                        .fetch_add(records.len() as u64, Ordering::Relaxed);
                     self.stats.spans_written.fetch_add(count, Ordering::Relaxed);
                     return;
                 }
@@ -252,4 +272,56 @@ impl StoreFeeder {
             }
         }
     }
+}
+
+/// A batch read from the log and decoded, with the reader positioned after it.
+struct Prepared {
+    reader: WalReader,
+    records: Vec<(u64, Vec<u8>)>,
+    spans: Vec<SpanRecord>,
+}
+
+/// Reads records until about `max_bytes` of payload or the end of the log; with `until`,
+/// exactly the records up to that sequence number (the replay of a recorded intent).
+/// Blocking.
+fn read_batch(
+    mut reader: WalReader,
+    until: Option<u64>,
+    max_bytes: usize,
+) -> Result<(WalReader, Vec<(u64, Vec<u8>)>), String> {
+    let mut records = Vec::new();
+    let mut bytes = 0;
+    loop {
+        let more = match until {
+            Some(last) => reader.position() <= last,
+            None => bytes < max_bytes,
+        };
+        if !more {
+            break;
+        }
+        match reader.next_record() {
+            Ok(Some((seq, payload))) => {
+                bytes += payload.len();
+                records.push((seq, payload));
+            }
+            Ok(None) => break,
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+    Ok((reader, records))
+}
+
+/// Decodes and maps the records' spans; undecodable records are counted and skipped.
+fn decode(stats: &FeederStats, records: &[(u64, Vec<u8>)]) -> Vec<SpanRecord> {
+    let mut spans = Vec::new();
+    for (seq, payload) in records {
+        match ExportTraceServiceRequest::decode(payload.as_slice()) {
+            Ok(request) => spans.extend(spans_from_request(request).spans),
+            Err(err) => {
+                stats.records_undecodable.fetch_add(1, Ordering::Relaxed);
+                error!(seq, error = %err, "write-ahead log record does not decode; skipped");
+            }
+        }
+    }
+    spans
 }

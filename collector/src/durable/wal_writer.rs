@@ -17,7 +17,10 @@ use crate::wal::{Wal, WalError};
 /// `ExportTraceServiceRequest` in protobuf, so a record can be replayed through the same
 /// mapping as a fresh request.
 pub fn encode_spans(spans: &[SpanRecord]) -> Vec<u8> {
-    ExportTraceServiceRequest { resource_spans: traces_data(spans).resource_spans }.encode_to_vec()
+    ExportTraceServiceRequest {
+        resource_spans: traces_data(spans).resource_spans,
+    }
+    .encode_to_vec()
 }
 
 /// A whole export request, every span of it valid, ready to be logged as it is.
@@ -63,9 +66,13 @@ impl WalWriter {
         )
     }
 
-    fn finish(&self, appended: std::result::Result<std::result::Result<u64, WalError>, tokio::task::JoinError>) -> Result<()> {
-        let appended =
-            appended.map_err(|err| StorageError::Retryable(format!("write-ahead log task failed: {err}")))?;
+    fn finish(
+        &self,
+        appended: std::result::Result<std::result::Result<u64, WalError>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let appended = appended.map_err(|err| {
+            StorageError::Retryable(format!("write-ahead log task failed: {err}"))
+        })?;
         match appended {
             Ok(_) => {
                 self.appended.notify_one();

@@ -12,18 +12,18 @@
 //! - malformed protobuf, corrupt gzip, truncated frame: tonic `INTERNAL` →
 //!   `INVALID_ARGUMENT`, with a message naming the problem.
 //!
-//! Known limit: tonic decodes (and inflates) the message on the reactor thread before the
-//! handler runs; only the mapping of large requests moves to the blocking pool.
+//! Known limit: tonic inflates the message, and the codec checks it
+//! ([`Ingest::receive_protobuf`]: an allocation-free scan when the body can be logged as
+//! it is, else a prost decode), on the reactor thread before the handler runs; only the
+//! mapping of large requests moves to the blocking pool.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use bytes::Buf;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tonic::body::Body;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -34,7 +34,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
 
 use crate::config::DEFAULT_MAX_REQUEST_BYTES;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Received};
 
 /// Builds an [`OtlpGrpcReceiver`].
 #[derive(Debug)]
@@ -144,7 +144,10 @@ impl Service<http::Request<Body>> for TraceService {
         let method = ExportMethod(Arc::clone(&self.ingest));
         let max = self.max_request_bytes;
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(BodyKeepingCodec)
+            let codec = BodyKeepingCodec {
+                ingest: Arc::clone(&method.0),
+            };
+            let mut grpc = tonic::server::Grpc::new(codec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(max);
@@ -153,45 +156,40 @@ impl Service<http::Request<Body>> for TraceService {
     }
 }
 
-/// A decoded export request and the message bytes it was decoded from.
-struct ReceivedExport {
-    request: ExportTraceServiceRequest,
-    body: Bytes,
-}
-
 struct ExportMethod(Arc<Ingest>);
 
-impl tonic::server::UnaryService<ReceivedExport> for ExportMethod {
+impl tonic::server::UnaryService<Received> for ExportMethod {
     type Response = ExportTraceServiceResponse;
     type Future = BoxFuture<tonic::Response<Self::Response>, Status>;
 
-    fn call(&mut self, request: tonic::Request<ReceivedExport>) -> Self::Future {
+    fn call(&mut self, request: tonic::Request<Received>) -> Self::Future {
         let ingest = Arc::clone(&self.0);
         Box::pin(async move {
-            let ReceivedExport { request, body } = request.into_inner();
-            let response = ingest.export_body(request, Some(body)).await?;
+            let response = ingest.export_received(request.into_inner()).await?;
             Ok(tonic::Response::new(response))
         })
     }
 }
 
-/// Prost for the response; for the request, prost plus the message bytes (tonic has
-/// already inflated and length-checked them).
-#[derive(Debug, Clone, Copy)]
-struct BodyKeepingCodec;
+/// Prost for the response; for the request, [`Ingest::receive_protobuf`] on the message
+/// bytes (tonic has already inflated and length-checked them), which keeps the bytes.
+#[derive(Clone)]
+struct BodyKeepingCodec {
+    ingest: Arc<Ingest>,
+}
 
 impl Codec for BodyKeepingCodec {
     type Encode = ExportTraceServiceResponse;
-    type Decode = ReceivedExport;
+    type Decode = Received;
     type Encoder = BodyKeepingCodec;
     type Decoder = BodyKeepingCodec;
 
     fn encoder(&mut self) -> Self::Encoder {
-        BodyKeepingCodec
+        self.clone()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        BodyKeepingCodec
+        self.clone()
     }
 }
 
@@ -206,15 +204,17 @@ impl Encoder for BodyKeepingCodec {
 }
 
 impl Decoder for BodyKeepingCodec {
-    type Item = ReceivedExport;
+    type Item = Received;
     type Error = Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ReceivedExport>, Status> {
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Received>, Status> {
         let body = src.copy_to_bytes(src.remaining());
         // Same message text as tonic's prost codec, which `fix_decode_status` relies on.
-        let request = ExportTraceServiceRequest::decode(body.as_ref())
+        let received = self
+            .ingest
+            .receive_protobuf(body)
             .map_err(|err| Status::internal(err.to_string()))?;
-        Ok(Some(ReceivedExport { request, body }))
+        Ok(Some(received))
     }
 }
 

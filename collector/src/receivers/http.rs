@@ -30,7 +30,7 @@ use prost::Message;
 use crate::config::DEFAULT_MAX_REQUEST_BYTES;
 use crate::decode::{self, ContentEncoding};
 use crate::error::{BodyFormat, IngestError, Result};
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Received};
 
 /// The OTLP/HTTP traces path.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -120,7 +120,7 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
         }
     };
     let result = match read_and_decode(&state, &headers, body, format).await {
-        Ok((request, plain)) => state.ingest.export_body(request, plain).await,
+        Ok(received) => state.ingest.export_received(received).await,
         Err(err) => {
             state.ingest.record_invalid_request();
             Err(err)
@@ -137,10 +137,7 @@ async fn read_and_decode(
     headers: &HeaderMap,
     body: Body,
     format: BodyFormat,
-) -> Result<(
-    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-    Option<Bytes>,
-)> {
+) -> Result<Received> {
     let max = state.max_request_bytes;
     let encoding = decode::content_encoding(headers)?;
     let declared = headers
@@ -156,15 +153,22 @@ async fn read_and_decode(
     let raw = read_body(body, max).await?;
     let heavy = raw.len() > DECODE_BLOCKING_THRESHOLD
         || (encoding == ContentEncoding::Gzip && raw.len() > DECODE_BLOCKING_THRESHOLD / 16);
-    // The uncompressed protobuf body travels on with the request so that the ingest path
-    // can log it as it is.
+    // The uncompressed protobuf body travels on so that the ingest path can log it as it is.
+    let ingest = Arc::clone(&state.ingest);
     let decode = move || {
         let plain = match encoding {
             ContentEncoding::Identity => raw,
             ContentEncoding::Gzip => Bytes::from(decode::gunzip(&raw, max)?),
         };
-        let request = decode::decode_request(&plain, format)?;
-        Ok((request, (format == BodyFormat::Protobuf).then_some(plain)))
+        match format {
+            BodyFormat::Protobuf => ingest
+                .receive_protobuf(plain)
+                .map_err(|err| IngestError::InvalidProtobuf(err.to_string())),
+            BodyFormat::Json => Ok(Received::Decoded {
+                request: decode::decode_request(&plain, format)?,
+                body: None,
+            }),
+        }
     };
     if heavy {
         tokio::task::spawn_blocking(decode)

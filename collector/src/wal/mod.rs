@@ -83,7 +83,10 @@ pub enum WalError {
 pub type Result<T, E = WalError> = std::result::Result<T, E>;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
-    move |source| WalError::Io { path: path.to_owned(), source }
+    move |source| WalError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// One damaged place found at open.
@@ -180,7 +183,10 @@ impl Wal {
     pub fn open(dir: &Path, config: WalConfig) -> Result<(Wal, Recovery)> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let committed = read_commit(dir);
-        let mut recovery = Recovery { committed, ..Recovery::default() };
+        let mut recovery = Recovery {
+            committed,
+            ..Recovery::default()
+        };
         let mut segments = Vec::new();
         for path in segment_files(dir)? {
             let scan = scan_segment(&path)?;
@@ -188,7 +194,10 @@ impl Wal {
                 warn!(path = %damage.path.display(), offset = damage.offset, bytes_lost = damage.bytes_lost,
                       reason = %damage.reason, cut = damage.cut, "write-ahead log damage skipped");
                 if damage.cut {
-                    let file = OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(io_err(&path))?;
                     file.set_len(damage.offset).map_err(io_err(&path))?;
                 }
                 recovery.damaged.push(damage);
@@ -198,8 +207,16 @@ impl Wal {
                 continue;
             };
             recovery.records += scan.records;
-            let created = fs::metadata(&path).and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
-            segments.push(Segment { first_seq, next_seq: last_seq + 1, bytes: scan.valid_len, path, created });
+            let created = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|_| SystemTime::now());
+            segments.push(Segment {
+                first_seq,
+                next_seq: last_seq + 1,
+                bytes: scan.valid_len,
+                path,
+                created,
+            });
         }
         let next_seq = segments.last().map_or(1, |s| s.next_seq).max(committed + 1);
         recovery.segments = segments.len();
@@ -237,16 +254,24 @@ impl Wal {
         let frame_len = (HEADER_LEN + payload.len()) as u64;
         let backlog = backlog_bytes(&state);
         if backlog > 0 && backlog + frame_len > self.config.max_backlog_bytes {
-            return Err(WalError::Full { backlog_bytes: backlog, limit_bytes: self.config.max_backlog_bytes });
+            return Err(WalError::Full {
+                backlog_bytes: backlog,
+                limit_bytes: self.config.max_backlog_bytes,
+            });
         }
-        let active_has_records = state.segments.last().is_some_and(|s| s.next_seq > s.first_seq);
+        let active_has_records = state
+            .segments
+            .last()
+            .is_some_and(|s| s.next_seq > s.first_seq);
         let active_bytes = state.segments.last().map_or(0, |s| s.bytes);
         if active_has_records && active_bytes + frame_len > self.config.segment_bytes {
             self.roll(&mut state)?;
         }
         let seq = state.next_seq;
         let frame = record::encode(seq, payload);
-        let State { segments, active, .. } = &mut *state;
+        let State {
+            segments, active, ..
+        } = &mut *state;
         let segment = segments.last_mut().ok_or_else(|| WalError::Io {
             path: self.dir.clone(),
             source: io::Error::other("no active segment"),
@@ -255,7 +280,10 @@ impl Wal {
             // Cut a partial frame so that later appends stay readable.
             let _ = active.set_len(segment.bytes);
             let _ = active.seek(SeekFrom::Start(segment.bytes));
-            return Err(WalError::Io { path: segment.path.clone(), source });
+            return Err(WalError::Io {
+                path: segment.path.clone(),
+                source,
+            });
         }
         segment.bytes += frame_len;
         segment.next_seq = seq + 1;
@@ -264,9 +292,11 @@ impl Wal {
         let sync_now = match self.config.durability {
             Durability::Process => false,
             Durability::FsyncEach => true,
-            Durability::FsyncInterval { .. } => {
-                self.config.durability.interval().is_some_and(|i| state.last_sync.elapsed() >= i)
-            }
+            Durability::FsyncInterval { .. } => self
+                .config
+                .durability
+                .interval()
+                .is_some_and(|i| state.last_sync.elapsed() >= i),
         };
         if sync_now {
             self.sync_locked(&mut state)?;
@@ -282,7 +312,11 @@ impl Wal {
 
     fn sync_locked(&self, state: &mut State) -> Result<()> {
         if state.unsynced {
-            let path = state.segments.last().map(|s| s.path.clone()).unwrap_or_default();
+            let path = state
+                .segments
+                .last()
+                .map(|s| s.path.clone())
+                .unwrap_or_default();
             state.active.sync_data().map_err(io_err(&path))?;
             state.unsynced = false;
         }
@@ -308,18 +342,24 @@ impl Wal {
             return Ok(());
         }
         let seq = seq.min(state.next_seq.saturating_sub(1));
-        write_commit(&self.dir, seq, self.config.durability != Durability::Process)?;
+        write_commit(
+            &self.dir,
+            seq,
+            self.config.durability != Durability::Process,
+        )?;
         state.committed = seq;
         self.apply_retention(&mut state)
     }
 
     fn apply_retention(&self, state: &mut State) -> Result<()> {
         let mut total: u64 = state.segments.iter().map(|s| s.bytes).sum();
-        let max_age = (self.config.retain_secs > 0).then(|| Duration::from_secs(self.config.retain_secs));
+        let max_age =
+            (self.config.retain_secs > 0).then(|| Duration::from_secs(self.config.retain_secs));
         while state.segments.len() > 1 {
             let oldest = &state.segments[0];
             let committed = !oldest.has_uncommitted(state.committed);
-            let too_old = max_age.is_some_and(|age| oldest.created.elapsed().is_ok_and(|e| e > age));
+            let too_old =
+                max_age.is_some_and(|age| oldest.created.elapsed().is_ok_and(|e| e > age));
             if !(committed && (total > self.config.retain_bytes || too_old)) {
                 break;
             }
@@ -337,7 +377,12 @@ impl Wal {
         bytes.extend_from_slice(&last.to_le_bytes());
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
-        replace_file(&self.dir, INTENT_FILE, &bytes, self.config.durability != Durability::Process)
+        replace_file(
+            &self.dir,
+            INTENT_FILE,
+            &bytes,
+            self.config.durability != Durability::Process,
+        )
     }
 
     /// The last recorded intent `(first, last)`, if its file is intact.
@@ -366,7 +411,11 @@ impl Wal {
     /// The oldest sequence number still in the log.
     pub fn first_seq(&self) -> u64 {
         let state = self.state.lock();
-        state.segments.iter().find(|s| s.next_seq > s.first_seq).map_or(state.next_seq, |s| s.first_seq)
+        state
+            .segments
+            .iter()
+            .find(|s| s.next_seq > s.first_seq)
+            .map_or(state.next_seq, |s| s.first_seq)
     }
 
     /// The highest committed sequence number (0: none).
@@ -376,15 +425,26 @@ impl Wal {
 
     /// A reader that returns records from sequence number `from` on.
     pub fn reader(self: &Arc<Self>, from: u64) -> WalReader {
-        WalReader { wal: Arc::clone(self), position: from.max(1), current: None }
+        WalReader {
+            wal: Arc::clone(self),
+            position: from.max(1),
+            current: None,
+        }
     }
 
     /// Where `position` is: the log's next sequence number, and the segment that holds
     /// `position` (its first sequence number and path) with the one after it, if any.
     fn locate(&self, position: u64) -> (u64, Option<(u64, PathBuf)>, Option<u64>) {
         let state = self.state.lock();
-        let index = state.segments.iter().rposition(|s| s.first_seq <= position).unwrap_or(0);
-        let here = state.segments.get(index).map(|s| (s.first_seq, s.path.clone()));
+        let index = state
+            .segments
+            .iter()
+            .rposition(|s| s.first_seq <= position)
+            .unwrap_or(0);
+        let here = state
+            .segments
+            .get(index)
+            .map(|s| (s.first_seq, s.path.clone()));
         let next = state.segments.get(index + 1).map(|s| s.first_seq);
         (state.next_seq, here, next)
     }
@@ -412,17 +472,22 @@ impl WalReader {
             if self.position >= next_seq {
                 return Ok(None);
             }
-            let Some((first_seq, path)) = here else { return Ok(None) };
+            let Some((first_seq, path)) = here else {
+                return Ok(None);
+            };
             if self.position < first_seq {
                 // Retention deleted what this reader wanted (it only deletes committed data).
                 self.position = first_seq;
             }
             if self.current.as_ref().is_none_or(|(f, _)| *f != first_seq) {
                 let mut file = File::open(&path).map_err(io_err(&path))?;
-                file.seek(SeekFrom::Start(MAGIC.len() as u64)).map_err(io_err(&path))?;
+                file.seek(SeekFrom::Start(MAGIC.len() as u64))
+                    .map_err(io_err(&path))?;
                 self.current = Some((first_seq, BufReader::new(file)));
             }
-            let Some((_, reader)) = self.current.as_mut() else { continue };
+            let Some((_, reader)) = self.current.as_mut() else {
+                continue;
+            };
             match record::read_record(reader).map_err(io_err(&path))? {
                 Decoded::Record { seq, payload } => {
                     if seq >= self.position {
@@ -439,7 +504,9 @@ impl WalReader {
                     }
                     self.current = None;
                     match next_segment {
-                        Some(next_first) if next_first > self.position => self.position = next_first,
+                        Some(next_first) if next_first > self.position => {
+                            self.position = next_first
+                        }
                         Some(_) => {}
                         None => return Ok(None),
                     }
@@ -450,15 +517,25 @@ impl WalReader {
 }
 
 fn backlog_bytes(state: &State) -> u64 {
-    state.segments.iter().filter(|s| s.has_uncommitted(state.committed)).map(|s| s.bytes).sum()
+    state
+        .segments
+        .iter()
+        .filter(|s| s.has_uncommitted(state.committed))
+        .map(|s| s.bytes)
+        .sum()
 }
 
 fn segment_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<(u64, PathBuf)> = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let path = entry.map_err(io_err(dir))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        if let Some(first) = name.strip_suffix(SEGMENT_SUFFIX).and_then(|n| n.parse::<u64>().ok()) {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(first) = name
+            .strip_suffix(SEGMENT_SUFFIX)
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             files.push((first, path));
         }
     }
@@ -468,7 +545,12 @@ fn segment_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, Segment)> {
     let path = dir.join(format!("{first_seq:020}{SEGMENT_SUFFIX}"));
-    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(io_err(&path))?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
     file.write_all(MAGIC).map_err(io_err(&path))?;
     let segment = Segment {
         first_seq,
@@ -494,7 +576,12 @@ fn scan_segment(path: &Path) -> Result<Scan> {
     let mut reader = BufReader::new(file);
     let mut magic = [0u8; 8];
     let magic_ok = io::Read::read_exact(&mut reader, &mut magic).is_ok() && &magic == MAGIC;
-    let mut scan = Scan { valid_len: MAGIC.len() as u64, records: 0, seq_range: None, damage: Vec::new() };
+    let mut scan = Scan {
+        valid_len: MAGIC.len() as u64,
+        records: 0,
+        seq_range: None,
+        damage: Vec::new(),
+    };
     let damage = |offset: u64, bytes_lost: u64, reason: &str, cut: bool| Damage {
         path: path.to_owned(),
         offset,
@@ -504,7 +591,8 @@ fn scan_segment(path: &Path) -> Result<Scan> {
     };
     if !magic_ok {
         scan.valid_len = 0;
-        scan.damage.push(damage(0, file_len, "bad segment header", true));
+        scan.damage
+            .push(damage(0, file_len, "bad segment header", true));
         return Ok(scan);
     }
     loop {
@@ -513,10 +601,16 @@ fn scan_segment(path: &Path) -> Result<Scan> {
                 let frame = (HEADER_LEN + payload.len()) as u64;
                 match scan.seq_range {
                     Some((_, last)) if seq <= last => {
-                        scan.damage.push(damage(scan.valid_len, frame, "sequence number goes backwards", false));
+                        scan.damage.push(damage(
+                            scan.valid_len,
+                            frame,
+                            "sequence number goes backwards",
+                            false,
+                        ));
                     }
                     _ => {
-                        scan.seq_range = Some((scan.seq_range.map_or(seq, |(first, _)| first), seq));
+                        scan.seq_range =
+                            Some((scan.seq_range.map_or(seq, |(first, _)| first), seq));
                         scan.records += 1;
                     }
                 }
@@ -524,7 +618,12 @@ fn scan_segment(path: &Path) -> Result<Scan> {
                 continue;
             }
             Decoded::BadChecksum { frame_len } => {
-                scan.damage.push(damage(scan.valid_len, frame_len, "checksum mismatch", false));
+                scan.damage.push(damage(
+                    scan.valid_len,
+                    frame_len,
+                    "checksum mismatch",
+                    false,
+                ));
                 scan.valid_len += frame_len;
                 continue;
             }
@@ -532,7 +631,12 @@ fn scan_segment(path: &Path) -> Result<Scan> {
             Decoded::Torn => "torn record at the end (a write cut short by a crash)",
             Decoded::Corrupt(reason) => reason,
         };
-        scan.damage.push(damage(scan.valid_len, file_len - scan.valid_len, problem, true));
+        scan.damage.push(damage(
+            scan.valid_len,
+            file_len - scan.valid_len,
+            problem,
+            true,
+        ));
         return Ok(scan);
     }
 }

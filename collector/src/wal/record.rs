@@ -81,7 +81,9 @@ pub fn read_record(input: &mut impl Read) -> io::Result<Decoded> {
         return Ok(Decoded::Torn);
     }
     if checksum(seq, &payload) != crc {
-        return Ok(Decoded::BadChecksum { frame_len: (HEADER_LEN + len) as u64 });
+        return Ok(Decoded::BadChecksum {
+            frame_len: (HEADER_LEN + len) as u64,
+        });
     }
     Ok(Decoded::Record { seq, payload })
 }
@@ -107,15 +109,32 @@ mod tests {
     #[test]
     fn round_trip_and_damage() {
         let frame = encode(7, b"hello");
-        assert_eq!(read_record(&mut &frame[..]).unwrap(), Decoded::Record { seq: 7, payload: b"hello".to_vec() });
-        assert_eq!(read_record(&mut &frame[..frame.len() - 1]).unwrap(), Decoded::Torn);
+        assert_eq!(
+            read_record(&mut &frame[..]).unwrap(),
+            Decoded::Record {
+                seq: 7,
+                payload: b"hello".to_vec()
+            }
+        );
+        assert_eq!(
+            read_record(&mut &frame[..frame.len() - 1]).unwrap(),
+            Decoded::Torn
+        );
         assert_eq!(read_record(&mut &frame[..3]).unwrap(), Decoded::Torn);
         assert_eq!(read_record(&mut &[][..]).unwrap(), Decoded::End);
         let mut flipped = frame.clone();
         flipped[HEADER_LEN + 1] ^= 0x40;
-        assert_eq!(read_record(&mut &flipped[..]).unwrap(), Decoded::BadChecksum { frame_len: frame.len() as u64 });
+        assert_eq!(
+            read_record(&mut &flipped[..]).unwrap(),
+            Decoded::BadChecksum {
+                frame_len: frame.len() as u64
+            }
+        );
         let mut huge = frame.clone();
         huge[3] = 0xff;
-        assert_eq!(read_record(&mut &huge[..]).unwrap(), Decoded::Corrupt("record length is out of range"));
+        assert_eq!(
+            read_record(&mut &huge[..]).unwrap(),
+            Decoded::Corrupt("record length is out of range")
+        );
     }
 }
