@@ -5,6 +5,7 @@
 #   scripts/bench-ingest.sh                 # ~2.5 minutes
 #   DURATION=20 CONNECTIONS=4 scripts/bench-ingest.sh
 #   CLICKHOUSE=1 scripts/bench-ingest.sh    # also hopscope into a local clickhouse-server
+#   CLICKHOUSE=1 CLICKHOUSE_ONLY=1 scripts/bench-ingest.sh   # only that
 #
 # For each target: a flat-out run (max acked spans/s, spans per CPU second of the target
 # process from /proc/<pid>/stat, peak RSS = VmHWM), then fixed-rate runs at 50% and 90% of
@@ -12,6 +13,7 @@
 # the store after the load stops. Results: target/bench-results/<date>/*.json + a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/clickhouse.sh
 
 DURATION=${DURATION:-15}
 WARMUP=${WARMUP:-3}
@@ -76,49 +78,35 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
   echo "workload: seed 42, ~$SPANS_PER_REQUEST spans/request, $PROTOCOL, $CONNECTIONS connections, ${WARMUP}s warm-up + ${DURATION}s"
 } | tee "$OUT/machine.txt"
 
-start_hopscope hopscope
-H_ENDPOINT=http://127.0.0.1:$(port 24317 24318)
-loadgen hopscope-max "$H_ENDPOINT" "$HOPSCOPE_PID" 0 --drain-metrics-url http://127.0.0.1:26686/metrics
-stop "$HOPSCOPE_PID"
-
-start_rotel
-R_ENDPOINT=http://127.0.0.1:$(port 34317 34318)
-loadgen rotel-max "$R_ENDPOINT" "$ROTEL_PID" 0
-stop "$ROTEL_PID"
-
-# Sustained max for hopscope: acked spans over sending time plus the drain into the store.
-H_MAX=$(jq '.acked_spans / (.seconds + (.target.drain_seconds // 0)) | floor' "$OUT/hopscope-max.json")
-R_MAX=$(jq '.acked_spans_per_second | floor' "$OUT/rotel-max.json")
-for pct in 50 90; do
-  start_hopscope "hopscope-$pct"
-  loadgen "hopscope-$pct" "$H_ENDPOINT" "$HOPSCOPE_PID" $((H_MAX * pct / 100)) --drain-metrics-url http://127.0.0.1:26686/metrics
+if [ "${CLICKHOUSE_ONLY:-0}" != 1 ]; then
+  start_hopscope hopscope
+  H_ENDPOINT=http://127.0.0.1:$(port 24317 24318)
+  loadgen hopscope-max "$H_ENDPOINT" "$HOPSCOPE_PID" 0 --drain-metrics-url http://127.0.0.1:26686/metrics
   stop "$HOPSCOPE_PID"
+
   start_rotel
-  loadgen "rotel-$pct" "$R_ENDPOINT" "$ROTEL_PID" $((R_MAX * pct / 100))
+  R_ENDPOINT=http://127.0.0.1:$(port 34317 34318)
+  loadgen rotel-max "$R_ENDPOINT" "$ROTEL_PID" 0
   stop "$ROTEL_PID"
-done
+
+  # Sustained max for hopscope: acked spans over sending time plus the drain into the store.
+  H_MAX=$(jq '.acked_spans / (.seconds + (.target.drain_seconds // 0)) | floor' "$OUT/hopscope-max.json")
+  R_MAX=$(jq '.acked_spans_per_second | floor' "$OUT/rotel-max.json")
+  for pct in 50 90; do
+    start_hopscope "hopscope-$pct"
+    loadgen "hopscope-$pct" "$H_ENDPOINT" "$HOPSCOPE_PID" $((H_MAX * pct / 100)) --drain-metrics-url http://127.0.0.1:26686/metrics
+    stop "$HOPSCOPE_PID"
+    start_rotel
+    loadgen "rotel-$pct" "$R_ENDPOINT" "$ROTEL_PID" $((R_MAX * pct / 100))
+    stop "$ROTEL_PID"
+  done
+fi
 
 if [ "${CLICKHOUSE:-0}" = 1 ]; then
-  CH=$OUT/clickhouse; mkdir -p "$CH/data"
-  cat > "$CH/config.xml" <<XML
-<yandex>
-  <logger><level>warning</level><log>$CH/server.log</log><errorlog>$CH/error.log</errorlog></logger>
-  <http_port>28123</http_port><tcp_port>29000</tcp_port><listen_host>127.0.0.1</listen_host>
-  <path>$CH/data/</path><tmp_path>$CH/data/tmp/</tmp_path>
-  <user_files_path>$CH/data/user_files/</user_files_path><format_schema_path>$CH/data/format_schemas/</format_schema_path>
-  <mark_cache_size>5368709</mark_cache_size><max_concurrent_queries>50</max_concurrent_queries>
-  <users_config>$CH/users.xml</users_config><default_profile>default</default_profile>
-  <default_database>default</default_database><timezone>UTC</timezone>
-</yandex>
-XML
-  cat > "$CH/users.xml" <<XML
-<yandex><profiles><default></default></profiles>
-<users><default><password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default></users>
-<quotas><default></default></quotas></yandex>
-XML
-  clickhouse-server --config-file="$CH/config.xml" > "$CH/stdout.log" 2>&1 &
-  CH_PID=$!; PIDS+=("$CH_PID"); wait_port 28123
+  CH=$OUT/clickhouse
+  start_clickhouse "$CH" 28123 29000; PIDS+=("$CH_PID")
   CH_CPU0=$(awk '{print $14+$15}' "/proc/$CH_PID/stat")
+  H_ENDPOINT=http://127.0.0.1:$(port 24317 24318)
   start_hopscope hopscope-clickhouse --clickhouse-url http://127.0.0.1:28123
   loadgen hopscope-clickhouse-max "$H_ENDPOINT" "$HOPSCOPE_PID" 0 --drain-metrics-url http://127.0.0.1:26686/metrics
   CH_CPU1=$(awk '{print $14+$15}' "/proc/$CH_PID/stat")

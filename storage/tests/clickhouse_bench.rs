@@ -164,6 +164,40 @@ async fn size(client: &clickhouse::Client, db: &str, table: &str) -> Size {
         .unwrap()
 }
 
+#[derive(Row, serde::Deserialize)]
+struct Column {
+    name: String,
+    bytes: u64,
+}
+
+/// A table's columns by compressed size on disk, largest first.
+async fn columns(client: &clickhouse::Client, db: &str, table: &str) -> Vec<Column> {
+    client
+        .query(
+            "SELECT name, toUInt64(data_compressed_bytes) AS bytes FROM system.columns \
+             WHERE database = ? AND table = ? ORDER BY bytes DESC",
+        )
+        .bind(db)
+        .bind(table)
+        .fetch_all()
+        .await
+        .unwrap()
+}
+
+/// A table's skip indexes by compressed size on disk, largest first.
+async fn skip_indexes(client: &clickhouse::Client, db: &str, table: &str) -> Vec<Column> {
+    client
+        .query(
+            "SELECT name, toUInt64(data_compressed_bytes) AS bytes FROM system.data_skipping_indices \
+             WHERE database = ? AND table = ? ORDER BY bytes DESC",
+        )
+        .bind(db)
+        .bind(table)
+        .fetch_all()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly, see benches/README.md"]
 async fn insert_throughput_and_bytes_per_span() {
@@ -206,7 +240,7 @@ async fn insert_throughput_and_bytes_per_span() {
     let mut hs_total = 0;
     println!("| table | rows | bytes on disk | bytes/span |");
     println!("|---|---|---|---|");
-    for table in ["spans", "trace_index", "operations", "rollup_1m"] {
+    for table in ["spans_v2", "resources", "trace_index", "operations", "rollup_1m"] {
         let s = size(&client, "hs_bench", table).await;
         hs_total += s.bytes;
         println!("| hopscope {table} | {} | {} | {:.1} |", s.rows, s.bytes, s.bytes as f64 / n as f64);
@@ -216,6 +250,20 @@ async fn insert_throughput_and_bytes_per_span() {
         let s = size(&client, "otel", table).await;
         otel_total += s.bytes;
         println!("| otel {table} | {} | {} | {:.1} |", s.rows, s.bytes, s.bytes as f64 / n as f64);
+    }
+    println!();
+    println!("| hopscope spans_v2 column | compressed bytes | bytes/span |");
+    println!("|---|---|---|");
+    for c in columns(&client, "hs_bench", "spans_v2").await {
+        println!("| {} | {} | {:.2} |", c.name, c.bytes, c.bytes as f64 / n as f64);
+    }
+    println!();
+    println!("| skip index | compressed bytes | bytes/span |");
+    println!("|---|---|---|");
+    for (db, table) in [("hs_bench", "spans_v2"), ("otel", "otel_traces")] {
+        for c in skip_indexes(&client, db, table).await {
+            println!("| {table}.{} | {} | {:.2} |", c.name, c.bytes, c.bytes as f64 / n as f64);
+        }
     }
     println!();
     println!("spans: {n}, batches of {batch}");

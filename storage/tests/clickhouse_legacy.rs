@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hopscope_storage::clickhouse::{ClickHouseStore, Compression, Generation};
 use hopscope_storage::{SpanReader, SpanWriter, StorageError};
-use support::{LegacyServer, assert_conformance, base_ns, config, fixture};
+use support::{LegacyServer, assert_conformance, base_ns, config, fanout, fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_server_conformance_and_restart() {
@@ -20,7 +20,8 @@ async fn legacy_server_conformance_and_restart() {
     assert_eq!(store.target().generation, Generation::Legacy);
 
     let base = base_ns();
-    let spans = fixture(base, 40);
+    let mut spans = fixture(base, 40);
+    spans.extend(fanout(base));
     for chunk in spans.chunks(23) {
         store.write_spans(chunk.to_vec()).await.unwrap();
     }
@@ -58,7 +59,7 @@ async fn killed_server_is_retryable_and_rejected_insert_is_permanent() {
     // A schema the rows do not fit: rejected at once, not retried forever.
     store
         .client()
-        .query("ALTER TABLE hs_faults.spans DROP COLUMN record")
+        .query("ALTER TABLE hs_faults.spans_v2 DROP COLUMN status_message")
         .execute()
         .await
         .unwrap();

@@ -8,8 +8,8 @@ mod support;
 use hopscope_storage::clickhouse::{
     ClickHouseStore, Compression, Generation, Target, client, target,
 };
-use hopscope_storage::SpanWriter;
-use support::{ChdbFront, assert_conformance, base_ns, config, fixture};
+use hopscope_storage::{SpanReader, SpanWriter};
+use support::{ChdbFront, assert_conformance, base_ns, config, fanout, fixture};
 
 #[derive(clickhouse::Row, serde::Deserialize, Debug)]
 struct Count {
@@ -34,7 +34,8 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
     assert_eq!(store.target().generation, Generation::Modern);
 
     let base = base_ns();
-    let spans = fixture(base, 40);
+    let mut spans = fixture(base, 40);
+    spans.extend(fanout(base));
     // Request-sized batches, written concurrently, as the collector does.
     let mut tasks = Vec::new();
     let store = std::sync::Arc::new(store);
@@ -49,7 +50,7 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
     assert_conformance(store.as_ref(), &spans, base).await;
 
     // A retried batch (same spans, same token) is not inserted twice, rollups included.
-    let before = count(&store, "SELECT count() AS n FROM hs_modern.spans").await;
+    let before = count(&store, "SELECT count() AS n FROM hs_modern.spans_v2").await;
     let rollup = "SELECT toUInt64(countMerge(spans)) AS n FROM hs_modern.rollup_1m";
     let rolled = count(&store, rollup).await;
     assert_eq!(before, spans.len() as u64);
@@ -63,11 +64,11 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
     .unwrap();
     let batch = fixture(base + 1_000_000_000_000, 4);
     solo.write_spans(batch.clone()).await.unwrap();
-    let after_one = count(&store, "SELECT count() AS n FROM hs_modern.spans").await;
+    let after_one = count(&store, "SELECT count() AS n FROM hs_modern.spans_v2").await;
     let rolled_one = count(&store, rollup).await;
     assert_eq!(after_one, before + batch.len() as u64);
     solo.write_spans(batch).await.unwrap();
-    assert_eq!(count(&store, "SELECT count() AS n FROM hs_modern.spans").await, after_one);
+    assert_eq!(count(&store, "SELECT count() AS n FROM hs_modern.spans_v2").await, after_one);
     assert_eq!(count(&store, rollup).await, rolled_one);
 
     // Quantile states are real: p99.9 over the rollups.
@@ -108,7 +109,7 @@ async fn rejected_insert_is_permanent_on_the_modern_engine() {
     let store = ClickHouseStore::open(cfg).await.unwrap();
     store
         .client()
-        .query("ALTER TABLE hs_reject.spans DROP COLUMN record")
+        .query("ALTER TABLE hs_reject.spans_v2 DROP COLUMN status_message")
         .execute()
         .await
         .unwrap();
@@ -131,4 +132,27 @@ fn generated_ddl_parses_on_the_modern_engine_for_every_target() {
         }
     }
     let _ = target; // the helper used by the binary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_resource_is_inserted_once_per_day_by_a_writer() {
+    let front = ChdbFront::start();
+    let cfg = config(&front.url, "hs_res", Compression::None);
+    let store = ClickHouseStore::open(cfg.clone()).await.unwrap();
+    // Unmerged rows stay visible: every resources insert is counted.
+    store.client().query("SYSTEM STOP MERGES hs_res.resources").execute().await.unwrap();
+    let base = base_ns();
+    let rows = "SELECT count() AS n FROM hs_res.resources";
+    // Three services on two hosts, one scope: six distinct resources.
+    store.write_spans(fixture(base, 2)).await.unwrap();
+    assert_eq!(count(&store, rows).await, 6);
+    store.write_spans(fanout(base)).await.unwrap();
+    store.write_spans(fixture(base + 1_000_000_000, 2)).await.unwrap();
+    assert_eq!(count(&store, rows).await, 6, "known resources are not inserted again");
+    // Another writer (a restart) does not know them yet; readers see one either way.
+    let other = ClickHouseStore::open(cfg).await.unwrap();
+    other.write_spans(fixture(base + 2_000_000_000, 1)).await.unwrap();
+    assert_eq!(count(&store, rows).await, 9);
+    let trace = other.trace(fixture(base, 1)[0].trace_id).await.unwrap().unwrap();
+    assert_eq!(trace.spans[0].resource.attributes.len(), 4);
 }

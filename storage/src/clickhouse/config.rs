@@ -25,8 +25,9 @@ pub struct ClickHouseConfig {
     /// data lives in `ReplicatedMergeTree` `*_local` tables and reads/writes go through
     /// `Distributed` tables over them.
     pub cluster: Option<String>,
-    /// Retention in days (0 keeps spans forever). Modern servers get a table TTL; on
-    /// servers without TTL (18.x) hopscope drops expired daily partitions itself.
+    /// Retention in days (0 keeps spans forever). Modern servers get a table TTL, which
+    /// start-up (with `migrate_on_start`) alters when this value changes; on servers
+    /// without TTL (18.x) hopscope drops expired daily partitions itself at start-up.
     pub ttl_days: u32,
     /// Apply pending migrations at start-up.
     pub migrate_on_start: bool,

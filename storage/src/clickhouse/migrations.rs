@@ -17,6 +17,21 @@ pub struct Migration {
     pub name: &'static str,
     /// The template text.
     pub template: &'static str,
+    /// Data work run after the statements and before the migration is recorded (so a
+    /// crash in between runs both again; every step is safe to repeat).
+    pub step: Option<Step>,
+}
+
+/// Data work that DDL alone cannot do on every server generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Copy every row of the pre-0005 `spans` table (the span as JSON in `record`)
+    /// into `spans_v2` and `resources`, decoded and re-encoded by hopscope (18.16 has
+    /// no JSON functions that could do it in an `INSERT … SELECT`). Repeating it after
+    /// a crash inserts rows that the `ReplacingMergeTree` key and the readers' `LIMIT 1
+    /// BY trace_id, span_id` collapse; no view is attached to `spans_v2` yet, so the
+    /// rollups do not count copied spans twice.
+    CopyJsonSpans,
 }
 
 /// Every migration, in order.
@@ -25,21 +40,37 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "spans",
         template: include_str!("../../../schemas/migrations/0001_spans.sql"),
+        step: None,
     },
     Migration {
         version: 2,
         name: "trace_index",
         template: include_str!("../../../schemas/migrations/0002_trace_index.sql"),
+        step: None,
     },
     Migration {
         version: 3,
         name: "operations",
         template: include_str!("../../../schemas/migrations/0003_operations.sql"),
+        step: None,
     },
     Migration {
         version: 4,
         name: "rollup_1m",
         template: include_str!("../../../schemas/migrations/0004_rollup_1m.sql"),
+        step: None,
+    },
+    Migration {
+        version: 5,
+        name: "spans_v2",
+        template: include_str!("../../../schemas/migrations/0005_spans_v2.sql"),
+        step: Some(Step::CopyJsonSpans),
+    },
+    Migration {
+        version: 6,
+        name: "views_on_spans_v2",
+        template: include_str!("../../../schemas/migrations/0006_views_on_spans_v2.sql"),
+        step: None,
     },
 ];
 
@@ -188,6 +219,11 @@ impl Target {
                 "on_cluster" => out.push_str(&self.on_cluster()),
                 "ttl_days" => out.push_str(&self.ttl_days.to_string()),
                 "lc" => out.push_str("LowCardinality(String)"),
+                "lc_item" => out.push_str(if modern {
+                    "LowCardinality(String)"
+                } else {
+                    "String"
+                }),
                 "ts" => out.push_str(if modern { "DateTime64(9)" } else { "Int64" }),
                 "local" => out.push_str(&self.local(arg)),
                 "codec" => {
@@ -226,6 +262,44 @@ impl Target {
         }
         out.push_str(rest);
         out
+    }
+
+    /// The tables of the current schema that carry a retention TTL, as (local table
+    /// name, the time expression the TTL counts from), read from the templates' `@ttl`
+    /// lines: the latest `CREATE TABLE` of a name wins and dropped tables are left out.
+    pub fn ttl_tables(&self) -> Vec<(String, String)> {
+        let mut tables: Vec<(String, String)> = Vec::new();
+        let mut current: Option<String> = None;
+        for migration in MIGRATIONS {
+            for line in migration.template.lines().map(str::trim) {
+                if let Some(rest) = line.strip_prefix("CREATE TABLE IF NOT EXISTS {db}.{local:") {
+                    current = rest.split_once('}').map(|(name, _)| name.to_string());
+                } else if let Some(rest) = line.strip_prefix("DROP TABLE IF EXISTS {db}.") {
+                    let rest = rest.strip_prefix("{local:").unwrap_or(rest);
+                    let name = rest.split(['}', '{', ';']).next().unwrap_or_default();
+                    tables.retain(|(t, _)| t != name);
+                } else if let (Some(rest), Some(table)) = (line.strip_prefix("@ttl TTL "), &current)
+                    && let Some((expr, _)) = rest.split_once(" + INTERVAL")
+                {
+                    tables.retain(|(t, _)| t != table);
+                    tables.push((table.clone(), expr.trim().to_string()));
+                }
+            }
+        }
+        tables
+            .into_iter()
+            .map(|(table, expr)| (self.local(&table), expr))
+            .collect()
+    }
+
+    /// `ALTER TABLE` setting a local table's TTL to `days` after `expr` (0: no TTL).
+    pub fn ttl_statement(&self, local_table: &str, expr: &str, days: u32) -> String {
+        let table = format!("{}.{local_table}{}", self.database, self.on_cluster());
+        if days == 0 {
+            format!("ALTER TABLE {table} REMOVE TTL")
+        } else {
+            format!("ALTER TABLE {table} MODIFY TTL {expr} + INTERVAL {days} DAY")
+        }
     }
 
     /// Every statement of every migration, with the database and migrations table first.
@@ -339,12 +413,44 @@ mod tests {
         assert!(script.contains(
             "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/hs/spans_local', '{replica}')"
         ));
-        assert!(script.contains(
-            "ENGINE = Distributed(prod, hs, spans_local, cityHash64(trace_id))"
-        ));
+        assert!(
+            script.contains("ENGINE = Distributed(prod, hs, spans_local, cityHash64(trace_id))")
+        );
         assert!(script.contains("FROM hs.spans_local"));
         assert!(script.contains("TO hs.trace_index_local"));
         assert_eq!(t.table("spans"), "hs.spans");
+    }
+
+    #[test]
+    fn ttl_tables_follow_the_latest_schema() {
+        let t = target(Generation::Modern, None);
+        let tables = t.ttl_tables();
+        let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "trace_index",
+                "operations",
+                "rollup_1m",
+                "spans_v2",
+                "resources"
+            ]
+        );
+        assert_eq!(tables[3].1, "toDateTime(start_time)");
+        assert_eq!(
+            t.ttl_statement("spans_v2", "toDateTime(start_time)", 3),
+            "ALTER TABLE hs.spans_v2 MODIFY TTL toDateTime(start_time) + INTERVAL 3 DAY"
+        );
+        assert_eq!(
+            t.ttl_statement("resources", "day", 0),
+            "ALTER TABLE hs.resources REMOVE TTL"
+        );
+        let c = target(Generation::Modern, Some("prod"));
+        assert_eq!(c.ttl_tables()[0].0, "trace_index_local");
+        assert!(
+            c.ttl_statement("trace_index_local", "day", 2)
+                .contains("trace_index_local ON CLUSTER prod MODIFY")
+        );
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //! - Schema: numbered, templated DDL migrations (`schemas/migrations/`), rendered for the
 //!   server's generation ([`version::Generation`]: modern ≥ 23.8, or legacy down to
 //!   Debian's 18.16) and optionally for a cluster, applied at start-up and recorded in
-//!   `<database>.hopscope_migrations` ([`migrations`]).
+//!   `<database>.hopscope_migrations` ([`migrations`]); a migration may carry a data
+//!   step ([`migrations::Step`]), e.g. the upgrade of JSON spans to typed columns.
+//!   Spans live in typed columns (`spans_v2`), resources and scopes once per distinct
+//!   value (`resources`) ([`rows`]).
+//! - Retention: table TTLs kept equal to `ttl_days` on modern servers, partition drops
+//!   on legacy ones ([`retention`]).
 //! - Writes: [`SpanWriter::write_spans`] goes through a batcher (rows/bytes/time,
 //!   bounded concurrent inserts) and a retrying, deduplicated insert ([`writer`]).
 //! - Reads: every [`SpanReader`] query runs in ClickHouse with bound values ([`reader`]).
@@ -18,10 +23,13 @@ pub mod migrations;
 pub mod version;
 
 mod analytics;
+mod attrs;
 mod batcher;
 mod errors;
 mod reader;
+mod retention;
 mod rows;
+mod upgrade;
 mod writer;
 
 use std::time::Duration;
@@ -31,7 +39,7 @@ use hopscope_schemas::{SpanRecord, TraceId};
 use tracing::{info, warn};
 
 pub use config::{ClickHouseConfig, Compression};
-pub use migrations::{MIGRATIONS, Migration, Target};
+pub use migrations::{MIGRATIONS, Migration, Step, Target};
 pub use version::{Generation, ServerVersion};
 
 use crate::error::{Result, StorageError};
@@ -67,7 +75,10 @@ pub fn client(config: &ClickHouseConfig) -> clickhouse::Client {
 }
 
 /// Asks the server for its version.
-pub async fn server_version(client: &clickhouse::Client, timeout: Duration) -> Result<ServerVersion> {
+pub async fn server_version(
+    client: &clickhouse::Client,
+    timeout: Duration,
+) -> Result<ServerVersion> {
     let text = match tokio::time::timeout(
         timeout,
         client.query("SELECT version()").fetch_one::<String>(),
@@ -95,7 +106,9 @@ pub fn target(config: &ClickHouseConfig, generation: Generation) -> Target {
     }
 }
 
-/// Applies every pending migration; returns the versions applied now.
+/// Applies every pending migration (statements, then the migration's data step, then
+/// its record), then gives the tables the target's retention ([`retention::sync_ttl`]);
+/// returns the versions applied now.
 pub async fn migrate(client: &clickhouse::Client, target: &Target) -> Result<Vec<u32>> {
     let client = session_client(client, target.generation);
     let exec = |sql: String| {
@@ -134,6 +147,14 @@ pub async fn migrate(client: &clickhouse::Client, target: &Target) -> Result<Vec
                 ))
             })?;
         }
+        if let Some(step) = migration.step {
+            run_step(step, &client, target).await.map_err(|e| {
+                StorageError::Permanent(format!(
+                    "migration {:04}_{} failed: {e}",
+                    migration.version, migration.name
+                ))
+            })?;
+        }
         client
             .query(&format!(
                 "INSERT INTO {}.hopscope_migrations (version, name, checksum, applied_at) \
@@ -146,10 +167,34 @@ pub async fn migrate(client: &clickhouse::Client, target: &Target) -> Result<Vec
             .execute()
             .await
             .map_err(|e| classify("migration record", e))?;
-        info!(version = migration.version, name = migration.name, "applied clickhouse migration");
+        info!(
+            version = migration.version,
+            name = migration.name,
+            "applied clickhouse migration"
+        );
         now.push(migration.version);
     }
+    for table in retention::sync_ttl(&client, target).await? {
+        info!(
+            table,
+            ttl_days = target.ttl_days,
+            "changed clickhouse table retention"
+        );
+    }
     Ok(now)
+}
+
+async fn run_step(step: Step, client: &clickhouse::Client, target: &Target) -> Result<()> {
+    match step {
+        Step::CopyJsonSpans => {
+            let writer = writer::BatchWriter::new(
+                client.clone(),
+                target.clone(),
+                ClickHouseConfig::default(),
+            );
+            upgrade::copy_json_spans(&writer).await.map(drop)
+        }
+    }
 }
 
 /// Legacy servers need `LowCardinality` enabled per request.
@@ -176,16 +221,8 @@ impl ClickHouseStore {
             migrate(&base, &target).await?;
         }
         let client = session_client(&base, target.generation);
-        let writer = writer::BatchWriter {
-            client: client.clone(),
-            target: target.clone(),
-            config: config.clone(),
-        };
-        let reader = reader::Reader {
-            client: client.clone(),
-            target: target.clone(),
-            timeout: config.request_timeout,
-        };
+        let writer = writer::BatchWriter::new(client.clone(), target.clone(), config.clone());
+        let reader = reader::Reader::new(client.clone(), target.clone(), config.request_timeout);
         let store = Self {
             batcher: batcher::Batcher::start(writer),
             reader,
@@ -217,54 +254,11 @@ impl ClickHouseStore {
         &self.client
     }
 
-    /// Retention on servers without TTL: drops daily partitions older than `ttl_days`.
-    /// Modern servers use table TTLs instead and this does nothing there.
+    /// Retention on servers without TTL: drops daily partitions older than `ttl_days`
+    /// (see [`retention`]). Modern servers use table TTLs instead and this does
+    /// nothing there.
     pub async fn drop_expired_partitions(&self) -> Result<usize> {
-        if self.target.generation == Generation::Modern || self.target.ttl_days == 0 {
-            return Ok(0);
-        }
-        let sql = "SELECT DISTINCT table, partition FROM system.parts \
-                   WHERE database = ? AND active AND table IN ('spans', 'trace_index', \
-                   'operations', 'rollup_1m', 'spans_local', 'trace_index_local', \
-                   'operations_local', 'rollup_1m_local') \
-                   AND partition < toString(toYYYYMMDD(today() - ?))";
-        #[derive(clickhouse::Row, serde::Deserialize)]
-        struct Part {
-            table: String,
-            partition: String,
-        }
-        let parts: Vec<Part> = self
-            .client
-            .query(sql)
-            .bind(self.target.database.as_str())
-            .bind(self.target.ttl_days)
-            .fetch_all()
-            .await
-            .map_err(|e| classify("retention", e))?;
-        for part in &parts {
-            // Partition ids of `PARTITION BY toDate(..)` are YYYYMMDD digits; anything
-            // else is not ours to drop.
-            if !part.partition.chars().all(|c| c.is_ascii_digit()) {
-                continue;
-            }
-            let sql = format!(
-                "ALTER TABLE {}.{}{} DROP PARTITION {}",
-                self.target.database,
-                part.table,
-                self.target
-                    .cluster
-                    .as_ref()
-                    .map(|c| format!(" ON CLUSTER {c}"))
-                    .unwrap_or_default(),
-                part.partition
-            );
-            self.client
-                .query_raw(&sql)
-                .execute()
-                .await
-                .map_err(|e| classify("retention", e))?;
-        }
-        Ok(parts.len())
+        retention::drop_expired_partitions(&self.client, &self.target).await
     }
 }
 

@@ -3,22 +3,31 @@
 //! Every user-supplied value reaches SQL through the `clickhouse` crate's `?` binding
 //! (escaped client-side; server-side `{name:Type}` parameters do not exist on 18.x).
 //! Filters, grouping, ordering and limits run in ClickHouse; Rust only receives the
-//! matching trace ids and then the spans of those traces.
+//! matching trace ids and then the spans of those traces, in typed columns, plus each
+//! distinct resource once (cached: a resource hash names immutable content).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use clickhouse::Row;
 use hopscope_schemas::{SpanKind, SpanRecord, TraceId};
+use parking_lot::Mutex;
 use serde::Deserialize;
+use tracing::warn;
 
+use super::analytics::sql::{Arg, Sql};
+use super::attrs;
 use super::errors::classify;
 use super::migrations::Target;
-use super::rows::{RecordRow, ns_to_i64};
+use super::rows::{ResourceRow, SharedResource, SpanRow, decode_resource, decode_span, ns_to_i64};
 use super::version::Generation;
 use crate::error::{Result, StorageError};
 use crate::matching::effective_limit;
-use crate::query::{DependencyLink, Operation, OperationQuery, Trace, TraceQuery};
+use crate::query::{DependencyLink, Operation, OperationQuery, TagFilter, Trace, TraceQuery};
+
+/// Resources kept decoded in memory by each reader.
+const RESOURCE_CACHE: usize = 4096;
 
 #[derive(Debug, Row, Deserialize)]
 struct OperationRow {
@@ -48,15 +57,33 @@ struct DependencyRow {
     calls: u64,
 }
 
+#[derive(Debug, Row, Deserialize)]
+struct HashRow {
+    resource_hash: u64,
+}
+
 /// Runs reads for one target.
 #[derive(Clone)]
 pub(crate) struct Reader {
-    pub client: clickhouse::Client,
-    pub target: Target,
-    pub timeout: std::time::Duration,
+    client: clickhouse::Client,
+    target: Target,
+    timeout: std::time::Duration,
+    resources: Arc<Mutex<lru::LruCache<u64, SharedResource>>>,
 }
 
 impl Reader {
+    /// A reader with an empty resource cache.
+    pub fn new(client: clickhouse::Client, target: Target, timeout: std::time::Duration) -> Self {
+        Self {
+            client,
+            target,
+            timeout,
+            resources: Arc::new(Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(RESOURCE_CACHE).unwrap_or(NonZeroUsize::MIN),
+            ))),
+        }
+    }
+
     /// A time literal for a bound unix-ns value, typed like `start_time`.
     fn ts(&self) -> &'static str {
         match self.target.generation {
@@ -65,7 +92,11 @@ impl Reader {
         }
     }
 
-    pub(crate) async fn fetch<T>(&self, what: &str, query: clickhouse::query::Query) -> Result<Vec<T>>
+    pub(crate) async fn fetch<T>(
+        &self,
+        what: &str,
+        query: clickhouse::query::Query,
+    ) -> Result<Vec<T>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -111,7 +142,9 @@ impl Reader {
 
     pub async fn trace(&self, trace_id: TraceId) -> Result<Option<Trace>> {
         let mut traces = self.load_traces(&[trace_id.0]).await?;
-        Ok(traces.remove(&trace_id.0).map(|spans| Trace { trace_id, spans }))
+        Ok(traces
+            .remove(&trace_id.0)
+            .map(|spans| Trace { trace_id, spans }))
     }
 
     /// The spans of the given traces: the trace index gives each trace's services and
@@ -149,28 +182,10 @@ impl Reader {
         };
         let low = index.iter().map(|r| r.start_min).min().unwrap_or(0);
         let high = index.iter().map(|r| r.start_max).max().unwrap_or(i64::MAX);
-        let ts = self.ts();
-        let sql = format!(
-            "SELECT record FROM {} WHERE service IN ({}) AND start_time >= {ts} \
-             AND start_time <= {ts} AND trace_id IN ({}) LIMIT 1 BY trace_id, span_id",
-            self.target.table("spans"),
-            placeholders("?", services.len()),
-            placeholders("unhex(?)", found.len()),
-        );
-        let mut q = self.client.query(&sql);
-        for service in &services {
-            q = q.bind(*service);
-        }
-        q = q.bind(low).bind(high);
-        for id in &found {
-            q = q.bind(hex(id));
-        }
-        let rows: Vec<RecordRow> = self.fetch("trace read", q).await?;
-        let decoded = tokio::task::spawn_blocking(move || decode(rows))
-            .await
-            .map_err(|e| StorageError::Permanent(format!("span decoding panicked: {e}")))??;
-        for span in decoded {
-            out.entry(span.trace_id.0).or_insert_with(Vec::new).push(Arc::new(span));
+        for span in self.read_spans(&services, low, high, &found).await? {
+            out.entry(span.trace_id.0)
+                .or_insert_with(Vec::new)
+                .push(Arc::new(span));
         }
         for spans in out.values_mut() {
             spans.sort_by(|a, b| {
@@ -180,75 +195,201 @@ impl Reader {
         Ok(out)
     }
 
+    /// Every span of the given traces among `services` starting in `low..=high` (unix
+    /// ns), each once, decoded with its resource. The service and time restriction lets
+    /// the `spans_v2` primary key prune; callers know them from the trace index or from
+    /// an earlier query.
+    pub(crate) async fn read_spans(
+        &self,
+        services: &[&str],
+        low: i64,
+        high: i64,
+        trace_ids: &[[u8; 16]],
+    ) -> Result<Vec<SpanRecord>> {
+        if services.is_empty() || trace_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ts = self.ts();
+        let sql = format!(
+            "SELECT ?fields FROM {} WHERE service IN ({}) AND start_time >= {ts} \
+             AND start_time <= {ts} AND trace_id IN ({}) LIMIT 1 BY trace_id, span_id",
+            self.target.table("spans_v2"),
+            placeholders("?", services.len()),
+            placeholders("unhex(?)", trace_ids.len()),
+        );
+        let mut q = self.client.query(&sql);
+        for service in services {
+            q = q.bind(*service);
+        }
+        q = q.bind(low).bind(high);
+        for id in trace_ids {
+            q = q.bind(hex(id));
+        }
+        let rows: Vec<SpanRow> = self.fetch("trace read", q).await?;
+        let resources = self.resources_of(&rows).await?;
+        tokio::task::spawn_blocking(move || decode(rows, &resources))
+            .await
+            .map_err(|e| StorageError::Permanent(format!("span decoding panicked: {e}")))?
+    }
+
+    /// The resources the rows reference, from the cache or else from `resources`.
+    async fn resources_of(&self, rows: &[SpanRow]) -> Result<HashMap<u64, SharedResource>> {
+        let mut out = HashMap::new();
+        let mut missing = BTreeSet::new();
+        {
+            let mut cache = self.resources.lock();
+            for row in rows {
+                if out.contains_key(&row.resource_hash) || missing.contains(&row.resource_hash) {
+                    continue;
+                }
+                match cache.get(&row.resource_hash) {
+                    Some(shared) => {
+                        out.insert(row.resource_hash, shared.clone());
+                    }
+                    None => {
+                        missing.insert(row.resource_hash);
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT ?fields FROM {} WHERE resource_hash IN ({}) LIMIT 1 BY resource_hash",
+            self.target.table("resources"),
+            placeholders("?", missing.len())
+        );
+        let mut q = self.client.query(&sql);
+        for hash in &missing {
+            q = q.bind(*hash);
+        }
+        let found: Vec<ResourceRow> = self.fetch("resource read", q).await?;
+        let mut cache = self.resources.lock();
+        for row in found {
+            let hash = row.resource_hash;
+            let shared = decode_resource(row).map_err(|e| {
+                StorageError::Permanent(format!("stored resource cannot be decoded: {e}"))
+            })?;
+            cache.put(hash, shared.clone());
+            out.insert(hash, shared);
+        }
+        Ok(out)
+    }
+
+    /// The hashes of the resources (and scopes) a tag filter matches.
+    async fn resources_matching(&self, tag: &TagFilter) -> Result<Vec<u64>> {
+        let sql = format!(
+            "SELECT DISTINCT resource_hash FROM {} WHERE has(tags, concat(?, unhex('00'), ?))",
+            self.target.table("resources")
+        );
+        let q = self
+            .client
+            .query(&sql)
+            .bind(tag.key.as_str())
+            .bind(tag.value.as_str());
+        let rows: Vec<HashRow> = self.fetch("resource search", q).await?;
+        Ok(rows.into_iter().map(|r| r.resource_hash).collect())
+    }
+
+    /// The condition for one tag filter ([`crate::matching`]): a scalar span attribute
+    /// (`has(attributes.value, ?)` first, which the bloom filter index answers), an
+    /// event or non-scalar span attribute in `tags`, a matching resource or scope, or
+    /// a synthetic tag's field. Branches that cannot match are left out, so the common
+    /// attribute filter stays index-backed.
+    async fn tag_condition(&self, sql: &mut Sql, tag: &TagFilter) -> Result<()> {
+        let (key, value) = (Arg::Str(tag.key.clone()), Arg::Str(tag.value.clone()));
+        sql.bind(" AND ((has(attributes.value, ?)", value.clone())
+            .bind(" AND arrayExists((a_k, a_t, a_v) -> a_k = ?", key.clone())
+            .push(&format!(" AND a_t < {}", attrs::FIRST_NON_TEXT))
+            .bind(
+                " AND a_v = ?, attributes.key, attributes.type, attributes.value))",
+                value.clone(),
+            )
+            .bind(" OR has(tags, concat(?, ", key)
+            .bind("unhex('00'), ?))", value);
+        let hashes = self.resources_matching(tag).await?;
+        if !hashes.is_empty() {
+            sql.push(" OR resource_hash IN (");
+            for (i, hash) in hashes.iter().enumerate() {
+                sql.bind(if i == 0 { "?" } else { ", ?" }, Arg::U64(*hash));
+            }
+            sql.push(")");
+        }
+        let value = tag.value.as_str();
+        match tag.key.as_str() {
+            "error" if value == "true" => {
+                sql.push(" OR status_code = 2");
+            }
+            "span.kind" if !value.is_empty() => {
+                if let Some(kind) = SpanKind::parse(value).filter(|k| k.as_str() == value) {
+                    sql.push(&format!(" OR kind = {}", kind.to_otlp()));
+                }
+            }
+            "otel.status_code" if value == "OK" => {
+                sql.push(" OR status_code = 1");
+            }
+            "otel.status_code" if value == "ERROR" => {
+                sql.push(" OR status_code = 2");
+            }
+            "otel.status_description" if !value.is_empty() => {
+                sql.bind(" OR status_message = ?", Arg::Str(tag.value.clone()));
+            }
+            _ => {}
+        }
+        sql.push(")");
+        Ok(())
+    }
+
     pub async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>> {
         let low = query.start_ns.unwrap_or(0);
         let high = query.end_ns.unwrap_or(u64::MAX);
-        if low > high || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX)
+        if low > high
+            || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX)
         {
             return Ok(Vec::new());
         }
         let ts = self.ts();
-        let mut conditions = Vec::new();
-        if query.service.is_some() {
-            conditions.push("service = ?".to_string());
-        }
-        if query.operation.is_some() {
-            conditions.push("name = ?".to_string());
-        }
-        if query.span_kind.is_some() {
-            conditions.push("kind = ?".to_string());
-        }
-        if query.start_ns.is_some() {
-            conditions.push(format!("start_time >= {ts}"));
-        }
-        if query.end_ns.is_some() {
-            conditions.push(format!("start_time <= {ts}"));
-        }
-        if query.min_duration_ns.is_some() {
-            conditions.push("duration_ns >= ?".to_string());
-        }
-        if query.max_duration_ns.is_some() {
-            conditions.push("duration_ns <= ?".to_string());
-        }
-        for _ in &query.tags {
-            conditions.push("has(tags, concat(?, unhex('00'), ?))".to_string());
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT trace_id, max(start_time) AS last_match FROM {} {filter} \
-             GROUP BY trace_id ORDER BY last_match DESC, trace_id DESC LIMIT ?",
-            self.target.table("spans")
-        );
-        let mut q = self.client.query(&sql);
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT trace_id, max(start_time) AS last_match FROM {} WHERE 1",
+            self.target.table("spans_v2")
+        ));
         if let Some(service) = &query.service {
-            q = q.bind(service.as_str());
+            sql.bind(" AND service = ?", Arg::Str(service.clone()));
         }
         if let Some(operation) = &query.operation {
-            q = q.bind(operation.as_str());
+            sql.bind(" AND name = ?", Arg::Str(operation.clone()));
         }
         if let Some(kind) = query.span_kind {
-            q = q.bind(kind.to_otlp());
+            sql.bind(" AND kind = ?", Arg::I64(i64::from(kind.to_otlp())));
         }
         if let Some(start) = query.start_ns {
-            q = q.bind(ns_to_i64(start));
+            sql.bind(
+                &format!(" AND start_time >= {ts}"),
+                Arg::I64(ns_to_i64(start)),
+            );
         }
         if let Some(end) = query.end_ns {
-            q = q.bind(ns_to_i64(end));
+            sql.bind(
+                &format!(" AND start_time <= {ts}"),
+                Arg::I64(ns_to_i64(end)),
+            );
         }
         if let Some(min) = query.min_duration_ns {
-            q = q.bind(min);
+            sql.bind(" AND duration_ns >= ?", Arg::U64(min));
         }
         if let Some(max) = query.max_duration_ns {
-            q = q.bind(max);
+            sql.bind(" AND duration_ns <= ?", Arg::U64(max));
         }
         for tag in &query.tags {
-            q = q.bind(tag.key.as_str()).bind(tag.value.as_str());
+            self.tag_condition(&mut sql, tag).await?;
         }
-        q = q.bind(effective_limit(query.limit) as u64);
+        sql.bind(
+            " GROUP BY trace_id ORDER BY last_match DESC, trace_id DESC LIMIT ?",
+            Arg::U64(effective_limit(query.limit) as u64),
+        );
+        let q = sql.query(&self.client);
         let hits: Vec<TraceHit> = self.fetch("trace search", q).await?;
         let ids: Vec<[u8; 16]> = hits.iter().map(|h| h.trace_id).collect();
         let mut loaded = self.load_traces(&ids).await?;
@@ -268,24 +409,33 @@ impl Reader {
             return Ok(Vec::new());
         }
         let ts = self.ts();
-        let spans = self.target.table("spans");
+        let spans = self.target.table("spans_v2");
         // Children starting in the window joined to their parents (wherever those start)
-        // within the same traces; DISTINCT drops not-yet-merged duplicate rows.
+        // within the same traces; DISTINCT drops not-yet-merged duplicate rows. No alias
+        // reuses a column name: ClickHouse resolves an alias before a column, so
+        // `parent_span_id AS span_id` would also turn `span_id AS child_id` into the
+        // parent id and merge sibling calls into one.
         let sql = format!(
             "SELECT parent_service AS parent, child_service AS child, count() AS calls FROM \
-             (SELECT DISTINCT trace_id, span_id AS child_id, parent_span_id AS span_id, \
+             (SELECT DISTINCT trace_id, span_id AS child_id, parent_span_id AS parent_id, \
                      service AS child_service \
               FROM {spans} WHERE start_time >= {ts} AND start_time <= {ts}) AS c \
              ALL INNER JOIN \
-             (SELECT DISTINCT trace_id, span_id, service AS parent_service FROM {spans} \
+             (SELECT DISTINCT trace_id, span_id AS parent_id, service AS parent_service FROM {spans} \
               WHERE trace_id IN (SELECT trace_id FROM {spans} \
                                  WHERE start_time >= {ts} AND start_time <= {ts})) AS p \
-             USING (trace_id, span_id) \
+             USING (trace_id, parent_id) \
              WHERE parent_service != child_service \
              GROUP BY parent_service, child_service ORDER BY parent_service, child_service"
         );
         let (low, high) = (ns_to_i64(start_ns), ns_to_i64(end_ns));
-        let q = self.client.query(&sql).bind(low).bind(high).bind(low).bind(high);
+        let q = self
+            .client
+            .query(&sql)
+            .bind(low)
+            .bind(high)
+            .bind(low)
+            .bind(high);
         let rows: Vec<DependencyRow> = self.fetch("dependencies", q).await?;
         let mut links: BTreeMap<(String, String), u64> = BTreeMap::new();
         for row in rows {
@@ -302,12 +452,21 @@ impl Reader {
     }
 }
 
-fn decode(rows: Vec<RecordRow>) -> Result<Vec<SpanRecord>> {
+/// Decodes rows; a row whose resource is missing (not expected: resources are written
+/// first and expire with their spans) gets an empty resource and a warning.
+fn decode(rows: Vec<SpanRow>, resources: &HashMap<u64, SharedResource>) -> Result<Vec<SpanRecord>> {
+    let empty: SharedResource = Default::default();
     rows.into_iter()
         .map(|row| {
-            serde_json::from_str::<SpanRecord>(&row.record).map_err(|e| {
-                StorageError::Permanent(format!("stored span cannot be decoded: {e}"))
-            })
+            let resource = resources.get(&row.resource_hash).unwrap_or_else(|| {
+                warn!(
+                    resource_hash = row.resource_hash,
+                    "span references a missing resource"
+                );
+                &empty
+            });
+            decode_span(row, resource)
+                .map_err(|e| StorageError::Permanent(format!("stored span cannot be decoded: {e}")))
         })
         .collect()
 }

@@ -1,34 +1,52 @@
-//! Inserting span batches: one `INSERT` per batch through the `clickhouse` crate, retried
-//! with exponential backoff on retryable errors and never inserted twice.
+//! Inserting span batches: per batch one `INSERT` into `resources` (each distinct
+//! resource and scope of the batch, per day) and then one into `spans_v2`, through the
+//! `clickhouse` crate, retried with exponential backoff on retryable errors and never
+//! inserted twice. Resources go first, so a reader never sees a span whose resource is
+//! missing; a batch that fails after its resources leaves only a harmless duplicate row
+//! there (a `ReplacingMergeTree` keyed by hash). Each writer remembers the (resource,
+//! day) rows it inserted and leaves them out of later batches, so in steady state a
+//! batch is one `INSERT` (an operator who deletes `resources` rows by hand must restart
+//! hopscope, or spans written meanwhile read back with an empty resource).
 //!
 //! Deduplication: every batch carries a token derived from its span ids and start
-//! times, so a retry (or the collector re-sending the same batch) is recognised.
+//! times (the resources insert the same token with an `-r` suffix), so a retry (or the
+//! collector re-sending the same batch) is recognised.
 //! - Modern servers: `insert_deduplication_token` (non-replicated tables are created with
 //!   `non_replicated_deduplication_window`, replicated ones dedupe by default), and
 //!   `deduplicate_blocks_in_dependent_materialized_views` keeps the rollups exact too.
-//! - Legacy servers (18.x) have neither. There `spans`, `trace_index` and `operations`
+//! - Legacy servers (18.x) have neither. There `spans_v2`, `trace_index` and `operations`
 //!   are ReplacingMergeTree tables keyed on the full row identity, and every read dedupes
 //!   spans with `LIMIT 1 BY` / `DISTINCT`, so a span inserted twice is read once. Only
 //!   the per-minute rollups can count a retried batch twice there (documented).
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hopscope_schemas::SpanRecord;
+use lru::LruCache;
+use parking_lot::Mutex;
 use tracing::warn;
 
 use super::config::ClickHouseConfig;
 use super::errors::classify;
 use super::migrations::Target;
-use super::rows::{SpanRow, span_row};
+use super::rows::{ResourceRow, encode_batch};
 use super::version::Generation;
-use crate::error::{Result, StorageError};
+use crate::error::Result;
 
-/// Sends batches to the `spans` table.
+/// Resource rows (hash, day) this process has inserted, remembered so that a batch
+/// whose resources are all known sends only its spans.
+const KNOWN_RESOURCES: usize = 65_536;
+
+/// Sends batches to the `resources` and `spans_v2` tables. Clones share the memory of
+/// inserted resources.
 #[derive(Clone)]
 pub(crate) struct BatchWriter {
     pub client: clickhouse::Client,
     pub target: Target,
     pub config: ClickHouseConfig,
+    known: Arc<Mutex<LruCache<(u64, u16), ()>>>,
 }
 
 /// The batch's deduplication token: a 128-bit FNV-1a over ids and start times.
@@ -51,22 +69,37 @@ pub(crate) fn dedup_token(spans: &[SpanRecord]) -> String {
 }
 
 impl BatchWriter {
+    /// A writer that has inserted no resources yet.
+    pub fn new(client: clickhouse::Client, target: Target, config: ClickHouseConfig) -> Self {
+        Self {
+            client,
+            target,
+            config,
+            known: Arc::new(Mutex::new(LruCache::new(
+                NonZeroUsize::new(KNOWN_RESOURCES).unwrap_or(NonZeroUsize::MIN),
+            ))),
+        }
+    }
+
     /// Inserts one batch, retrying retryable failures up to `max_attempts` times.
     pub async fn insert(&self, spans: &[SpanRecord]) -> Result<()> {
         if spans.is_empty() {
             return Ok(());
         }
-        let mut rows = Vec::with_capacity(spans.len());
-        for span in spans {
-            rows.push(span_row(span).map_err(|e| {
-                StorageError::Permanent(format!("span cannot be encoded for clickhouse: {e}"))
-            })?);
+        let (mut resources, rows) = encode_batch(spans);
+        {
+            let mut known = self.known.lock();
+            resources.retain(|r| known.get(&(r.resource_hash, r.day)).is_none());
         }
         let token = dedup_token(spans);
         let mut backoff = self.config.retry_initial_backoff;
         let mut attempt = 1;
         loop {
-            match self.insert_once(&rows, &token).await {
+            let result = match self.insert_resources(&resources, &token).await {
+                Ok(()) => self.insert_once("spans_v2", &rows, &token).await,
+                Err(err) => Err(err),
+            };
+            match result {
                 Ok(()) => return Ok(()),
                 Err(err) if err.is_retryable() && attempt < self.config.max_attempts => {
                     warn!(attempt, rows = rows.len(), error = %err, "clickhouse insert failed, retrying");
@@ -82,11 +115,29 @@ impl BatchWriter {
         }
     }
 
-    async fn insert_once(&self, rows: &[SpanRow<'_>], token: &str) -> Result<()> {
-        let table = self.target.table("spans");
+    /// Inserts the batch's new resources (none: no request) and remembers them.
+    async fn insert_resources(&self, resources: &[ResourceRow], token: &str) -> Result<()> {
+        if resources.is_empty() {
+            return Ok(());
+        }
+        self.insert_once("resources", resources, &format!("{token}-r"))
+            .await?;
+        let mut known = self.known.lock();
+        for r in resources {
+            known.put((r.resource_hash, r.day), ());
+        }
+        Ok(())
+    }
+
+    /// One `INSERT` of `rows` into `table` (`spans_v2` or `resources`).
+    async fn insert_once<T>(&self, table: &str, rows: &[T], token: &str) -> Result<()>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        let table = self.target.table(table);
         let mut insert = self
             .client
-            .insert_unescaped::<SpanRow<'_>>(&table)
+            .insert_unescaped::<T>(&table)
             .await
             .map_err(|e| classify("insert", e))?
             .with_timeouts(

@@ -374,6 +374,24 @@ pub fn fixture(base: u64, traces: u32) -> Vec<SpanRecord> {
     spans
 }
 
+/// One trace in which a parent calls the same other service twice (two sibling server
+/// spans): the dependency count must be 2. Catches an id mix-up in the dependency join
+/// that merges siblings (e.g. an alias shadowing the `span_id` column).
+pub fn fanout(base: u64) -> Vec<SpanRecord> {
+    let mut spans = fixture(base + 5_000_000_000, 1);
+    let trace_id = TraceId([0x5a; 16]);
+    for span in &mut spans {
+        span.trace_id = trace_id;
+    }
+    let mut sibling = spans[2].clone(); // "pay" server span, child of the front client span
+    sibling.span_id = SpanId([0x5b; 8]);
+    sibling.start_time_unix_nano += 1_000;
+    sibling.end_time_unix_nano += 1_000;
+    sibling.events.clear();
+    spans.push(sibling);
+    spans
+}
+
 // ---------------------------------------------------------------------------------------
 // Conformance
 

@@ -8,11 +8,11 @@
 //! peak rate groups by unix second first; parent/child pairs are a self-join on
 //! `(trace_id, parent_span_id) = (trace_id, span_id)` with the parent side restricted to
 //! the traces of the window. Only aggregated rows come back, except for mismatches,
-//! which return the `record` of each (client, server) pair found, at most `limit`.
-//! Every value is bound with `?` (see [`sql`]).
+//! which return the ids of each (client, server) pair found, at most `limit`, whose
+//! spans are then read like a trace's. Every value is bound with `?` (see [`sql`]).
 
 mod pairs;
-mod sql;
+pub(super) mod sql;
 
 use async_trait::async_trait;
 use clickhouse::Row;

@@ -1,10 +1,11 @@
 //! The analytics queries over events and parent/child pairs: exceptions, dependency
 //! edges and outcome mismatches.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use clickhouse::Row;
-use hopscope_schemas::{HopKind, SpanRecord, TraceId};
+use hopscope_schemas::{HopKind, TraceId};
 use serde::Deserialize;
 
 use super::sql::{self, Arg, Sql, percentile};
@@ -12,6 +13,7 @@ use crate::analytics::{
     DependencyEdge, EdgeTarget, ExceptionGroup, Mismatch, MismatchReason, Window, mentions_timeout,
 };
 use crate::clickhouse::ClickHouseStore;
+use crate::clickhouse::rows::ns_to_i64;
 use crate::error::{Result, StorageError};
 
 #[derive(Debug, Row, Deserialize)]
@@ -34,10 +36,16 @@ struct EdgeRow {
     p99: u64,
 }
 
+/// A (client, server) pair found by the mismatch query.
 #[derive(Debug, Row, Deserialize)]
 struct PairRow {
-    c_record: String,
-    s_record: String,
+    trace_id: [u8; 16],
+    c_id: [u8; 8],
+    c_start: u64,
+    c_service: String,
+    s_id: [u8; 8],
+    s_start: u64,
+    s_service: String,
 }
 
 pub(super) async fn exceptions(
@@ -49,7 +57,8 @@ pub(super) async fn exceptions(
         return Ok(Vec::new());
     }
     let x = store.exprs();
-    let ty = sql::string_attr("ev", "exception.type");
+    let [keys, types, values] = sql::EVENT_COLUMNS;
+    let ty = sql::string_attr(keys, types, values, "exception.type");
     let mut q = Sql::default();
     q.bind(
         "SELECT service, exception_type, toUInt64(sum(c)) AS count, toUInt64(max(newest)) AS last_seen_ns, \
@@ -58,20 +67,26 @@ pub(super) async fn exceptions(
         Arg::U64(examples as u64),
     )
     .push(&format!(
-        "SELECT service, trace_id, {time} AS time, {ty} AS ty, if(ty = '', 'unknown', ty) AS exception_type \
-         FROM (SELECT toString(service) AS service, trace_id, span_id, record FROM {spans} WHERE",
-        time = sql::event_time("ev"),
+        "SELECT service, trace_id, toUInt64(toInt64(t) + ev_offset) AS time, {ty} AS ty, \
+         if(ty = '', 'unknown', ty) AS exception_type \
+         FROM (SELECT toString(service) AS service, trace_id, span_id, {start} AS t, events.offset_ns, \
+         events.name, events.attr_keys, events.attr_types, events.attr_values FROM {spans} WHERE",
+        start = x.start_ns(),
         spans = x.spans(),
     ));
     x.time_filter(&mut q, window);
-    q.push(r#" AND position(record, '"name":"exception"') > 0"#);
+    q.push(" AND has(events.name, 'exception')");
     x.cloud_filter(&mut q, window);
     q.push(&format!(
-        " LIMIT 1 BY trace_id, span_id) ARRAY JOIN {} AS ev) GROUP BY service, exception_type, trace_id) \
+        " LIMIT 1 BY trace_id, span_id){} WHERE ev_name = 'exception') \
+         GROUP BY service, exception_type, trace_id) \
          GROUP BY service, exception_type ORDER BY count DESC, service, exception_type",
-        sql::EXCEPTION_EVENTS
+        sql::EVENT_ARRAY_JOIN
     ));
-    let rows: Vec<ExceptionRow> = store.reader.fetch("exceptions", q.query(&store.client)).await?;
+    let rows: Vec<ExceptionRow> = store
+        .reader
+        .fetch("exceptions", q.query(&store.client))
+        .await?;
     let mut out: Vec<ExceptionGroup> = rows
         .into_iter()
         .map(|r| ExceptionGroup {
@@ -82,19 +97,27 @@ pub(super) async fn exceptions(
             example_trace_ids: r.examples.into_iter().map(TraceId).collect(),
         })
         .collect();
-    out.sort_by(|a, b| (b.count, &a.service, &a.exception_type).cmp(&(a.count, &b.service, &b.exception_type)));
+    out.sort_by(|a, b| {
+        (b.count, &a.service, &a.exception_type).cmp(&(a.count, &b.service, &b.exception_type))
+    });
     Ok(out)
 }
 
 /// ` trace_id IN (traces with a span in the window)`.
 fn traces_in_window(store: &ClickHouseStore, q: &mut Sql, window: &Window, extra: &str) {
     let x = store.exprs();
-    q.push(&format!(" trace_id IN (SELECT trace_id FROM {} WHERE", x.spans()));
+    q.push(&format!(
+        " trace_id IN (SELECT trace_id FROM {} WHERE",
+        x.spans()
+    ));
     x.time_filter(q, window);
     q.push(extra).push(")");
 }
 
-pub(super) async fn dependency_edges(store: &ClickHouseStore, window: &Window) -> Result<Vec<DependencyEdge>> {
+pub(super) async fn dependency_edges(
+    store: &ClickHouseStore,
+    window: &Window,
+) -> Result<Vec<DependencyEdge>> {
     if window.start_ns > window.end_ns {
         return Ok(Vec::new());
     }
@@ -143,16 +166,21 @@ pub(super) async fn dependency_edges(store: &ClickHouseStore, window: &Window) -
     x.cloud_filter(&mut middleware, window);
     middleware.push(" LIMIT 1 BY trace_id, span_id) GROUP BY from_service, hop, to_name)");
     let (a, b) = tokio::try_join!(
-        store.reader.fetch::<EdgeRow>("dependency edges", services.query(&store.client)),
-        store.reader.fetch::<EdgeRow>("middleware edges", middleware.query(&store.client)),
+        store
+            .reader
+            .fetch::<EdgeRow>("dependency edges", services.query(&store.client)),
+        store
+            .reader
+            .fetch::<EdgeRow>("middleware edges", middleware.query(&store.client)),
     )?;
     let mut out = Vec::with_capacity(a.len() + b.len());
     for row in a.into_iter().chain(b) {
         let to = if row.hop.is_empty() {
             EdgeTarget::Service { name: row.to_name }
         } else {
-            let hop_kind = HopKind::parse(&row.hop)
-                .ok_or_else(|| StorageError::Permanent(format!("stored hop kind {:?} is unknown", row.hop)))?;
+            let hop_kind = HopKind::parse(&row.hop).ok_or_else(|| {
+                StorageError::Permanent(format!("stored hop kind {:?} is unknown", row.hop))
+            })?;
             EdgeTarget::Middleware {
                 hop_kind,
                 peer: row.to_name,
@@ -171,56 +199,85 @@ pub(super) async fn dependency_edges(store: &ClickHouseStore, window: &Window) -
     Ok(out)
 }
 
-pub(super) async fn mismatches(store: &ClickHouseStore, window: &Window, limit: usize) -> Result<Vec<Mismatch>> {
+pub(super) async fn mismatches(
+    store: &ClickHouseStore,
+    window: &Window,
+    limit: usize,
+) -> Result<Vec<Mismatch>> {
     if window.start_ns > window.end_ns || limit == 0 {
         return Ok(Vec::new());
     }
     let x = store.exprs();
     let spans = x.spans();
+    let start = x.start_ns();
     let mut q = Sql::default();
     q.push(&format!(
-        "SELECT c_record, s_record FROM (\
-         SELECT trace_id, span_id AS link, span_id AS c_id, start_time AS c_start, record AS c_record \
-         FROM {spans} WHERE"
+        "SELECT trace_id, c_id, c_start, c_service, s_id, s_start, s_service FROM (\
+         SELECT trace_id, span_id AS link, span_id AS c_id, {start} AS c_start, \
+         toString(service) AS c_service FROM {spans} WHERE"
     ));
     x.time_filter(&mut q, window);
-    q.push(&format!(" AND kind = 3 AND (status_code = 2 OR {})", sql::span_mentions_timeout()));
+    q.push(&format!(
+        " AND kind = 3 AND (status_code = 2 OR {})",
+        sql::span_mentions_timeout()
+    ));
     x.cloud_filter(&mut q, window);
     q.push(&format!(
         " LIMIT 1 BY trace_id, span_id) AS c ALL INNER JOIN (\
-         SELECT trace_id, parent_span_id AS link, span_id AS s_id, record AS s_record FROM {spans} \
-         WHERE kind = 2 AND status_code != 2 AND"
+         SELECT trace_id, parent_span_id AS link, span_id AS s_id, {start} AS s_start, \
+         toString(service) AS s_service FROM {spans} WHERE kind = 2 AND status_code != 2 AND"
     ));
     traces_in_window(store, &mut q, window, " AND kind = 3");
     q.push(" LIMIT 1 BY trace_id, s_id) AS s USING (trace_id, link) ORDER BY c_start DESC, trace_id DESC, c_id DESC, s_id")
         .bind(" LIMIT ?", Arg::U64(limit as u64));
-    let rows: Vec<PairRow> = store.reader.fetch("mismatches", q.query(&store.client)).await?;
-    let decoded = tokio::task::spawn_blocking(move || -> Result<Vec<Mismatch>> {
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let client = decode(&row.c_record)?;
-            let server = decode(&row.s_record)?;
-            let reason = if mentions_timeout(&client) {
-                MismatchReason::ClientTimeout
-            } else if client.is_error() {
-                MismatchReason::ClientError
-            } else {
-                continue;
-            };
-            out.push(Mismatch {
-                reason,
-                client: Arc::new(client),
-                server: Arc::new(server),
-            });
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| StorageError::Permanent(format!("span decoding panicked: {e}")))??;
-    Ok(decoded)
-}
-
-fn decode(record: &str) -> Result<SpanRecord> {
-    serde_json::from_str(record)
-        .map_err(|e| StorageError::Permanent(format!("stored span cannot be decoded: {e}")))
+    let rows: Vec<PairRow> = store
+        .reader
+        .fetch("mismatches", q.query(&store.client))
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The pairs' spans in one read, restricted to their services and times.
+    let mut services: Vec<&str> = rows
+        .iter()
+        .flat_map(|r| [r.c_service.as_str(), r.s_service.as_str()])
+        .collect();
+    services.sort_unstable();
+    services.dedup();
+    let mut ids: Vec<[u8; 16]> = rows.iter().map(|r| r.trace_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let times = rows.iter().flat_map(|r| [r.c_start, r.s_start]);
+    let low = ns_to_i64(times.clone().min().unwrap_or(0));
+    let high = ns_to_i64(times.max().unwrap_or(u64::MAX));
+    let spans: HashMap<_, _> = store
+        .reader
+        .read_spans(&services, low, high, &ids)
+        .await?
+        .into_iter()
+        .map(|s| ((s.trace_id.0, s.span_id.0), Arc::new(s)))
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // A pair whose spans expired between the two reads is left out.
+        let (Some(client), Some(server)) = (
+            spans.get(&(row.trace_id, row.c_id)),
+            spans.get(&(row.trace_id, row.s_id)),
+        ) else {
+            continue;
+        };
+        let reason = if mentions_timeout(client) {
+            MismatchReason::ClientTimeout
+        } else if client.is_error() {
+            MismatchReason::ClientError
+        } else {
+            continue;
+        };
+        out.push(Mismatch {
+            reason,
+            client: client.clone(),
+            server: server.clone(),
+        });
+    }
+    Ok(out)
 }

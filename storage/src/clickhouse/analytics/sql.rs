@@ -1,16 +1,13 @@
-//! SQL building blocks of the analytics queries: a text + arguments builder that keeps
-//! every `?` next to its value, and the expressions that mirror the embedded store's
-//! definitions (effective cloud kind, span system, nearest-rank percentiles, exception
-//! events, timeout mentions) on both server generations.
+//! SQL building blocks of the analytics queries (and of the reader's searches): a
+//! builder of text and arguments that keeps every `?` next to its value, and the expressions that
+//! mirror the embedded store's definitions (effective cloud kind, span system,
+//! nearest-rank percentiles, exception events, timeout mentions) on both server
+//! generations.
 //!
-//! Events and attributes live only in the `record` JSON column (a compact `serde_json`
-//! rendering of [`hopscope_schemas::SpanRecord`]). They are read with functions that
-//! exist on 18.16 and on modern servers alike: `visitParamExtractRaw` for the top-level
-//! `attributes`/`events` arrays (the first top-level key of that name: span attributes
-//! and events precede the resource and scope in the record), `extractAll`/`extract`
-//! (RE2) for the items, and `visitParamExtractString` to unescape a JSON string. In
-//! compact JSON an unescaped `"` cannot occur inside a string, so the patterns below
-//! cannot match inside attribute values.
+//! Attributes are parallel key / type code / value arrays (see
+//! [`crate::clickhouse::attrs`]); a string attribute is read with `indexOf` and
+//! `arrayElement`, which exist on 18.16 and on modern servers alike, and which give the
+//! first attribute of that key like [`hopscope_schemas::find_str`].
 
 use hopscope_schemas::derive::PUBLIC_PROVIDERS;
 
@@ -21,7 +18,7 @@ use crate::clickhouse::version::Generation;
 
 /// A bound value.
 #[derive(Debug, Clone)]
-pub(super) enum Arg {
+pub(crate) enum Arg {
     I64(i64),
     U64(u64),
     Str(String),
@@ -30,7 +27,7 @@ pub(super) enum Arg {
 /// SQL text with its `?` arguments in order. Literal `?` in the text (regular
 /// expressions) must be written `??` (the `clickhouse` crate's escape).
 #[derive(Debug, Default)]
-pub(super) struct Sql {
+pub(crate) struct Sql {
     pub text: String,
     args: Vec<Arg>,
 }
@@ -73,7 +70,7 @@ pub(super) struct Exprs {
 impl Exprs {
     /// The spans table.
     pub fn spans(&self) -> String {
-        self.target.table("spans")
+        self.target.table("spans_v2")
     }
 
     /// `start_time` as unix ns (`UInt64`).
@@ -96,14 +93,23 @@ impl Exprs {
     /// filter; see [`Exprs::cloud_filter`]).
     pub fn time_filter(&self, sql: &mut Sql, window: &Window) {
         let ts = self.ts();
-        sql.bind(&format!(" start_time >= {ts}"), Arg::I64(ns_to_i64(window.start_ns)));
-        sql.bind(&format!(" AND start_time <= {ts}"), Arg::I64(ns_to_i64(window.end_ns)));
+        sql.bind(
+            &format!(" start_time >= {ts}"),
+            Arg::I64(ns_to_i64(window.start_ns)),
+        );
+        sql.bind(
+            &format!(" AND start_time <= {ts}"),
+            Arg::I64(ns_to_i64(window.end_ns)),
+        );
     }
 
     /// ` AND <cloud kind> = ?` when the window filters by cloud kind.
     pub fn cloud_filter(&self, sql: &mut Sql, window: &Window) {
         if let Some(kind) = window.cloud_kind {
-            sql.bind(&format!(" AND {} = ?", cloud_kind()), Arg::Str(kind.as_str().to_owned()));
+            sql.bind(
+                &format!(" AND {} = ?", cloud_kind()),
+                Arg::Str(kind.as_str().to_owned()),
+            );
         }
     }
 }
@@ -125,37 +131,48 @@ pub(super) fn cloud_kind() -> String {
     )
 }
 
-/// The string value of span attribute `key` (dots are escaped here; keys are constants),
-/// `''` when absent or not a string. `attrs` is the raw attributes array.
-pub(super) fn string_attr(attrs: &str, key: &str) -> String {
-    let key = key.replace('.', r"\\.");
+/// The string value of attribute `key` (a constant of ours, never user input) in the
+/// attribute arrays `keys`, `types`, `values`; `''` when absent or not a string.
+pub(super) fn string_attr(keys: &str, types: &str, values: &str, key: &str) -> String {
+    debug_assert!(!key.contains(['\'', '\\', '?']), "{key}");
     format!(
-        r#"visitParamExtractString(extract({attrs}, '"key":"{key}","value":(\\{{"type":"string","value":"(??:[^"\\\\]|\\\\.)*"\\}})'), 'value')"#
+        "if(arrayElement({types}, indexOf({keys}, '{key}')) = {string}, arrayElement({values}, indexOf({keys}, '{key}')), '')",
+        string = crate::clickhouse::attrs::STRING
     )
 }
 
-/// The raw top-level span attributes of `record`.
-pub(super) const ATTRS: &str = "visitParamExtractRaw(record, 'attributes')";
+/// A span attribute's string value (see [`string_attr`]).
+pub(super) fn span_attr(key: &str) -> String {
+    string_attr("attributes.key", "attributes.type", "attributes.value", key)
+}
 
 /// The span "system" ([`crate::analytics::span_system`]).
 pub(super) fn system() -> String {
-    let keys = ["db.system.name", "db.system", "messaging.system", "rpc.system"];
+    let keys = [
+        "db.system.name",
+        "db.system",
+        "messaging.system",
+        "rpc.system",
+    ];
     let mut parts: Vec<String> = Vec::new();
     for key in keys {
-        let value = string_attr(ATTRS, key);
+        let value = span_attr(key);
         parts.push(format!("{value} != ''"));
         parts.push(value);
     }
-    format!("multiIf({}, hop_kind = 'http', 'http', '')", parts.join(", "))
+    format!(
+        "multiIf({}, hop_kind = 'http', 'http', '')",
+        parts.join(", ")
+    )
 }
 
-/// The `exception` events of `record`, each as its raw JSON text up to its attributes.
-pub(super) const EXCEPTION_EVENTS: &str = r#"extractAll(visitParamExtractRaw(record, 'events'), '(\\{"time_unix_nano":\\d+,"name":"exception","attributes":\\[.*??\\],"dropped_attributes_count")')"#;
+/// The columns of one event after `ARRAY JOIN` [`EVENT_ARRAY_JOIN`].
+pub(super) const EVENT_COLUMNS: [&str; 3] = ["ev_keys", "ev_types", "ev_values"];
 
-/// The time of a raw event (see [`EXCEPTION_EVENTS`]), unix ns.
-pub(super) fn event_time(event: &str) -> String {
-    format!(r#"toUInt64(extract({event}, '^\\{{"time_unix_nano":(\\d+)'))"#)
-}
+/// ` ARRAY JOIN` of the event arrays: one row per event, `ev_offset` (ns after the span
+/// start), `ev_name` and the [`EVENT_COLUMNS`].
+pub(super) const EVENT_ARRAY_JOIN: &str = " ARRAY JOIN events.offset_ns AS ev_offset, events.name AS ev_name, \
+    events.attr_keys AS ev_keys, events.attr_types AS ev_types, events.attr_values AS ev_values";
 
 /// True when the text `expr` mentions a timeout ([`crate::analytics::mentions_timeout`]).
 pub(super) fn mentions_timeout(expr: &str) -> String {
@@ -165,19 +182,25 @@ pub(super) fn mentions_timeout(expr: &str) -> String {
     )
 }
 
-/// True when the span of `record` mentions a timeout in its status message, its
-/// `error.type` or an exception event's type or message.
+/// True when the span mentions a timeout in its status message, its `error.type` or
+/// an exception event's type or message.
 pub(super) fn span_mentions_timeout() -> String {
-    let status = mentions_timeout("visitParamExtractString(record, 'status_message')");
-    let error_type = mentions_timeout(&string_attr(ATTRS, "error.type"));
-    let ty = mentions_timeout(&string_attr("e", "exception.type"));
-    let message = mentions_timeout(&string_attr("e", "exception.message"));
-    format!("({status} OR {error_type} OR arrayExists(e -> ({ty} OR {message}), {EXCEPTION_EVENTS}))")
+    let status = mentions_timeout("status_message");
+    let error_type = mentions_timeout(&span_attr("error.type"));
+    let event = |key: &str| mentions_timeout(&string_attr("e_k", "e_t", "e_v", key));
+    format!(
+        "({status} OR {error_type} OR arrayExists((e_n, e_k, e_t, e_v) -> e_n = 'exception' AND ({} OR {}), \
+         events.name, events.attr_keys, events.attr_types, events.attr_values))",
+        event("exception.type"),
+        event("exception.message")
+    )
 }
 
 /// Nearest-rank percentile `p` of the ascending array `sorted` of `n` values.
 pub(super) fn percentile(sorted: &str, p: f64) -> String {
-    format!("toUInt64(arrayElement({sorted}, toUInt64(greatest(1, ceil({p:?} * length({sorted}))))))")
+    format!(
+        "toUInt64(arrayElement({sorted}, toUInt64(greatest(1, ceil({p:?} * length({sorted}))))))"
+    )
 }
 
 #[cfg(test)]
@@ -185,10 +208,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn expressions_escape_question_marks_and_keys() {
-        assert!(string_attr("a", "db.system").contains(r#""key":"db\\.system","value""#));
-        assert!(!string_attr("a", "x").replace("??", "").contains('?'));
-        assert!(!EXCEPTION_EVENTS.replace("??", "").contains('?'));
+    fn expressions_have_no_placeholders() {
+        assert_eq!(
+            span_attr("db.system"),
+            "if(arrayElement(attributes.type, indexOf(attributes.key, 'db.system')) = 1, \
+             arrayElement(attributes.value, indexOf(attributes.key, 'db.system')), '')"
+        );
+        assert!(!system().contains('?'));
+        assert!(!span_mentions_timeout().contains('?'));
         assert!(cloud_kind().contains("'aws'"));
         assert_eq!(
             percentile("s", 0.5),
