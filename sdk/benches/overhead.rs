@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,17 +33,19 @@ impl SpanExporter for Discard {
     }
 }
 
-/// Discards (or keeps) batches (opentelemetry_sdk side).
+/// Discards (or keeps) batches and counts spans (opentelemetry_sdk side).
 #[derive(Debug, Clone, Default)]
 struct OtelSink {
     keep: Option<Arc<Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>>,
+    exported: Arc<AtomicU64>,
 }
 impl opentelemetry_sdk::trace::SpanExporter for OtelSink {
     async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
-        if let Some(keep) = &self.keep {
-            if let Ok(mut k) = keep.lock() {
-                k.extend(batch);
-            }
+        self.exported.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if let Some(keep) = &self.keep
+            && let Ok(mut k) = keep.lock()
+        {
+            k.extend(batch);
         }
         Ok(())
     }
@@ -71,14 +74,18 @@ fn otel_provider(sink: OtelSink) -> SdkTracerProvider {
 
 fn spans(c: &mut Criterion) {
     let hop = hopscope_provider();
-    let otel = otel_provider(OtelSink::default());
+    let sink = OtelSink::default();
+    let otel = otel_provider(sink.clone());
     let (ht, ot) = (hop.tracer("bench"), otel.tracer("bench"));
+    // Spans the opentelemetry_sdk side started, to report how many its full queue dropped.
+    let mut otel_started = 0u64;
 
     let mut g = c.benchmark_group("span_start_end");
     g.throughput(Throughput::Elements(1));
     g.bench_function("hopscope", |b| b.iter(|| ht.span("op").kind(SpanKind::Client).start().end()));
     g.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| {
+            otel_started += 1;
             let mut s = ot.span_builder("op").with_kind(opentelemetry::trace::SpanKind::Client).start(&ot);
             s.end();
         })
@@ -101,6 +108,7 @@ fn spans(c: &mut Criterion) {
     g.bench_function("opentelemetry_sdk", |b| {
         use opentelemetry::KeyValue;
         b.iter(|| {
+            otel_started += 1;
             let mut s = ot.span_builder("GET").with_kind(opentelemetry::trace::SpanKind::Client).start(&ot);
             s.set_attribute(KeyValue::new("db.system.name", "redis"));
             s.set_attribute(KeyValue::new("db.operation.name", "GET"));
@@ -113,6 +121,11 @@ fn spans(c: &mut Criterion) {
     g.finish();
     eprintln!("hopscope stats after span benches: {:?}", hop.stats());
     drop(otel.shutdown());
+    let exported = sink.exported.load(Ordering::Relaxed);
+    eprintln!(
+        "opentelemetry_sdk after span benches: started {otel_started}, exported {exported}, dropped {}",
+        otel_started.saturating_sub(exported)
+    );
 }
 
 /// A fixed-size carrier (no heap), for the allocation-free path.
@@ -185,7 +198,7 @@ fn batches() -> (Vec<SpanData>, Resource, Vec<opentelemetry_sdk::trace::SpanData
     let resource = Resource::builder().with_service_name("bench").with_host_name("vm-1").build();
     let hop = TracerProvider::builder().with_resource(resource.clone()).with_exporter(mem.clone()).build().expect("provider");
     let keep = Arc::new(Mutex::new(Vec::new()));
-    let otel = otel_provider(OtelSink { keep: Some(keep.clone()) });
+    let otel = otel_provider(OtelSink { keep: Some(keep.clone()), ..OtelSink::default() });
     let (ht, ot) = (hop.tracer("bench"), otel.tracer("bench"));
     for i in 0..512i64 {
         let mut s = ht.span("GET").kind(SpanKind::Client).start();

@@ -1,6 +1,7 @@
 //! Runs N span start+end (optionally with 5 attributes) through hopscope-sdk or
 //! opentelemetry_sdk, each with a batch processor and a discarding exporter, for
-//! instruction counting under `valgrind --tool=callgrind` (see benches/README.md):
+//! instruction counting under `valgrind --tool=callgrind` (`sdk/benches/span_cost.sh` runs
+//! it for both SDKs and prints instructions per span; results in benches/README.md):
 //!
 //! `span_cost <hopscope|otel> <spans> [attrs]`
 

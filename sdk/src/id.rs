@@ -49,14 +49,8 @@ impl TraceId {
 
     /// A new random, valid trace id.
     pub fn random() -> TraceId {
-        let (a, b) = (next_u64(), next_u64());
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&a.to_be_bytes());
-        bytes[8..].copy_from_slice(&b.to_be_bytes());
-        if bytes == [0; 16] {
-            bytes[15] = 1;
-        }
-        TraceId(bytes)
+        let [a, b] = random_u64s();
+        trace_id_from(a, b)
     }
 
     /// Whether this id is not all zeros.
@@ -85,11 +79,8 @@ impl SpanId {
 
     /// A new random, valid span id.
     pub fn random() -> SpanId {
-        let mut v = next_u64();
-        if v == 0 {
-            v = 1;
-        }
-        SpanId(v.to_be_bytes())
+        let [v] = random_u64s();
+        span_id_from(v)
     }
 
     /// Whether this id is not all zeros.
@@ -161,7 +152,10 @@ impl TraceState {
     /// characters outside printable ASCII give an empty state.
     pub fn from_header(value: &str) -> TraceState {
         let value = value.trim();
-        if value.is_empty() || value.len() > Self::MAX_LEN || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if value.is_empty()
+            || value.len() > Self::MAX_LEN
+            || !value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
             return TraceState(None);
         }
         TraceState(Some(Arc::from(value)))
@@ -197,7 +191,13 @@ pub struct SpanContext {
 impl SpanContext {
     /// A context; `is_remote` false, empty trace state.
     pub fn new(trace_id: TraceId, span_id: SpanId, trace_flags: TraceFlags) -> SpanContext {
-        SpanContext { trace_id, span_id, trace_flags, trace_state: TraceState::default(), is_remote: false }
+        SpanContext {
+            trace_id,
+            span_id,
+            trace_flags,
+            trace_state: TraceState::default(),
+            is_remote: false,
+        }
     }
 
     /// Whether both ids are valid.
@@ -211,8 +211,24 @@ impl SpanContext {
     }
 }
 
+fn trace_id_from(a: u64, b: u64) -> TraceId {
+    let v = (u128::from(a) << 64) | u128::from(b);
+    TraceId(if v == 0 { 1 } else { v }.to_be_bytes())
+}
+
+fn span_id_from(v: u64) -> SpanId {
+    SpanId(if v == 0 { 1 } else { v }.to_be_bytes())
+}
+
+/// A new trace id and the id of its root span, with one access to the generator.
+pub(crate) fn new_root_ids() -> (TraceId, SpanId) {
+    let [a, b, c] = random_u64s();
+    (trace_id_from(a, b), span_id_from(c))
+}
+
 thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
+    /// wyrand state; 0 until first use, then seeded (and never 0 again in practice).
+    static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
 fn seed() -> u64 {
@@ -224,16 +240,21 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
-/// splitmix64 over a per-thread state seeded from the OS-randomised hasher: fast, and
-/// unpredictable enough for ids (they are not secrets).
-fn next_u64() -> u64 {
+/// `N` values from wyrand over a per-thread state seeded from the OS-randomised hasher:
+/// a few instructions per value, and unpredictable enough for ids (they are not secrets).
+fn random_u64s<const N: usize>() -> [u64; N] {
     RNG.with(|state| {
-        let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut s = state.get();
+        if s == 0 {
+            s = seed();
+        }
+        let out = std::array::from_fn(|_| {
+            s = s.wrapping_add(0xa076_1d64_78bd_642f);
+            let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+            ((t >> 64) as u64) ^ (t as u64)
+        });
         state.set(s);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        out
     })
 }
 
@@ -262,6 +283,9 @@ mod tests {
     #[test]
     fn trace_state_rejects_junk() {
         assert!(TraceState::from_header("a=b\u{7f}").is_empty());
-        assert_eq!(TraceState::from_header(" rojo=00f067aa0ba902b7 ").as_str(), "rojo=00f067aa0ba902b7");
+        assert_eq!(
+            TraceState::from_header(" rojo=00f067aa0ba902b7 ").as_str(),
+            "rojo=00f067aa0ba902b7"
+        );
     }
 }

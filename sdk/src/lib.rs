@@ -1,6 +1,6 @@
 //! hopscope SDK: creates spans in Rust services and carries one trace id along every hop —
 //! HTTP calls, message queues, cache and database calls — then exports the spans over
-//! OTLP/gRPC to hopscope or any OpenTelemetry collector.
+//! OTLP (gRPC or HTTP/protobuf) to hopscope or any OpenTelemetry collector.
 //!
 //! ```no_run
 //! use hopscope_sdk::{OtlpConfig, OtlpGrpcExporter, Resource, SpanKind, TracerProvider};
@@ -29,6 +29,7 @@ pub mod export;
 mod id;
 pub mod integrations;
 pub mod propagation;
+mod record;
 mod resource;
 mod sampler;
 mod span;
@@ -37,7 +38,10 @@ mod value;
 
 pub use context::FutureExt;
 pub use error::{Error, Result};
-pub use export::{BatchConfig, ExportStats, InMemoryExporter, OtlpConfig, OtlpGrpcExporter, SpanExporter};
+pub use export::{
+    BatchConfig, ExportStats, InMemoryExporter, OtlpConfig, OtlpExporter, OtlpGrpcExporter, OtlpHttpExporter,
+    SpanExporter,
+};
 pub use id::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 pub use propagation::{Extractor, Injector, Propagator, TextMapPropagator};
 pub use resource::{CLOUD_KIND, Cloud, CloudKind, Resource, ResourceBuilder};

@@ -44,7 +44,9 @@ pub enum Status {
 impl Status {
     /// An error status.
     pub fn error(message: impl Into<Cow<'static, str>>) -> Status {
-        Status::Error { message: message.into() }
+        Status::Error {
+            message: message.into(),
+        }
     }
 }
 
@@ -73,7 +75,10 @@ pub struct Link {
 impl Link {
     /// A link without attributes.
     pub fn new(context: SpanContext) -> Link {
-        Link { context, attributes: Vec::new() }
+        Link {
+            context,
+            attributes: Vec::new(),
+        }
     }
 }
 
@@ -91,7 +96,11 @@ pub struct SpanLimits {
 
 impl Default for SpanLimits {
     fn default() -> SpanLimits {
-        SpanLimits { max_attributes: 128, max_events: 128, max_links: 128 }
+        SpanLimits {
+            max_attributes: 128,
+            max_events: 128,
+            max_links: 128,
+        }
     }
 }
 
@@ -138,14 +147,22 @@ pub struct SpanData {
 /// nothing, but its [`Span::context`] is valid and propagates the trace.
 #[must_use = "a span ends when dropped; keep it alive for the duration of the work"]
 pub struct Span {
-    pub(crate) data: Option<SpanData>,
+    /// The record while recording; its `context` is the span's.
+    pub(crate) data: Option<crate::record::Record>,
+    /// The context of a span that does not record (unused while `data` is set).
     pub(crate) context: SpanContext,
     pub(crate) pipeline: Option<Arc<Pipeline>>,
+    /// Raw clock reading at start (the export worker converts it), or 0 when the start
+    /// time was given explicitly and is already in the record.
+    pub(crate) start_raw: u64,
 }
 
 impl std::fmt::Debug for Span {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Span").field("context", &self.context).field("recording", &self.is_recording()).finish()
+        f.debug_struct("Span")
+            .field("context", self.context())
+            .field("recording", &self.is_recording())
+            .finish()
     }
 }
 
@@ -153,12 +170,17 @@ impl Span {
     /// A span that records nothing and carries `context` (e.g. to keep propagating a
     /// remote context through code that wants a `Span`).
     pub fn non_recording(context: SpanContext) -> Span {
-        Span { data: None, context, pipeline: None }
+        Span {
+            data: None,
+            context,
+            pipeline: None,
+            start_raw: 0,
+        }
     }
 
     /// This span's context, to propagate or to parent other spans.
     pub fn context(&self) -> &SpanContext {
-        &self.context
+        self.data.as_ref().map_or(&self.context, |d| &d.context)
     }
 
     /// Whether attributes, events and status are being kept.
@@ -174,9 +196,10 @@ impl Span {
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         let limit = self.limits().max_attributes;
         if let Some(data) = self.data.as_mut()
-            && !upsert(&mut data.attributes, KeyValue::new(key, value), limit) {
-                data.dropped_attributes += 1;
-            }
+            && !upsert(&mut data.attributes, KeyValue::new(key, value), limit)
+        {
+            data.dropped_attributes += 1;
+        }
     }
 
     /// Sets several attributes.
@@ -192,7 +215,12 @@ impl Span {
     }
 
     /// Adds an event at `timestamp`.
-    pub fn add_event_at(&mut self, name: impl Into<Cow<'static, str>>, timestamp: SystemTime, mut attributes: Vec<KeyValue>) {
+    pub fn add_event_at(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        timestamp: SystemTime,
+        mut attributes: Vec<KeyValue>,
+    ) {
         let limits = self.limits();
         if let Some(data) = self.data.as_mut() {
             if data.events.len() >= limits.max_events {
@@ -200,7 +228,11 @@ impl Span {
                 return;
             }
             attributes.truncate(limits.max_attributes);
-            data.events.push(Event { name: name.into(), timestamp, attributes });
+            data.events.push(Event {
+                name: name.into(),
+                timestamp,
+                attributes,
+            });
         }
     }
 
@@ -212,14 +244,21 @@ impl Span {
 
     /// Records an `exception` event with an explicit type and message and sets the status
     /// to error with that message.
-    pub fn record_exception(&mut self, exception_type: impl Into<Value>, message: impl Into<String>) {
+    pub fn record_exception(
+        &mut self,
+        exception_type: impl Into<Value>,
+        message: impl Into<String>,
+    ) {
         if !self.is_recording() {
             return;
         }
         let message = message.into();
         self.add_event(
             "exception",
-            vec![KeyValue::new("exception.type", exception_type), KeyValue::new("exception.message", message.clone())],
+            vec![
+                KeyValue::new("exception.type", exception_type),
+                KeyValue::new("exception.message", message.clone()),
+            ],
         );
         self.set_status(Status::error(message));
     }
@@ -257,31 +296,58 @@ impl Span {
     /// Makes this span the current context until the guard drops (sync code; for async
     /// use [`crate::FutureExt::in_span`]).
     pub fn enter(&self) -> crate::context::ContextGuard {
-        crate::context::attach(self.context.clone())
+        crate::context::attach(self.context().clone())
     }
 
     /// Ends the span now. Never blocks.
     pub fn end(mut self) {
-        self.finish(crate::clock::now());
+        self.finish(None);
     }
 
     /// Ends the span at `end_time`. Never blocks.
     pub fn end_at(mut self, end_time: SystemTime) {
-        self.finish(end_time);
+        self.finish(Some(end_time));
     }
 
-    fn finish(&mut self, end_time: SystemTime) {
+    /// Ends a recording span at `end_time` (default: now, one raw clock reading that the
+    /// export worker converts); does nothing when the span already ended or does not
+    /// record.
+    fn finish(&mut self, end_time: Option<SystemTime>) {
         if let Some(mut data) = self.data.take() {
-            data.end_time = end_time.max(data.start_time);
-            if let Some(pipeline) = &self.pipeline {
-                pipeline.on_end(data);
+            let end_raw = match end_time {
+                Some(at) => {
+                    data.end_time = at;
+                    0
+                }
+                None => crate::clock::raw(),
+            };
+            match &self.pipeline {
+                Some(pipeline) => pipeline.on_end(data, self.start_raw, end_raw),
+                None => crate::record::recycle(data),
             }
         }
     }
 }
 
+/// Sets `data`'s start and end times from raw clock readings taken on any thread (0 =
+/// already set in the record); the end is never before the start.
+pub(crate) fn resolve_times(
+    data: &mut SpanData,
+    start_raw: u64,
+    end_raw: u64,
+    anchor: crate::clock::Anchor,
+) {
+    if start_raw != 0 {
+        data.start_time = anchor.to_system_time(start_raw);
+    }
+    if end_raw != 0 {
+        data.end_time = anchor.to_system_time(end_raw);
+    }
+    data.end_time = data.end_time.max(data.start_time);
+}
+
 impl Drop for Span {
     fn drop(&mut self) {
-        self.finish(crate::clock::now());
+        self.finish(None);
     }
 }

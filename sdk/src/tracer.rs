@@ -7,11 +7,12 @@ use std::time::SystemTime;
 use crate::context;
 use crate::error::Result;
 use crate::export::{BatchConfig, BatchProcessor, ExportStats, SpanExporter};
-use crate::id::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use crate::id::{self, SpanContext, SpanId, TraceFlags, TraceState};
 use crate::propagation::{Propagator, TextMapPropagator};
+use crate::record::{self, Record};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
-use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Status};
+use crate::span::{Link, Span, SpanKind, SpanLimits};
 use crate::value::{Key, KeyValue, Value, upsert};
 
 /// Shared state behind every tracer and span of one provider.
@@ -24,9 +25,12 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    pub(crate) fn on_end(&self, data: SpanData) {
-        if let Some(processor) = &self.processor {
-            processor.enqueue(data);
+    /// Hands an ended span's record to the export queue; `start_raw`/`end_raw` are
+    /// raw clock readings still to be converted (0 = already in the record).
+    pub(crate) fn on_end(&self, record: Record, start_raw: u64, end_raw: u64) {
+        match &self.processor {
+            Some(processor) => processor.enqueue(record, start_raw, end_raw),
+            None => record::recycle(record),
         }
     }
 }
@@ -41,7 +45,9 @@ pub struct TracerProvider {
 
 impl std::fmt::Debug for TracerProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TracerProvider").field("resource", &self.pipeline.resource).finish()
+        f.debug_struct("TracerProvider")
+            .field("resource", &self.pipeline.resource)
+            .finish()
     }
 }
 
@@ -54,12 +60,17 @@ impl TracerProvider {
     /// A provider that samples nothing and exports nothing; spans still propagate
     /// context.
     pub fn noop() -> TracerProvider {
-        TracerProvider::builder().with_sampler(Sampler::AlwaysOff).build_without_exporter()
+        TracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build_without_exporter()
     }
 
     /// A tracer for one instrumentation scope (library or component name).
     pub fn tracer(&self, scope: impl Into<Cow<'static, str>>) -> Tracer {
-        Tracer { pipeline: self.pipeline.clone(), scope: scope.into() }
+        Tracer {
+            pipeline: self.pipeline.clone(),
+            scope: scope.into(),
+        }
     }
 
     /// The resource every span is exported with.
@@ -69,7 +80,11 @@ impl TracerProvider {
 
     /// Export counters (queued, dropped because the queue was full, exported, failed).
     pub fn stats(&self) -> ExportStats {
-        self.pipeline.processor.as_ref().map(BatchProcessor::stats).unwrap_or_default()
+        self.pipeline
+            .processor
+            .as_ref()
+            .map(BatchProcessor::stats)
+            .unwrap_or_default()
     }
 
     /// Spans dropped because the export queue was full.
@@ -149,7 +164,11 @@ impl TracerProviderBuilder {
     pub fn build(self) -> Result<TracerProvider> {
         let resource = Arc::new(self.resource.unwrap_or_else(Resource::detect));
         let processor = match self.exporter {
-            Some(exporter) => Some(BatchProcessor::start(exporter, self.batch.unwrap_or_default(), resource.clone())?),
+            Some(exporter) => Some(BatchProcessor::start(
+                exporter,
+                self.batch.unwrap_or_default(),
+                resource.clone(),
+            )?),
             None => None,
         };
         Ok(TracerProvider {
@@ -186,7 +205,9 @@ pub struct Tracer {
 
 impl std::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tracer").field("scope", &self.scope).finish()
+        f.debug_struct("Tracer")
+            .field("scope", &self.scope)
+            .finish()
     }
 }
 
@@ -293,15 +314,30 @@ impl SpanBuilder<'_> {
     /// Starts the span.
     pub fn start(self) -> Span {
         let pipeline = &self.tracer.pipeline;
-        let (trace_id, parent_span_id, parent_is_remote, trace_state, sampled) = {
+        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) = {
             let decide = |parent: Option<&SpanContext>| match parent {
                 Some(p) if p.is_valid() => {
                     let sampled = pipeline.sampler.should_sample(Some(p), p.trace_id);
-                    (p.trace_id, Some(p.span_id), p.is_remote, p.trace_state.clone(), sampled)
+                    (
+                        p.trace_id,
+                        SpanId::random(),
+                        Some(p.span_id),
+                        p.is_remote,
+                        p.trace_state.clone(),
+                        sampled,
+                    )
                 }
                 _ => {
-                    let trace_id = TraceId::random();
-                    (trace_id, None, false, TraceState::default(), pipeline.sampler.should_sample(None, trace_id))
+                    let (trace_id, span_id) = id::new_root_ids();
+                    let sampled = pipeline.sampler.should_sample(None, trace_id);
+                    (
+                        trace_id,
+                        span_id,
+                        None,
+                        false,
+                        TraceState::default(),
+                        sampled,
+                    )
                 }
             };
             match &self.parent {
@@ -310,54 +346,74 @@ impl SpanBuilder<'_> {
                 ParentChoice::Explicit(p) => decide(Some(p)),
             }
         };
-        let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::NOT_SAMPLED };
-        let context = SpanContext { trace_id, span_id: SpanId::random(), trace_flags: flags, trace_state, is_remote: false };
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::NOT_SAMPLED
+        };
+        let context = SpanContext {
+            trace_id,
+            span_id,
+            trace_flags: flags,
+            trace_state,
+            is_remote: false,
+        };
         if !sampled {
-            return Span { data: None, context, pipeline: None };
+            return Span {
+                data: None,
+                context,
+                pipeline: None,
+                start_raw: 0,
+            };
         }
         let limits = pipeline.limits;
-        // Builder attributes move over as they are when they have no duplicate keys (the
-        // common case); no attributes means no allocation until one is set.
-        let mut dropped_attributes = 0;
-        let attributes = if has_duplicate_keys(&self.attributes) || self.attributes.len() > limits.max_attributes {
-            let mut deduped = Vec::with_capacity(self.attributes.len());
-            for kv in self.attributes {
-                if !upsert(&mut deduped, kv, limits.max_attributes) {
-                    dropped_attributes += 1;
+        // A recycled record; builder attributes become its attribute vector (deduplicated
+        // only when needed).
+        let mut rec = record::take();
+        if !self.attributes.is_empty() {
+            if has_duplicate_keys(&self.attributes) || self.attributes.len() > limits.max_attributes
+            {
+                for kv in self.attributes {
+                    if !upsert(&mut rec.attributes, kv, limits.max_attributes) {
+                        rec.dropped_attributes += 1;
+                    }
                 }
+            } else {
+                rec.attributes = self.attributes;
             }
-            deduped
-        } else {
-            self.attributes
+        }
+        if !self.links.is_empty() {
+            let mut links = self.links;
+            rec.dropped_links = links.len().saturating_sub(limits.max_links) as u32;
+            links.truncate(limits.max_links);
+            rec.links = links;
+        }
+        // The start time is a raw clock reading until the export worker converts it.
+        let start_raw = match self.start_time {
+            Some(at) => {
+                rec.start_time = at;
+                0
+            }
+            None => crate::clock::raw(),
         };
-        let mut links = self.links;
-        let dropped_links = links.len().saturating_sub(limits.max_links) as u32;
-        links.truncate(limits.max_links);
-        let start_time = self.start_time.unwrap_or_else(crate::clock::now);
+        rec.context = context;
+        rec.parent_span_id = parent_span_id;
+        rec.parent_is_remote = parent_is_remote;
+        rec.name = self.name;
+        rec.kind = self.kind;
+        rec.scope = self.tracer.scope.clone();
         Span {
-            data: Some(SpanData {
-                context: context.clone(),
-                parent_span_id,
-                parent_is_remote,
-                name: self.name,
-                kind: self.kind,
-                scope: self.tracer.scope.clone(),
-                start_time,
-                end_time: start_time,
-                attributes,
-                events: Vec::new(),
-                links,
-                status: Status::Unset,
-                dropped_attributes,
-                dropped_events: 0,
-                dropped_links,
-            }),
-            context,
+            data: Some(rec),
+            context: SpanContext::default(),
             pipeline: Some(pipeline.clone()),
+            start_raw,
         }
     }
 }
 
 fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    attrs.iter().enumerate().any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key))
+    attrs
+        .iter()
+        .enumerate()
+        .any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key))
 }

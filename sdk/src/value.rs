@@ -77,14 +77,22 @@ pub struct KeyValue {
 impl KeyValue {
     /// A key/value pair.
     pub fn new(key: impl Into<Key>, value: impl Into<Value>) -> KeyValue {
-        KeyValue { key: key.into(), value: value.into() }
+        KeyValue {
+            key: key.into(),
+            value: value.into(),
+        }
     }
+}
+
+/// Key equality with a shortcut for the common case of two uses of one static string.
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
 }
 
 /// Sets `key` to `value` in `attrs`, replacing an existing entry with the same key.
 /// Returns false (and stores nothing) when `attrs` is at `limit` and `key` is new.
 pub(crate) fn upsert(attrs: &mut Vec<KeyValue>, kv: KeyValue, limit: usize) -> bool {
-    if let Some(existing) = attrs.iter_mut().find(|a| a.key == kv.key) {
+    if let Some(existing) = attrs.iter_mut().find(|a| same_key(&a.key, &kv.key)) {
         existing.value = kv.value;
         return true;
     }
@@ -92,8 +100,8 @@ pub(crate) fn upsert(attrs: &mut Vec<KeyValue>, kv: KeyValue, limit: usize) -> b
         return false;
     }
     if attrs.capacity() == 0 {
-        // Spans usually get a handful of attributes: one allocation instead of 4 → 8.
-        attrs.reserve_exact(8);
+        // A recycled vector with room for a handful (a new one only when none is spare).
+        *attrs = crate::record::spare_attributes();
     }
     attrs.push(kv);
     true

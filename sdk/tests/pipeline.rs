@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use hopscope_sdk::export::BoxFuture;
 use hopscope_sdk::{
-    BatchConfig, Error, FutureExt, InMemoryExporter, Link, Resource, Sampler, SpanData, SpanExporter, SpanKind, Status,
-    TracerProvider, Value,
+    BatchConfig, Error, FutureExt, InMemoryExporter, Link, Resource, Sampler, SpanData,
+    SpanExporter, SpanKind, Status, TracerProvider, Value,
 };
 
 fn provider(exporter: impl SpanExporter, sampler: Sampler) -> TracerProvider {
@@ -19,13 +19,19 @@ fn provider(exporter: impl SpanExporter, sampler: Sampler) -> TracerProvider {
         .with_resource(Resource::builder().with_service_name("test").build())
         .with_sampler(sampler)
         .with_exporter(exporter)
-        .with_batch_config(BatchConfig { scheduled_delay: Duration::from_millis(20), ..BatchConfig::default() })
+        .with_batch_config(BatchConfig {
+            scheduled_delay: Duration::from_millis(20),
+            ..BatchConfig::default()
+        })
         .build()
         .unwrap()
 }
 
 fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
-    spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"))
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name}"))
 }
 
 #[tokio::test]
@@ -38,7 +44,11 @@ async fn parentage_follows_the_current_context_across_awaits() {
     let t2 = tracer.clone();
     async move {
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let mut child = t2.span("child").kind(SpanKind::Client).attribute("k", 1).start();
+        let mut child = t2
+            .span("child")
+            .kind(SpanKind::Client)
+            .attribute("k", 1)
+            .start();
         child.set_attribute("k", 2);
         child.add_link(Link::new(root_cx.clone()));
         child.record_exception("Timeout", "took too long");
@@ -56,9 +66,15 @@ async fn parentage_follows_the_current_context_across_awaits() {
     let (root, child) = (named(&spans, "root"), named(&spans, "child"));
     assert_eq!(child.context.trace_id, root.context.trace_id);
     assert_eq!(child.parent_span_id, Some(root.context.span_id));
-    assert_eq!(named(&spans, "inner").parent_span_id, Some(root.context.span_id));
+    assert_eq!(
+        named(&spans, "inner").parent_span_id,
+        Some(root.context.span_id)
+    );
     assert_eq!(named(&spans, "other-root").parent_span_id, None);
-    assert_ne!(named(&spans, "other-root").context.trace_id, root.context.trace_id);
+    assert_ne!(
+        named(&spans, "other-root").context.trace_id,
+        root.context.trace_id
+    );
     assert_eq!(child.attributes.len(), 1);
     assert_eq!(child.attributes[0].value, Value::I64(2));
     assert_eq!(child.events[0].name, "exception");
@@ -86,7 +102,11 @@ async fn unsampled_spans_propagate_but_record_nothing() {
 /// An exporter that never finishes: the worker is stuck on the first batch.
 struct Stuck;
 impl SpanExporter for Stuck {
-    fn export<'a>(&'a mut self, _: &'a [SpanData], _: &'a Resource) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
+    fn export<'a>(
+        &'a mut self,
+        _: &'a [SpanData],
+        _: &'a Resource,
+    ) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
         Box::pin(std::future::pending())
     }
 }
@@ -95,7 +115,11 @@ impl SpanExporter for Stuck {
 fn a_full_queue_drops_and_counts_without_blocking() {
     let provider = TracerProvider::builder()
         .with_exporter(Stuck)
-        .with_batch_config(BatchConfig { max_queue_size: 16, max_export_batch_size: 4, ..BatchConfig::default() })
+        .with_batch_config(BatchConfig {
+            max_queue_size: 16,
+            max_export_batch_size: 4,
+            ..BatchConfig::default()
+        })
         .build()
         .unwrap();
     let tracer = provider.tracer("t");
@@ -112,7 +136,9 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         }
         let _ = done_tx.send(started.elapsed());
     });
-    let elapsed = done_rx.recv_timeout(Duration::from_secs(60)).expect("ending spans blocked on a stuck exporter");
+    let elapsed = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("ending spans blocked on a stuck exporter");
     let stats = provider.stats();
     assert_eq!(stats.queued + stats.dropped, 100_000, "{stats:?}");
     // At most one queue-full is held by the stuck worker and one more waits in the queue.
@@ -128,12 +154,19 @@ struct Flaky {
     permanent: bool,
 }
 impl SpanExporter for Flaky {
-    fn export<'a>(&'a mut self, _: &'a [SpanData], _: &'a Resource) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
+    fn export<'a>(
+        &'a mut self,
+        _: &'a [SpanData],
+        _: &'a Resource,
+    ) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let (failures, permanent) = (self.failures, self.permanent);
         Box::pin(async move {
             if n < failures {
-                Err(Error::Export { retryable: !permanent, message: "down".into() })
+                Err(Error::Export {
+                    retryable: !permanent,
+                    message: "down".into(),
+                })
             } else {
                 Ok(())
             }
@@ -145,22 +178,37 @@ impl SpanExporter for Flaky {
 async fn retries_with_backoff_then_succeeds_or_gives_up() {
     let calls = Arc::new(AtomicU32::new(0));
     let p = TracerProvider::builder()
-        .with_exporter(Flaky { failures: 3, calls: calls.clone(), permanent: false })
-        .with_batch_config(BatchConfig { initial_backoff: Duration::from_millis(10), ..BatchConfig::default() })
+        .with_exporter(Flaky {
+            failures: 3,
+            calls: calls.clone(),
+            permanent: false,
+        })
+        .with_batch_config(BatchConfig {
+            initial_backoff: Duration::from_millis(10),
+            ..BatchConfig::default()
+        })
         .build()
         .unwrap();
     p.tracer("t").start("a").end();
     let started = Instant::now();
     p.shutdown().await.unwrap();
     let stats = p.stats();
-    assert_eq!((stats.exported, stats.failed, stats.failed_attempts), (1, 0, 3), "{stats:?}");
+    assert_eq!(
+        (stats.exported, stats.failed, stats.failed_attempts),
+        (1, 0, 3),
+        "{stats:?}"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     // 10 + 20 + 40 ms of backoff, at least half of each with jitter.
     assert!(started.elapsed() >= Duration::from_millis(35));
 
     let calls = Arc::new(AtomicU32::new(0));
     let p = TracerProvider::builder()
-        .with_exporter(Flaky { failures: 1, calls: calls.clone(), permanent: true })
+        .with_exporter(Flaky {
+            failures: 1,
+            calls: calls.clone(),
+            permanent: true,
+        })
         .build()
         .unwrap();
     p.tracer("t").start("a").end();
@@ -171,4 +219,63 @@ async fn retries_with_backoff_then_succeeds_or_gives_up() {
     p.tracer("t").start("late").end();
     assert_eq!(p.dropped_spans(), 1);
     assert!(matches!(p.flush().await, Err(Error::Shutdown)));
+}
+
+#[tokio::test]
+async fn recycled_records_carry_nothing_over_and_times_are_wall_clock() {
+    let exporter = InMemoryExporter::new();
+    let provider = provider(exporter.clone(), Sampler::default());
+    let tracer = provider.tracer("t");
+    // Span times come from the TSC converted against the wall clock: allow 1 ms of drift.
+    let before = std::time::SystemTime::now() - Duration::from_millis(1);
+    // Enough rounds that later spans reuse records of earlier, fuller ones.
+    for round in 0..3 {
+        for i in 0..200u32 {
+            let mut full = tracer.span("full").attribute("a", 1).start();
+            full.set_attribute("i", i);
+            full.record_exception("E", "boom");
+            full.add_link(Link::new(full.context().clone()));
+            full.end();
+            tracer.start("plain").end();
+        }
+        provider.flush().await.unwrap();
+        assert_eq!(exporter.spans().len(), 400 * (round + 1));
+    }
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    tracer
+        .span("explicit")
+        .start_time(at)
+        .start()
+        .end_at(at - Duration::from_secs(1));
+    provider.flush().await.unwrap();
+    let after = std::time::SystemTime::now() + Duration::from_millis(1);
+    let spans = exporter.spans();
+    for s in spans.iter().filter(|s| s.name == "plain") {
+        assert!(
+            s.attributes.is_empty() && s.events.is_empty() && s.links.is_empty(),
+            "{s:#?}"
+        );
+        assert_eq!(
+            (s.status.clone(), s.dropped_attributes, s.kind),
+            (Status::Unset, 0, SpanKind::Internal)
+        );
+        assert!(
+            before <= s.start_time && s.start_time <= s.end_time && s.end_time <= after,
+            "{s:#?}"
+        );
+    }
+    for s in spans.iter().filter(|s| s.name == "full") {
+        assert_eq!(
+            (s.attributes.len(), s.events.len(), s.links.len()),
+            (2, 1, 1),
+            "{s:#?}"
+        );
+        assert!(matches!(s.status, Status::Error { .. }));
+    }
+    let explicit = named(&spans, "explicit");
+    assert_eq!(
+        (explicit.start_time, explicit.end_time),
+        (at, at),
+        "an end before the start is clamped"
+    );
 }

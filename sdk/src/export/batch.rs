@@ -1,8 +1,11 @@
 //! The bounded queue between span end and the exporter, and the worker that drains it.
 //!
-//! Span end calls [`BatchProcessor::enqueue`]: a push onto a bounded buffer under an
-//! uncontended lock (the worker holds it only to swap buffers), never waiting for the
-//! worker; a full buffer drops the span and counts it. The worker is woken only when a
+//! Span end calls [`BatchProcessor::enqueue`]: it moves the span's data out of its record
+//! onto a bounded buffer under an uncontended lock (the worker holds it only to swap
+//! buffers), never waiting for the worker; a full buffer drops the span and counts it.
+//! Raw clock readings for the start and end times travel alongside and the worker
+//! converts them (see `crate::clock`). After export the worker hands the attribute
+//! vectors back for reuse (see `crate::record`). The worker is woken only when a
 //! batch is full (or by its timer), not per span. One worker thread runs a
 //! current-thread Tokio runtime (so the SDK works whatever runtime the application uses,
 //! or none); it batches spans, exports them with retries and exponential backoff, and
@@ -19,8 +22,10 @@ use tracing::warn;
 
 use super::{BatchConfig, ExportStats, SpanExporter};
 use crate::error::{Error, Result};
+use crate::record::{self, Record};
 use crate::resource::Resource;
-use crate::span::SpanData;
+use crate::span::{SpanData, resolve_times};
+use crate::value::KeyValue;
 
 #[derive(Default)]
 struct Counters {
@@ -36,9 +41,17 @@ enum Control {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Ended spans waiting for the worker, with their raw start and end clock readings
+/// (0 = the time is already in the span).
+#[derive(Default)]
+struct Pending {
+    spans: Vec<SpanData>,
+    raw_times: Vec<[u64; 2]>,
+}
+
 /// The bounded buffer between span end and the worker.
 struct Queue {
-    spans: Mutex<Vec<SpanData>>,
+    pending: Mutex<Pending>,
     capacity: usize,
     batch: usize,
     /// Set at shutdown: later spans are dropped and counted.
@@ -49,8 +62,8 @@ struct Queue {
 
 impl Queue {
     /// Moves everything queued into `out` (which must be empty), keeping allocations.
-    fn take_into(&self, out: &mut Vec<SpanData>) {
-        std::mem::swap(&mut *self.spans.lock(), out);
+    fn take_into(&self, out: &mut Pending) {
+        std::mem::swap(&mut *self.pending.lock(), out);
     }
 }
 
@@ -63,10 +76,17 @@ pub(crate) struct BatchProcessor {
 }
 
 impl BatchProcessor {
-    pub(crate) fn start(exporter: Box<dyn SpanExporter>, config: BatchConfig, resource: Arc<Resource>) -> Result<Self> {
+    pub(crate) fn start(
+        exporter: Box<dyn SpanExporter>,
+        config: BatchConfig,
+        resource: Arc<Resource>,
+    ) -> Result<Self> {
         config.validate()?;
         let queue = Arc::new(Queue {
-            spans: Mutex::new(Vec::with_capacity(config.max_queue_size.min(1 << 16))),
+            pending: Mutex::new(Pending {
+                spans: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
+                raw_times: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
+            }),
             capacity: config.max_queue_size,
             batch: config.max_export_batch_size,
             closed: AtomicBool::new(false),
@@ -74,38 +94,55 @@ impl BatchProcessor {
         });
         let (control, control_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
-        let worker = Worker { exporter, config, resource, counters: counters.clone(), queue: queue.clone() };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let worker = Worker {
+            exporter,
+            config,
+            resource,
+            counters: counters.clone(),
+            queue: queue.clone(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         std::thread::Builder::new()
             .name("hopscope-sdk-export".into())
             .spawn(move || runtime.block_on(worker.run(control_rx)))?;
-        Ok(BatchProcessor { queue, control, counters })
+        Ok(BatchProcessor {
+            queue,
+            control,
+            counters,
+        })
     }
 
-    /// Never waits for the worker: a full (or closed) queue drops the span and counts it.
-    pub(crate) fn enqueue(&self, span: SpanData) {
+    /// Moves the data out of `record` into the queue and keeps the emptied record for
+    /// the next span on this thread. Never waits for the worker: a full (or closed) queue
+    /// drops the span and counts it.
+    pub(crate) fn enqueue(&self, mut record: Record, start_raw: u64, end_raw: u64) {
         let q = &self.queue;
-        if q.closed.load(Ordering::Relaxed) {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let len = {
-            let mut spans = q.spans.lock();
-            if spans.len() >= q.capacity {
+        let len = if q.closed.load(Ordering::Relaxed) {
+            None
+        } else {
+            let mut pending = q.pending.lock();
+            if pending.spans.len() >= q.capacity {
                 None
             } else {
-                spans.push(span);
-                Some(spans.len())
+                pending
+                    .spans
+                    .push(std::mem::replace(&mut *record, SpanData::blank()));
+                pending.raw_times.push([start_raw, end_raw]);
+                Some(pending.spans.len())
             }
         };
         match len {
             Some(len) => {
+                record::keep_blank(record);
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
                 if len == q.batch {
                     q.full.notify_one();
                 }
             }
             None => {
+                record::recycle(record);
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -124,13 +161,17 @@ impl BatchProcessor {
 
     pub(crate) async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.control.send(Control::Flush(tx)).map_err(|_| Error::Shutdown)?;
+        self.control
+            .send(Control::Flush(tx))
+            .map_err(|_| Error::Shutdown)?;
         rx.await.map_err(|_| Error::Shutdown)
     }
 
     pub(crate) async fn shutdown(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.control.send(Control::Shutdown(tx)).map_err(|_| Error::Shutdown)?;
+        self.control
+            .send(Control::Shutdown(tx))
+            .map_err(|_| Error::Shutdown)?;
         rx.await.map_err(|_| Error::Shutdown)
     }
 }
@@ -145,20 +186,21 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) {
-        let mut taken: Vec<SpanData> = Vec::new();
+        let mut taken = Pending::default();
+        let mut spare: Vec<Vec<KeyValue>> = Vec::new();
         loop {
             let tick = tokio::time::sleep(self.config.scheduled_delay);
             tokio::select! {
                 biased;
                 msg = control.recv() => match msg {
                     Some(Control::Flush(done)) => {
-                        self.drain(&mut taken, None).await;
+                        self.drain(&mut taken, &mut spare, None).await;
                         let _ = done.send(());
                     }
                     Some(Control::Shutdown(done)) => {
                         self.queue.closed.store(true, Ordering::Relaxed);
                         let until = Instant::now() + self.config.shutdown_timeout;
-                        self.drain(&mut taken, Some(until)).await;
+                        self.drain(&mut taken, &mut spare, Some(until)).await;
                         let _ = done.send(());
                         return;
                     }
@@ -166,28 +208,37 @@ impl Worker {
                     None => {
                         self.queue.closed.store(true, Ordering::Relaxed);
                         let until = Instant::now() + self.config.shutdown_timeout;
-                        self.drain(&mut taken, Some(until)).await;
+                        self.drain(&mut taken, &mut spare, Some(until)).await;
                         return;
                     }
                 },
-                () = self.queue.full.notified() => self.drain(&mut taken, None).await,
-                () = tick => self.drain(&mut taken, None).await,
+                () = self.queue.full.notified() => self.drain(&mut taken, &mut spare, None).await,
+                () = tick => self.drain(&mut taken, &mut spare, None).await,
             }
         }
     }
 
-    /// Exports everything queued so far, in batches of at most `max_export_batch_size`.
-    async fn drain(&mut self, taken: &mut Vec<SpanData>, until: Option<Instant>) {
+    /// Exports everything queued so far, in batches of at most `max_export_batch_size`,
+    /// then recycles the attribute vectors. `taken` and `spare` keep their allocations
+    /// from call to call (the next swap hands `taken`'s buffers to the application side).
+    async fn drain(
+        &mut self,
+        taken: &mut Pending,
+        spare: &mut Vec<Vec<KeyValue>>,
+        until: Option<Instant>,
+    ) {
         self.queue.take_into(taken);
-        let max = self.config.max_export_batch_size;
-        let mut start = 0;
-        while start < taken.len() {
-            let end = (start + max).min(taken.len());
-            self.export_batch(&taken[start..end], until).await;
-            start = end;
+        let anchor = crate::clock::Anchor::now();
+        for (span, &[start_raw, end_raw]) in taken.spans.iter_mut().zip(&taken.raw_times) {
+            resolve_times(span, start_raw, end_raw, anchor);
         }
-        // Keeps the allocation: the next swap hands it back to the application side.
-        taken.clear();
+        let max = self.config.max_export_batch_size;
+        for batch in taken.spans.chunks(max) {
+            self.export_batch(batch, until).await;
+        }
+        record::harvest_attributes(taken.spans.iter_mut(), spare);
+        taken.spans.clear();
+        taken.raw_times.clear();
     }
 
     async fn export_batch(&mut self, batch: &[SpanData], until: Option<Instant>) {
@@ -196,13 +247,22 @@ impl Worker {
         let mut attempt = 0u32;
         loop {
             let timeout = match until {
-                Some(until) => self.config.export_timeout.min(until.saturating_duration_since(Instant::now())),
+                Some(until) => self
+                    .config
+                    .export_timeout
+                    .min(until.saturating_duration_since(Instant::now())),
                 None => self.config.export_timeout,
             };
-            let outcome = match tokio::time::timeout(timeout, self.exporter.export(batch, &self.resource)).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::Export { retryable: true, message: format!("export timed out after {timeout:?}") }),
-            };
+            let outcome =
+                match tokio::time::timeout(timeout, self.exporter.export(batch, &self.resource))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::Export {
+                        retryable: true,
+                        message: format!("export timed out after {timeout:?}"),
+                    }),
+                };
             let error = match outcome {
                 Ok(()) => {
                     self.counters.exported.fetch_add(n, Ordering::Relaxed);
@@ -210,7 +270,9 @@ impl Worker {
                 }
                 Err(error) => error,
             };
-            self.counters.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .failed_attempts
+                .fetch_add(1, Ordering::Relaxed);
             let delay = jitter(backoff);
             let out_of_time = until.is_some_and(|u| Instant::now() + delay >= u);
             if !error.is_retryable() || attempt >= self.config.max_retries || out_of_time {

@@ -1,9 +1,10 @@
 //! Export: the [`SpanExporter`] contract, the bounded batch queue in front of it, and the
-//! OTLP/gRPC and in-memory exporters.
+//! OTLP/gRPC, OTLP/HTTP and in-memory exporters.
 
 mod batch;
 mod memory;
 mod otlp;
+mod otlp_http;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use std::time::Duration;
 pub(crate) use batch::BatchProcessor;
 pub use memory::InMemoryExporter;
 pub use otlp::{OtlpConfig, OtlpGrpcExporter, to_otlp_request};
+pub use otlp_http::{OtlpExporter, OtlpHttpExporter};
 
 use crate::error::{Error, Result};
 use crate::resource::Resource;
