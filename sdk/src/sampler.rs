@@ -48,7 +48,20 @@ impl Sampler {
     }
 
     /// Whether a span with this parent (if any) in this trace should be sampled.
+    #[inline]
     pub fn should_sample(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            // The default, decided without a call.
+            Sampler::ParentBased(root) if matches!(**root, Sampler::AlwaysOn) => match parent {
+                Some(p) if p.is_valid() => p.is_sampled(),
+                _ => true,
+            },
+            _ => self.decide(parent, trace_id),
+        }
+    }
+
+    fn decide(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
         match self {
             Sampler::AlwaysOn => true,
             Sampler::AlwaysOff => false,

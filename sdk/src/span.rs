@@ -147,8 +147,8 @@ pub struct SpanData {
 /// nothing, but its [`Span::context`] is valid and propagates the trace.
 #[must_use = "a span ends when dropped; keep it alive for the duration of the work"]
 pub struct Span {
-    /// The record while recording; its `context` is the span's.
-    pub(crate) data: Option<crate::record::Record>,
+    /// The record while recording (always `Some` inside); its `context` is the span's.
+    pub(crate) record: Option<crate::record::Record>,
     /// The context of a span that does not record (unused while `data` is set).
     pub(crate) context: SpanContext,
     pub(crate) pipeline: Option<Arc<Pipeline>>,
@@ -171,7 +171,7 @@ impl Span {
     /// remote context through code that wants a `Span`).
     pub fn non_recording(context: SpanContext) -> Span {
         Span {
-            data: None,
+            record: None,
             context,
             pipeline: None,
             start_raw: 0,
@@ -180,12 +180,20 @@ impl Span {
 
     /// This span's context, to propagate or to parent other spans.
     pub fn context(&self) -> &SpanContext {
-        self.data.as_ref().map_or(&self.context, |d| &d.context)
+        self.data().map_or(&self.context, |d| &d.context)
+    }
+
+    fn data(&self) -> Option<&SpanData> {
+        self.record.as_deref()?.as_ref()
+    }
+
+    fn data_mut(&mut self) -> Option<&mut SpanData> {
+        self.record.as_deref_mut()?.as_mut()
     }
 
     /// Whether attributes, events and status are being kept.
     pub fn is_recording(&self) -> bool {
-        self.data.is_some()
+        self.data().is_some()
     }
 
     fn limits(&self) -> SpanLimits {
@@ -193,9 +201,10 @@ impl Span {
     }
 
     /// Sets an attribute, replacing one with the same key.
+    #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
         let limit = self.limits().max_attributes;
-        if let Some(data) = self.data.as_mut()
+        if let Some(data) = self.data_mut()
             && !upsert(&mut data.attributes, KeyValue::new(key, value), limit)
         {
             data.dropped_attributes += 1;
@@ -222,7 +231,7 @@ impl Span {
         mut attributes: Vec<KeyValue>,
     ) {
         let limits = self.limits();
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             if data.events.len() >= limits.max_events {
                 data.dropped_events += 1;
                 return;
@@ -266,7 +275,7 @@ impl Span {
     /// Sets the status. `Ok` is final; `Unset` is ignored; `Error` replaces `Unset` or an
     /// earlier error.
     pub fn set_status(&mut self, status: Status) {
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             match (&data.status, &status) {
                 (Status::Ok, _) | (_, Status::Unset) => {}
                 _ => data.status = status,
@@ -276,7 +285,7 @@ impl Span {
 
     /// Renames the span (e.g. once the route is known).
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             data.name = name.into();
         }
     }
@@ -284,7 +293,7 @@ impl Span {
     /// Adds a link.
     pub fn add_link(&mut self, link: Link) {
         let limits = self.limits();
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             if data.links.len() >= limits.max_links {
                 data.dropped_links += 1;
             } else {
@@ -300,6 +309,7 @@ impl Span {
     }
 
     /// Ends the span now. Never blocks.
+    #[inline]
     pub fn end(mut self) {
         self.finish(None);
     }
@@ -312,19 +322,21 @@ impl Span {
     /// Ends a recording span at `end_time` (default: now, one raw clock reading that the
     /// export worker converts); does nothing when the span already ended or does not
     /// record.
+    #[inline]
     fn finish(&mut self, end_time: Option<SystemTime>) {
-        if let Some(mut data) = self.data.take() {
-            let end_raw = match end_time {
-                Some(at) => {
-                    data.end_time = at;
-                    0
-                }
-                None => crate::clock::raw(),
-            };
-            match &self.pipeline {
-                Some(pipeline) => pipeline.on_end(data, self.start_raw, end_raw),
-                None => crate::record::recycle(data),
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        let end_raw = match (end_time, record.as_mut()) {
+            (Some(at), Some(data)) => {
+                data.end_time = at;
+                0
             }
+            _ => crate::clock::raw(),
+        };
+        match &self.pipeline {
+            Some(pipeline) => pipeline.on_end(record, self.start_raw, end_raw),
+            None => crate::record::recycle(record),
         }
     }
 }
@@ -337,6 +349,12 @@ pub(crate) fn resolve_times(
     end_raw: u64,
     anchor: crate::clock::Anchor,
 ) {
+    if start_raw != 0 && end_raw != 0 {
+        // The common case: both readings; the conversion is monotonic.
+        data.start_time = anchor.to_system_time(start_raw);
+        data.end_time = anchor.to_system_time(end_raw.max(start_raw));
+        return;
+    }
     if start_raw != 0 {
         data.start_time = anchor.to_system_time(start_raw);
     }

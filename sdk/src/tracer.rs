@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::context;
 use crate::error::Result;
@@ -12,7 +12,7 @@ use crate::propagation::{Propagator, TextMapPropagator};
 use crate::record::{self, Record};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
-use crate::span::{Link, Span, SpanKind, SpanLimits};
+use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Status};
 use crate::value::{Key, KeyValue, Value, upsert};
 
 /// Shared state behind every tracer and span of one provider.
@@ -27,6 +27,7 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Hands an ended span's record to the export queue; `start_raw`/`end_raw` are
     /// raw clock readings still to be converted (0 = already in the record).
+    #[inline]
     pub(crate) fn on_end(&self, record: Record, start_raw: u64, end_raw: u64) {
         match &self.processor {
             Some(processor) => processor.enqueue(record, start_raw, end_raw),
@@ -360,50 +361,58 @@ impl SpanBuilder<'_> {
         };
         if !sampled {
             return Span {
-                data: None,
+                record: None,
                 context,
                 pipeline: None,
                 start_raw: 0,
             };
         }
         let limits = pipeline.limits;
-        // A recycled record; builder attributes become its attribute vector (deduplicated
-        // only when needed).
-        let mut rec = record::take();
+        // Builder attributes become the span's attribute vector (deduplicated only when
+        // needed).
+        let mut attributes = Vec::new();
+        let mut dropped_attributes = 0;
         if !self.attributes.is_empty() {
             if has_duplicate_keys(&self.attributes) || self.attributes.len() > limits.max_attributes
             {
                 for kv in self.attributes {
-                    if !upsert(&mut rec.attributes, kv, limits.max_attributes) {
-                        rec.dropped_attributes += 1;
+                    if !upsert(&mut attributes, kv, limits.max_attributes) {
+                        dropped_attributes += 1;
                     }
                 }
             } else {
-                rec.attributes = self.attributes;
+                attributes = self.attributes;
             }
         }
-        if !self.links.is_empty() {
-            let mut links = self.links;
-            rec.dropped_links = links.len().saturating_sub(limits.max_links) as u32;
-            links.truncate(limits.max_links);
-            rec.links = links;
-        }
+        let mut links = self.links;
+        let dropped_links = links.len().saturating_sub(limits.max_links) as u32;
+        links.truncate(limits.max_links);
         // The start time is a raw clock reading until the export worker converts it.
-        let start_raw = match self.start_time {
-            Some(at) => {
-                rec.start_time = at;
-                0
-            }
-            None => crate::clock::raw(),
+        let (start_time, start_raw) = match self.start_time {
+            Some(at) => (at, 0),
+            None => (UNIX_EPOCH, crate::clock::raw()),
         };
-        rec.context = context;
-        rec.parent_span_id = parent_span_id;
-        rec.parent_is_remote = parent_is_remote;
-        rec.name = self.name;
-        rec.kind = self.kind;
-        rec.scope = self.tracer.scope.clone();
+        // A recycled record (the previous span's, usually), filled in place.
+        let mut record = record::take();
+        *record = Some(SpanData {
+                context,
+                parent_span_id,
+                parent_is_remote,
+                name: self.name,
+                kind: self.kind,
+                scope: self.tracer.scope.clone(),
+                start_time,
+                end_time: start_time,
+                attributes,
+                events: Vec::new(),
+                links,
+                status: Status::Unset,
+                dropped_attributes,
+                dropped_events: 0,
+                dropped_links,
+        });
         Span {
-            data: Some(rec),
+            record: Some(record),
             context: SpanContext::default(),
             pipeline: Some(pipeline.clone()),
             start_raw,

@@ -85,12 +85,14 @@ impl KeyValue {
 }
 
 /// Key equality with a shortcut for the common case of two uses of one static string.
+#[inline]
 fn same_key(a: &str, b: &str) -> bool {
     a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
 }
 
 /// Sets `key` to `value` in `attrs`, replacing an existing entry with the same key.
 /// Returns false (and stores nothing) when `attrs` is at `limit` and `key` is new.
+#[inline]
 pub(crate) fn upsert(attrs: &mut Vec<KeyValue>, kv: KeyValue, limit: usize) -> bool {
     if let Some(existing) = attrs.iter_mut().find(|a| same_key(&a.key, &kv.key)) {
         existing.value = kv.value;

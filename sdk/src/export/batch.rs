@@ -82,6 +82,7 @@ impl BatchProcessor {
         resource: Arc<Resource>,
     ) -> Result<Self> {
         config.validate()?;
+        record::raise_pool_limit(config.max_queue_size);
         let queue = Arc::new(Queue {
             pending: Mutex::new(Pending {
                 spans: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
@@ -119,23 +120,23 @@ impl BatchProcessor {
     /// drops the span and counts it.
     pub(crate) fn enqueue(&self, mut record: Record, start_raw: u64, end_raw: u64) {
         let q = &self.queue;
-        let len = if q.closed.load(Ordering::Relaxed) {
+        let queued = if q.closed.load(Ordering::Relaxed) {
             None
         } else {
             let mut pending = q.pending.lock();
             if pending.spans.len() >= q.capacity {
                 None
-            } else {
-                pending
-                    .spans
-                    .push(std::mem::replace(&mut *record, SpanData::blank()));
+            } else if let Some(data) = record.take() {
+                pending.spans.push(data);
                 pending.raw_times.push([start_raw, end_raw]);
                 Some(pending.spans.len())
+            } else {
+                Some(0)
             }
         };
-        match len {
+        match queued {
             Some(len) => {
-                record::keep_blank(record);
+                record::keep(record);
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
                 if len == q.batch {
                     q.full.notify_one();
