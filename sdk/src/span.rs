@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::id::{SpanContext, SpanId};
 use crate::tracer::Pipeline;
-use crate::value::{Key, KeyValue, Value, upsert};
+use crate::value::{Key, KeyValue, Value, dedupe, upsert};
 
 /// The role of a span in a call, as in OpenTelemetry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -196,18 +196,52 @@ impl Span {
         self.data().is_some()
     }
 
+    #[inline]
     fn limits(&self) -> SpanLimits {
         self.pipeline.as_ref().map(|p| p.limits).unwrap_or_default()
     }
 
-    /// Sets an attribute, replacing one with the same key.
+    /// Sets an attribute, replacing one with the same key. (The new entry is appended;
+    /// the export worker resolves repeated keys before export, so that the common case
+    /// of distinct keys costs no search here.)
     #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        if self.record.is_none() {
+            return;
+        }
+        let kv = KeyValue::new(key, value);
         let limit = self.limits().max_attributes;
-        if let Some(data) = self.data_mut()
-            && !upsert(&mut data.attributes, KeyValue::new(key, value), limit)
-        {
-            data.dropped_attributes += 1;
+        match self.data_mut() {
+            // The common case: room in the vector and under the limit.
+            Some(data)
+                if data.attributes.len() < data.attributes.capacity()
+                    && data.attributes.len() < limit =>
+            {
+                data.attributes.push(kv);
+            }
+            _ => self.set_attribute_slow(kv, limit),
+        }
+    }
+
+    /// [`Span::set_attribute`] when the vector is full or missing, or at the limit.
+    #[inline(never)]
+    fn set_attribute_slow(&mut self, kv: KeyValue, limit: usize) {
+        let Some(data) = self.data_mut() else {
+            return;
+        };
+        let attrs = &mut data.attributes;
+        if attrs.len() < limit {
+            if attrs.capacity() == 0 {
+                // A recycled vector with room for a handful.
+                *attrs = crate::record::spare_attributes();
+            }
+            attrs.push(kv);
+        } else {
+            // At the limit: only a key already present may still be set.
+            dedupe(attrs);
+            if !upsert(attrs, kv, limit) {
+                data.dropped_attributes += 1;
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use crate::record::{self, Record};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
 use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Status};
-use crate::value::{Key, KeyValue, Value, upsert};
+use crate::value::{Key, KeyValue, Value, has_duplicate_keys, upsert};
 
 /// Shared state behind every tracer and span of one provider.
 pub(crate) struct Pipeline {
@@ -418,11 +418,4 @@ impl SpanBuilder<'_> {
             start_raw,
         }
     }
-}
-
-fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    attrs
-        .iter()
-        .enumerate()
-        .any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key))
 }

@@ -108,3 +108,93 @@ pub(crate) fn upsert(attrs: &mut Vec<KeyValue>, kv: KeyValue, limit: usize) -> b
     attrs.push(kv);
     true
 }
+
+/// Whether two entries of `attrs` share a key. A 64-bit Bloom filter over each key's
+/// length and first and last bytes settles the common case (distinct keys) in a few instructions per
+/// key; only a hit compares keys.
+pub(crate) fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
+    if attrs.len() < 2 {
+        return false;
+    }
+    let (mut seen, mut hit) = (0u64, 0u64);
+    for kv in attrs {
+        let k = kv.key.as_bytes();
+        let (first, last) = match k {
+            [first, .., last] => (u64::from(*first), u64::from(*last)),
+            [only] => (u64::from(*only), u64::from(*only)),
+            [] => (0, 0),
+        };
+        let h = (k.len() as u64 | first << 8 | last << 16).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let bit = 1u64 << (h >> 58);
+        hit |= seen & bit;
+        seen |= bit;
+    }
+    hit != 0
+        && attrs
+            .iter()
+            .enumerate()
+            .any(|(i, a)| attrs[..i].iter().any(|b| same_key(&b.key, &a.key)))
+}
+
+/// Resolves repeated keys the way [`upsert`] would have: each key keeps the position of
+/// its first entry and the value of its last. Spans append attributes without looking
+/// for an existing key; the export worker calls this before export (and a span at its
+/// attribute limit before deciding what to drop).
+#[inline]
+pub(crate) fn dedupe(attrs: &mut Vec<KeyValue>) {
+    if attrs.len() > 1 && has_duplicate_keys(attrs) {
+        dedupe_slow(attrs);
+    }
+}
+
+fn dedupe_slow(attrs: &mut Vec<KeyValue>) {
+    let mut kept = 0;
+    for j in 0..attrs.len() {
+        match attrs[..kept].iter().position(|a| same_key(&a.key, &attrs[j].key)) {
+            Some(k) => attrs[k].value = std::mem::replace(&mut attrs[j].value, Value::Bool(false)),
+            None => {
+                attrs.swap(kept, j);
+                kept += 1;
+            }
+        }
+    }
+    attrs.truncate(kept);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_keeps_first_position_and_last_value() {
+        let mut attrs = vec![
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new(String::from("a"), 3),
+            KeyValue::new("c", 4),
+            KeyValue::new("b", 5),
+            KeyValue::new("a", 6),
+        ];
+        let mut expected = Vec::new();
+        for kv in attrs.clone() {
+            upsert(&mut expected, kv, usize::MAX);
+        }
+        dedupe(&mut attrs);
+        assert_eq!(attrs, expected);
+        assert_eq!(
+            attrs,
+            vec![KeyValue::new("a", 6), KeyValue::new("b", 5), KeyValue::new("c", 4)]
+        );
+        let mut unique = vec![KeyValue::new("x", 1), KeyValue::new("y", 2)];
+        dedupe(&mut unique);
+        assert_eq!(unique.len(), 2);
+        // Many distinct keys (the filter saturates) and a late duplicate.
+        let mut many: Vec<KeyValue> = (0..100).map(|i| KeyValue::new(format!("key.{i}"), i)).collect();
+        assert!(!has_duplicate_keys(&many));
+        many.push(KeyValue::new("key.42", -1));
+        assert!(has_duplicate_keys(&many));
+        dedupe(&mut many);
+        assert_eq!(many.len(), 100);
+        assert_eq!(many[42], KeyValue::new("key.42", -1));
+    }
+}

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::record::{self, Record};
 use crate::resource::Resource;
 use crate::span::{SpanData, resolve_times};
-use crate::value::KeyValue;
+use crate::value::{KeyValue, dedupe};
 
 #[derive(Default)]
 struct Counters {
@@ -232,6 +232,7 @@ impl Worker {
         let anchor = crate::clock::Anchor::now();
         for (span, &[start_raw, end_raw]) in taken.spans.iter_mut().zip(&taken.raw_times) {
             resolve_times(span, start_raw, end_raw, anchor);
+            dedupe(&mut span.attributes);
         }
         let max = self.config.max_export_batch_size;
         for batch in taken.spans.chunks(max) {
