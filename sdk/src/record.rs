@@ -134,7 +134,12 @@ pub(crate) fn harvest_attributes<'a>(
     }
     let mut pool = ATTRIBUTE_POOL.lock();
     spare.truncate(POOL_LIMIT.load(Ordering::Relaxed).saturating_sub(pool.len()));
-    pool.append(spare);
+    if pool.is_empty() {
+        // Hand over the whole buffer rather than copying it.
+        std::mem::swap(&mut *pool, spare);
+    } else {
+        pool.append(spare);
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::id::{SpanContext, SpanId};
 use crate::tracer::Pipeline;
-use crate::value::{Key, KeyValue, Value, dedupe, upsert};
+use crate::value::{Key, KeyValue, Value, dedupe, note_key, upsert};
 
 /// The role of a span in a call, as in OpenTelemetry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -155,6 +155,10 @@ pub struct Span {
     /// Raw clock reading at start (the export worker converts it), or 0 when the start
     /// time was given explicitly and is already in the record.
     pub(crate) start_raw: u64,
+    /// Bloom filter of the attribute keys set so far.
+    pub(crate) keys_seen: u64,
+    /// Whether a key may have been set twice (the export worker then resolves repeats).
+    pub(crate) maybe_repeated: bool,
 }
 
 impl std::fmt::Debug for Span {
@@ -175,6 +179,8 @@ impl Span {
             context,
             pipeline: None,
             start_raw: 0,
+            keys_seen: 0,
+            maybe_repeated: false,
         }
     }
 
@@ -210,6 +216,7 @@ impl Span {
             return;
         }
         let kv = KeyValue::new(key, value);
+        self.maybe_repeated |= note_key(&mut self.keys_seen, &kv.key);
         let limit = self.limits().max_attributes;
         match self.data_mut() {
             // The common case: room in the vector and under the limit.
@@ -369,10 +376,27 @@ impl Span {
             _ => crate::clock::raw(),
         };
         match &self.pipeline {
-            Some(pipeline) => pipeline.on_end(record, self.start_raw, end_raw),
+            Some(pipeline) => pipeline.on_end(
+                record,
+                Stamp {
+                    start_raw: self.start_raw,
+                    end_raw,
+                    maybe_repeated: self.maybe_repeated,
+                },
+            ),
             None => crate::record::recycle(record),
         }
     }
+}
+
+/// What travels with an ended span's data to the export worker: raw clock readings for
+/// the start and end (0 = already in the record) and whether an attribute key may be
+/// repeated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp {
+    pub(crate) start_raw: u64,
+    pub(crate) end_raw: u64,
+    pub(crate) maybe_repeated: bool,
 }
 
 /// Sets `data`'s start and end times from raw clock readings taken on any thread (0 =
@@ -401,5 +425,37 @@ pub(crate) fn resolve_times(
 impl Drop for Span {
     fn drop(&mut self) {
         self.finish(None);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::{KeyValue, SpanLimits, TracerProvider};
+
+    #[test]
+    fn repeated_keys_resolve_like_upsert_at_the_limit() {
+        let provider = TracerProvider::builder()
+            .with_limits(SpanLimits {
+                max_attributes: 2,
+                ..SpanLimits::default()
+            })
+            .build()
+            .unwrap();
+        let tracer = provider.tracer("t");
+        let mut span = tracer.start("s");
+        span.set_attribute("a", 1);
+        assert!(!span.maybe_repeated);
+        span.set_attribute("a", 2); // appended; resolved later
+        assert!(span.maybe_repeated);
+        span.set_attribute("b", 3); // at the limit: repeats resolved, then stored
+        span.set_attribute("c", 4); // over the limit: dropped
+        span.set_attribute("a", 5); // an existing key: replaced
+        let data = span.data().unwrap();
+        assert_eq!(
+            data.attributes,
+            vec![KeyValue::new("a", 5), KeyValue::new("b", 3)]
+        );
+        assert_eq!(data.dropped_attributes, 1);
     }
 }

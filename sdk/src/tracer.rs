@@ -12,8 +12,8 @@ use crate::propagation::{Propagator, TextMapPropagator};
 use crate::record::{self, Record};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
-use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Status};
-use crate::value::{Key, KeyValue, Value, has_duplicate_keys, upsert};
+use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Stamp, Status};
+use crate::value::{Key, KeyValue, Value, has_duplicate_keys, note_key, upsert};
 
 /// Shared state behind every tracer and span of one provider.
 pub(crate) struct Pipeline {
@@ -25,12 +25,12 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Hands an ended span's record to the export queue; `start_raw`/`end_raw` are
-    /// raw clock readings still to be converted (0 = already in the record).
+    /// Hands an ended span's record to the export queue; the stamp's raw clock readings
+    /// are still to be converted.
     #[inline]
-    pub(crate) fn on_end(&self, record: Record, start_raw: u64, end_raw: u64) {
+    pub(crate) fn on_end(&self, record: Record, stamp: Stamp) {
         match &self.processor {
-            Some(processor) => processor.enqueue(record, start_raw, end_raw),
+            Some(processor) => processor.enqueue(record, stamp),
             None => record::recycle(record),
         }
     }
@@ -365,6 +365,8 @@ impl SpanBuilder<'_> {
                 context,
                 pipeline: None,
                 start_raw: 0,
+                keys_seen: 0,
+                maybe_repeated: false,
             };
         }
         let limits = pipeline.limits;
@@ -372,6 +374,7 @@ impl SpanBuilder<'_> {
         // needed).
         let mut attributes = Vec::new();
         let mut dropped_attributes = 0;
+        let mut keys_seen = 0;
         if !self.attributes.is_empty() {
             if has_duplicate_keys(&self.attributes) || self.attributes.len() > limits.max_attributes
             {
@@ -382,6 +385,9 @@ impl SpanBuilder<'_> {
                 }
             } else {
                 attributes = self.attributes;
+            }
+            for kv in &attributes {
+                note_key(&mut keys_seen, &kv.key);
             }
         }
         let mut links = self.links;
@@ -416,6 +422,8 @@ impl SpanBuilder<'_> {
             context: SpanContext::default(),
             pipeline: Some(pipeline.clone()),
             start_raw,
+            keys_seen,
+            maybe_repeated: false,
         }
     }
 }

@@ -109,45 +109,47 @@ pub(crate) fn upsert(attrs: &mut Vec<KeyValue>, kv: KeyValue, limit: usize) -> b
     true
 }
 
-/// Whether two entries of `attrs` share a key. A 64-bit Bloom filter over each key's
-/// length and first and last bytes settles the common case (distinct keys) in a few instructions per
-/// key; only a hit compares keys.
+/// A key's bit in a 64-bit Bloom filter of keys (over its length and last byte; for a
+/// literal key the compiler folds it to a constant).
+#[inline]
+pub(crate) fn key_bit(key: &str) -> u64 {
+    let last = key.as_bytes().last().map_or(0, |&b| u64::from(b));
+    let h = (key.len() as u64 | last << 8).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    1u64 << (h >> 58)
+}
+
+/// Adds `key` to a Bloom filter of keys; true when it may already be there.
+#[inline]
+pub(crate) fn note_key(seen: &mut u64, key: &str) -> bool {
+    let bit = key_bit(key);
+    let maybe = *seen & bit != 0;
+    *seen |= bit;
+    maybe
+}
+
+/// Whether two entries of `attrs` share a key: a Bloom filter settles the common case
+/// (distinct keys); only a hit compares keys.
 pub(crate) fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    if attrs.len() < 2 {
-        return false;
-    }
-    let (mut seen, mut hit) = (0u64, 0u64);
+    let mut seen = 0u64;
+    let mut hit = false;
     for kv in attrs {
-        let k = kv.key.as_bytes();
-        let (first, last) = match k {
-            [first, .., last] => (u64::from(*first), u64::from(*last)),
-            [only] => (u64::from(*only), u64::from(*only)),
-            [] => (0, 0),
-        };
-        let h = (k.len() as u64 | first << 8 | last << 16).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let bit = 1u64 << (h >> 58);
-        hit |= seen & bit;
-        seen |= bit;
+        hit |= note_key(&mut seen, &kv.key);
     }
-    hit != 0
-        && attrs
-            .iter()
-            .enumerate()
-            .any(|(i, a)| attrs[..i].iter().any(|b| same_key(&b.key, &a.key)))
+    hit && attrs
+        .iter()
+        .enumerate()
+        .any(|(i, a)| attrs[..i].iter().any(|b| same_key(&b.key, &a.key)))
 }
 
 /// Resolves repeated keys the way [`upsert`] would have: each key keeps the position of
 /// its first entry and the value of its last. Spans append attributes without looking
-/// for an existing key; the export worker calls this before export (and a span at its
-/// attribute limit before deciding what to drop).
-#[inline]
+/// for an existing key (noting keys in a Bloom filter); the export worker calls this
+/// before export for spans whose filter saw a possible repeat (and a span at its
+/// attribute limit calls it before deciding what to drop).
 pub(crate) fn dedupe(attrs: &mut Vec<KeyValue>) {
-    if attrs.len() > 1 && has_duplicate_keys(attrs) {
-        dedupe_slow(attrs);
+    if !has_duplicate_keys(attrs) {
+        return;
     }
-}
-
-fn dedupe_slow(attrs: &mut Vec<KeyValue>) {
     let mut kept = 0;
     for j in 0..attrs.len() {
         match attrs[..kept].iter().position(|a| same_key(&a.key, &attrs[j].key)) {

@@ -24,7 +24,7 @@ use super::{BatchConfig, ExportStats, SpanExporter};
 use crate::error::{Error, Result};
 use crate::record::{self, Record};
 use crate::resource::Resource;
-use crate::span::{SpanData, resolve_times};
+use crate::span::{SpanData, Stamp, resolve_times};
 use crate::value::{KeyValue, dedupe};
 
 #[derive(Default)]
@@ -41,12 +41,12 @@ enum Control {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Ended spans waiting for the worker, with their raw start and end clock readings
-/// (0 = the time is already in the span).
+/// Ended spans waiting for the worker, with their stamps (raw start and end clock
+/// readings, whether to resolve repeated attribute keys).
 #[derive(Default)]
 struct Pending {
     spans: Vec<SpanData>,
-    raw_times: Vec<[u64; 2]>,
+    stamps: Vec<Stamp>,
 }
 
 /// The bounded buffer between span end and the worker.
@@ -86,7 +86,7 @@ impl BatchProcessor {
         let queue = Arc::new(Queue {
             pending: Mutex::new(Pending {
                 spans: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
-                raw_times: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
+                stamps: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
             }),
             capacity: config.max_queue_size,
             batch: config.max_export_batch_size,
@@ -118,7 +118,7 @@ impl BatchProcessor {
     /// Moves the data out of `record` into the queue and keeps the emptied record for
     /// the next span on this thread. Never waits for the worker: a full (or closed) queue
     /// drops the span and counts it.
-    pub(crate) fn enqueue(&self, mut record: Record, start_raw: u64, end_raw: u64) {
+    pub(crate) fn enqueue(&self, mut record: Record, stamp: Stamp) {
         let q = &self.queue;
         let queued = if q.closed.load(Ordering::Relaxed) {
             None
@@ -128,7 +128,7 @@ impl BatchProcessor {
                 None
             } else if let Some(data) = record.take() {
                 pending.spans.push(data);
-                pending.raw_times.push([start_raw, end_raw]);
+                pending.stamps.push(stamp);
                 Some(pending.spans.len())
             } else {
                 Some(0)
@@ -230,9 +230,11 @@ impl Worker {
     ) {
         self.queue.take_into(taken);
         let anchor = crate::clock::Anchor::now();
-        for (span, &[start_raw, end_raw]) in taken.spans.iter_mut().zip(&taken.raw_times) {
-            resolve_times(span, start_raw, end_raw, anchor);
-            dedupe(&mut span.attributes);
+        for (span, stamp) in taken.spans.iter_mut().zip(&taken.stamps) {
+            resolve_times(span, stamp.start_raw, stamp.end_raw, anchor);
+            if stamp.maybe_repeated {
+                dedupe(&mut span.attributes);
+            }
         }
         let max = self.config.max_export_batch_size;
         for batch in taken.spans.chunks(max) {
@@ -240,7 +242,7 @@ impl Worker {
         }
         record::harvest_attributes(taken.spans.iter_mut(), spare);
         taken.spans.clear();
-        taken.raw_times.clear();
+        taken.stamps.clear();
     }
 
     async fn export_batch(&mut self, batch: &[SpanData], until: Option<Instant>) {
