@@ -81,7 +81,8 @@ impl Anchor {
     }
 
     fn ticks_to_nanos(self, ticks: u64) -> u64 {
-        ((u128::from(ticks) * u128::from(self.scale)) >> SCALE_SHIFT) as u64
+        let ns = (u128::from(ticks) * u128::from(self.scale)) >> SCALE_SHIFT;
+        u64::try_from(ns).unwrap_or(u64::MAX)
     }
 
     /// The wall-clock time of a [`raw`] reading.

@@ -11,9 +11,10 @@
 //! time into a per-thread cache (one lock per [`CACHE_REFILL`] spans).
 //!
 //! Bounds: each thread caches at most [`CACHE_MAX`] records and as many spare vectors;
-//! the pool keeps at most as many vectors as the largest export queue can hold spans
-//! ([`raise_pool_limit`], at least [`POOL_MAX`]), so that a full queue's vectors all come
-//! back, and none that grew beyond [`KEEP_CAPACITY`] entries. Beyond the bounds things are simply freed.
+//! the pool keeps at most as many vectors as the largest export queue holds spans (at
+//! least [`POOL_MAX`]; see [`raise_pool_limit`]), so that a full queue's vectors all come
+//! back, and none that grew beyond [`KEEP_CAPACITY`] entries. Beyond the bounds things
+//! are simply freed.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,14 +30,6 @@ pub(crate) const CACHE_MAX: usize = 64;
 pub(crate) const CACHE_REFILL: usize = 32;
 /// Most spare attribute vectors the process-wide pool keeps.
 pub(crate) const POOL_MAX: usize = 2048;
-/// The pool's current bound: [`POOL_MAX`] or the largest export queue's capacity.
-static POOL_LIMIT: AtomicUsize = AtomicUsize::new(POOL_MAX);
-
-/// Lets the pool keep up to `queue_capacity` spare vectors (called when an export queue
-/// of that capacity starts).
-pub(crate) fn raise_pool_limit(queue_capacity: usize) {
-    POOL_LIMIT.fetch_max(queue_capacity, Ordering::Relaxed);
-}
 /// Vectors with more capacity than this are freed rather than recycled.
 pub(crate) const KEEP_CAPACITY: usize = 16;
 /// Capacity of a new attribute vector: spans usually get a handful of attributes.
@@ -54,6 +47,15 @@ thread_local! {
 }
 
 static ATTRIBUTE_POOL: Mutex<Vec<Vec<KeyValue>>> = Mutex::new(Vec::new());
+/// The pool's current bound: [`POOL_MAX`] or the largest export queue's capacity.
+static POOL_LIMIT: AtomicUsize = AtomicUsize::new(POOL_MAX);
+
+/// Lets the pool keep up to `queue_capacity` spare vectors (called when an export queue
+/// of that capacity starts), so that vectors of spans queued beyond [`POOL_MAX`] are
+/// reused rather than freed and allocated again.
+pub(crate) fn raise_pool_limit(queue_capacity: usize) {
+    POOL_LIMIT.fetch_max(queue_capacity, Ordering::Relaxed);
+}
 
 /// An empty record: this thread's last one, else one from its cache, else a new one.
 #[inline]
@@ -107,8 +109,13 @@ pub(crate) fn spare_attributes() -> Vec<KeyValue> {
         let mut cache = cache.borrow_mut();
         if cache.is_empty() {
             let mut pool = ATTRIBUTE_POOL.lock();
-            let from = pool.len().saturating_sub(CACHE_REFILL);
-            cache.extend(pool.drain(from..));
+            // Pop and push: cheaper here than drain and extend.
+            for _ in 0..CACHE_REFILL {
+                match pool.pop() {
+                    Some(spare) => cache.push(spare),
+                    None => break,
+                }
+            }
         }
         cache.pop()
     });
@@ -198,6 +205,27 @@ mod tests {
             assert!(ATTRIBUTE_POOL.lock().len() <= (before + 1).min(POOL_LIMIT.load(Ordering::Relaxed)));
             let again = spare_attributes();
             assert!(again.is_empty() && again.capacity() >= 1);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn records_are_reused_per_thread_and_kept_empty() {
+        std::thread::spawn(|| {
+            let mut record = take();
+            let mut data = SpanData::blank();
+            data.name = "x".to_string().into();
+            data.attributes = spare_attributes();
+            data.attributes.push(KeyValue::new("k", 1));
+            *record = Some(data);
+            let nested = take();
+            recycle(record);
+            recycle(nested);
+            assert!(SPARE_ATTRIBUTES.with(|c| !c.borrow().is_empty()));
+            assert_eq!(RECORDS.with(|c| c.borrow().len()), 1, "the second one is cached");
+            assert!(take().is_none() && take().is_none());
+            assert_eq!(RECORDS.with(|c| c.borrow().len()), 0);
         })
         .join()
         .unwrap();

@@ -4,12 +4,13 @@
 //! onto a bounded buffer under an uncontended lock (the worker holds it only to swap
 //! buffers), never waiting for the worker; a full buffer drops the span and counts it.
 //! Raw clock readings for the start and end times travel alongside and the worker
-//! converts them (see `crate::clock`). After export the worker hands the attribute
-//! vectors back for reuse (see `crate::record`). The worker is woken only when a
-//! batch is full (or by its timer), not per span. One worker thread runs a
-//! current-thread Tokio runtime (so the SDK works whatever runtime the application uses,
-//! or none); it batches spans, exports them with retries and exponential backoff, and
-//! flushes on request and at shutdown.
+//! converts them (see `crate::clock`); so does a flag for spans whose attribute keys may
+//! repeat, which the worker resolves (see `crate::value::dedupe`). After export the
+//! worker hands the attribute vectors back for reuse (see `crate::record`). The worker is
+//! woken only when a batch is full (or by its timer), not per span. One worker thread
+//! runs a current-thread Tokio runtime (so the SDK works whatever runtime the application
+//! uses, or none); it batches spans, exports them with retries and exponential backoff,
+//! and flushes on request and at shutdown.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
