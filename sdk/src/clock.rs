@@ -21,11 +21,13 @@ thread_local! {
     static ANCHOR: Cell<Option<Anchor>> = const { Cell::new(None) };
 }
 
+#[inline]
 fn clock() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// A raw counter reading, for [`Anchor::to_system_time`]. Never 0.
+#[inline]
 pub(crate) fn raw() -> u64 {
     clock().raw().max(1)
 }

@@ -423,6 +423,7 @@ pub(crate) fn resolve_times(
 }
 
 impl Drop for Span {
+#[inline]
     fn drop(&mut self) {
         self.finish(None);
     }

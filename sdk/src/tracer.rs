@@ -313,6 +313,7 @@ impl SpanBuilder<'_> {
     }
 
     /// Starts the span.
+    #[inline]
     pub fn start(self) -> Span {
         let pipeline = &self.tracer.pipeline;
         let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) = {
