@@ -363,7 +363,7 @@ impl Span {
     /// Ends a recording span at `end_time` (default: now, one raw clock reading that the
     /// export worker converts); does nothing when the span already ended or does not
     /// record.
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, end_time: Option<SystemTime>) {
         let Some(mut record) = self.record.take() else {
             return;
