@@ -82,12 +82,14 @@ impl Anchor {
         }
     }
 
+    #[inline]
     fn ticks_to_nanos(self, ticks: u64) -> u64 {
         let ns = (u128::from(ticks) * u128::from(self.scale)) >> SCALE_SHIFT;
         u64::try_from(ns).unwrap_or(u64::MAX)
     }
 
     /// The wall-clock time of a [`raw`] reading.
+    #[inline]
     pub(crate) fn to_system_time(self, raw: u64) -> SystemTime {
         let ns = if raw >= self.raw {
             self.wall_ns.saturating_add(self.ticks_to_nanos(raw - self.raw))

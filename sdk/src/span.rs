@@ -401,6 +401,7 @@ pub(crate) struct Stamp {
 
 /// Sets `data`'s start and end times from raw clock readings taken on any thread (0 =
 /// already set in the record); the end is never before the start.
+#[inline]
 pub(crate) fn resolve_times(
     data: &mut SpanData,
     start_raw: u64,
