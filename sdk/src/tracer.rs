@@ -370,17 +370,16 @@ impl SpanBuilder<'_> {
                 maybe_repeated: false,
             };
         }
-        let limits = pipeline.limits;
         // Builder attributes become the span's attribute vector (deduplicated only when
         // needed).
         let mut attributes = Vec::new();
         let mut dropped_attributes = 0;
         let mut keys_seen = 0;
         if !self.attributes.is_empty() {
-            if has_duplicate_keys(&self.attributes) || self.attributes.len() > limits.max_attributes
-            {
+            let max = pipeline.limits.max_attributes;
+            if has_duplicate_keys(&self.attributes) || self.attributes.len() > max {
                 for kv in self.attributes {
-                    if !upsert(&mut attributes, kv, limits.max_attributes) {
+                    if !upsert(&mut attributes, kv, max) {
                         dropped_attributes += 1;
                     }
                 }
@@ -392,8 +391,12 @@ impl SpanBuilder<'_> {
             }
         }
         let mut links = self.links;
-        let dropped_links = links.len().saturating_sub(limits.max_links) as u32;
-        links.truncate(limits.max_links);
+        let mut dropped_links = 0;
+        if !links.is_empty() {
+            let max = pipeline.limits.max_links;
+            dropped_links = links.len().saturating_sub(max) as u32;
+            links.truncate(max);
+        }
         // The start time is a raw clock reading until the export worker converts it.
         let (start_time, start_raw) = match self.start_time {
             Some(at) => (at, 0),

@@ -119,7 +119,7 @@ impl BatchProcessor {
     /// Moves the data out of `record` into the queue and keeps the emptied record for
     /// the next span on this thread. Never waits for the worker: a full (or closed) queue
     /// drops the span and counts it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enqueue(&self, mut record: Record, stamp: Stamp) {
         let q = &self.queue;
         let queued = if q.closed.load(Ordering::Relaxed) {
