@@ -54,13 +54,15 @@ const SCALE_SHIFT: u32 = 40;
 
 /// A counter reading and the wall clock, read together: converts [`raw`] readings taken
 /// on any thread shortly before or after it (the export worker takes one per batch).
-/// The wall clock is kept as nanoseconds since the epoch and the counter's rate as a
-/// fixed-point factor, so that a conversion is one multiplication and a shift.
+/// The counter's rate is kept as a fixed-point factor and the wall clock as the offset
+/// from scaled counter readings to nanoseconds since the epoch, so that a conversion is
+/// one multiplication, a shift and an addition (exact to a nanosecond: the rounding of
+/// the two scaled readings).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Anchor {
     raw: u64,
-    /// Nanoseconds since the Unix epoch at `raw`.
-    wall_ns: u64,
+    /// Nanoseconds since the Unix epoch minus the scaled `raw` (wrapping).
+    offset_ns: u64,
     /// Nanoseconds per counter tick, times 2^[`SCALE_SHIFT`].
     scale: u64,
 }
@@ -75,28 +77,25 @@ impl Anchor {
         // quanta's own conversion of 2^40 ticks: exact for the OS clock (1 tick = 1 ns),
         // and precise to a few parts in 10^12 for the TSC.
         let scale = clock().delta_as_nanos(1, 1 + (1 << SCALE_SHIFT));
-        Anchor {
+        let mut anchor = Anchor {
             raw,
-            wall_ns,
+            offset_ns: 0,
             scale,
-        }
+        };
+        anchor.offset_ns = wall_ns.wrapping_sub(anchor.scaled(raw));
+        anchor
     }
 
+    /// `ticks` in nanoseconds.
     #[inline]
-    fn ticks_to_nanos(self, ticks: u64) -> u64 {
-        let ns = (u128::from(ticks) * u128::from(self.scale)) >> SCALE_SHIFT;
-        u64::try_from(ns).unwrap_or(u64::MAX)
+    fn scaled(self, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(self.scale)) >> SCALE_SHIFT) as u64
     }
 
     /// The wall-clock time of a [`raw`] reading.
     #[inline]
     pub(crate) fn to_system_time(self, raw: u64) -> SystemTime {
-        let ns = if raw >= self.raw {
-            self.wall_ns.saturating_add(self.ticks_to_nanos(raw - self.raw))
-        } else {
-            self.wall_ns.saturating_sub(self.ticks_to_nanos(self.raw - raw))
-        };
-        UNIX_EPOCH + Duration::from_nanos(ns)
+        UNIX_EPOCH + Duration::from_nanos(self.offset_ns.wrapping_add(self.scaled(raw)))
     }
 }
 
