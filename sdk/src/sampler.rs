@@ -61,6 +61,18 @@ impl Sampler {
         }
     }
 
+    /// [`Sampler::should_sample`] for a span with a valid parent, given the parent's
+    /// sampled flag.
+    #[inline]
+    pub(crate) fn sample_child(&self, parent_sampled: bool, trace_id: TraceId) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            Sampler::AlwaysOff => false,
+            Sampler::TraceIdRatio(ratio) => ratio_sampled(*ratio, trace_id),
+            Sampler::ParentBased(_) => parent_sampled,
+        }
+    }
+
     fn decide(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
         match self {
             Sampler::AlwaysOn => true,

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::context;
 use crate::error::Result;
 use crate::export::{BatchConfig, BatchProcessor, ExportStats, SpanExporter};
-use crate::id::{self, SpanContext, SpanId, TraceFlags, TraceState};
+use crate::id::{self, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use crate::propagation::{Propagator, TextMapPropagator};
 use crate::record::{self, Record};
 use crate::resource::Resource;
@@ -248,6 +248,28 @@ impl Tracer {
     }
 }
 
+/// What a new span takes from its (valid) parent.
+struct Parent {
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+    is_remote: bool,
+    trace_state: TraceState,
+}
+
+impl Parent {
+    #[inline]
+    fn of(p: &SpanContext) -> Parent {
+        Parent {
+            trace_id: p.trace_id,
+            span_id: p.span_id,
+            sampled: p.is_sampled(),
+            is_remote: p.is_remote,
+            trace_state: p.trace_state.clone(),
+        }
+    }
+}
+
 enum ParentChoice {
     Current,
     Root,
@@ -316,38 +338,31 @@ impl SpanBuilder<'_> {
     #[inline]
     pub fn start(self) -> Span {
         let pipeline = &self.tracer.pipeline;
-        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) = {
-            let decide = |parent: Option<&SpanContext>| match parent {
-                Some(p) if p.is_valid() => {
-                    let sampled = pipeline.sampler.should_sample(Some(p), p.trace_id);
-                    (
-                        p.trace_id,
-                        SpanId::random(),
-                        Some(p.span_id),
-                        p.is_remote,
-                        p.trace_state.clone(),
-                        sampled,
-                    )
-                }
-                _ => {
+        // The parent's ids, flags and state (copied out of the thread-local current
+        // context, so that the rest runs here rather than inside the access).
+        let parent = match &self.parent {
+            ParentChoice::Current => {
+                context::with_current(|p| p.filter(|p| p.is_valid()).map(Parent::of))
+            }
+            ParentChoice::Root => None,
+            ParentChoice::Explicit(p) => Some(Parent::of(p)),
+        };
+        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) =
+            match parent {
+                Some(p) => (
+                    p.trace_id,
+                    SpanId::random(),
+                    Some(p.span_id),
+                    p.is_remote,
+                    p.trace_state,
+                    pipeline.sampler.sample_child(p.sampled, p.trace_id),
+                ),
+                None => {
                     let (trace_id, span_id) = id::new_root_ids();
                     let sampled = pipeline.sampler.should_sample(None, trace_id);
-                    (
-                        trace_id,
-                        span_id,
-                        None,
-                        false,
-                        TraceState::default(),
-                        sampled,
-                    )
+                    (trace_id, span_id, None, false, TraceState::default(), sampled)
                 }
             };
-            match &self.parent {
-                ParentChoice::Current => context::with_current(decide),
-                ParentChoice::Root => decide(None),
-                ParentChoice::Explicit(p) => decide(Some(p)),
-            }
-        };
         let flags = if sampled {
             TraceFlags::SAMPLED
         } else {
