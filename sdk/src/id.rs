@@ -211,16 +211,19 @@ impl SpanContext {
     }
 }
 
+#[inline]
 fn trace_id_from(a: u64, b: u64) -> TraceId {
     let v = (u128::from(a) << 64) | u128::from(b);
     TraceId(if v == 0 { 1 } else { v }.to_be_bytes())
 }
 
+#[inline]
 fn span_id_from(v: u64) -> SpanId {
     SpanId(if v == 0 { 1 } else { v }.to_be_bytes())
 }
 
 /// A new trace id and the id of its root span, with one access to the generator.
+#[inline]
 pub(crate) fn new_root_ids() -> (TraceId, SpanId) {
     let [a, b, c] = random_u64s();
     (trace_id_from(a, b), span_id_from(c))
@@ -242,6 +245,7 @@ fn seed() -> u64 {
 
 /// `N` values from wyrand over a per-thread state seeded from the OS-randomised hasher:
 /// a few instructions per value, and unpredictable enough for ids (they are not secrets).
+#[inline]
 fn random_u64s<const N: usize>() -> [u64; N] {
     RNG.with(|state| {
         let mut s = state.get();

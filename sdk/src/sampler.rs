@@ -48,7 +48,32 @@ impl Sampler {
     }
 
     /// Whether a span with this parent (if any) in this trace should be sampled.
+    #[inline]
     pub fn should_sample(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            // The default, decided without a call.
+            Sampler::ParentBased(root) if matches!(**root, Sampler::AlwaysOn) => match parent {
+                Some(p) if p.is_valid() => p.is_sampled(),
+                _ => true,
+            },
+            _ => self.decide(parent, trace_id),
+        }
+    }
+
+    /// [`Sampler::should_sample`] for a span with a valid parent, given the parent's
+    /// sampled flag.
+    #[inline]
+    pub(crate) fn sample_child(&self, parent_sampled: bool, trace_id: TraceId) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            Sampler::AlwaysOff => false,
+            Sampler::TraceIdRatio(ratio) => ratio_sampled(*ratio, trace_id),
+            Sampler::ParentBased(_) => parent_sampled,
+        }
+    }
+
+    fn decide(&self, parent: Option<&SpanContext>, trace_id: TraceId) -> bool {
         match self {
             Sampler::AlwaysOn => true,
             Sampler::AlwaysOff => false,

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::id::{SpanContext, SpanId};
 use crate::tracer::Pipeline;
-use crate::value::{Key, KeyValue, Value, upsert};
+use crate::value::{Key, KeyValue, Value, dedupe, note_key, upsert};
 
 /// The role of a span in a call, as in OpenTelemetry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -147,14 +147,18 @@ pub struct SpanData {
 /// nothing, but its [`Span::context`] is valid and propagates the trace.
 #[must_use = "a span ends when dropped; keep it alive for the duration of the work"]
 pub struct Span {
-    /// The record while recording; its `context` is the span's.
-    pub(crate) data: Option<crate::record::Record>,
+    /// The record while recording (always `Some` inside); its `context` is the span's.
+    pub(crate) record: Option<crate::record::Record>,
     /// The context of a span that does not record (unused while `data` is set).
     pub(crate) context: SpanContext,
     pub(crate) pipeline: Option<Arc<Pipeline>>,
     /// Raw clock reading at start (the export worker converts it), or 0 when the start
     /// time was given explicitly and is already in the record.
     pub(crate) start_raw: u64,
+    /// Bloom filter of the attribute keys set so far.
+    pub(crate) keys_seen: u64,
+    /// Whether a key may have been set twice (the export worker then resolves repeats).
+    pub(crate) maybe_repeated: bool,
 }
 
 impl std::fmt::Debug for Span {
@@ -171,34 +175,80 @@ impl Span {
     /// remote context through code that wants a `Span`).
     pub fn non_recording(context: SpanContext) -> Span {
         Span {
-            data: None,
+            record: None,
             context,
             pipeline: None,
             start_raw: 0,
+            keys_seen: 0,
+            maybe_repeated: false,
         }
     }
 
     /// This span's context, to propagate or to parent other spans.
     pub fn context(&self) -> &SpanContext {
-        self.data.as_ref().map_or(&self.context, |d| &d.context)
+        self.data().map_or(&self.context, |d| &d.context)
+    }
+
+    fn data(&self) -> Option<&SpanData> {
+        self.record.as_deref()?.as_ref()
+    }
+
+    fn data_mut(&mut self) -> Option<&mut SpanData> {
+        self.record.as_deref_mut()?.as_mut()
     }
 
     /// Whether attributes, events and status are being kept.
     pub fn is_recording(&self) -> bool {
-        self.data.is_some()
+        self.data().is_some()
     }
 
+    #[inline]
     fn limits(&self) -> SpanLimits {
         self.pipeline.as_ref().map(|p| p.limits).unwrap_or_default()
     }
 
-    /// Sets an attribute, replacing one with the same key.
+    /// Sets an attribute, replacing one with the same key. (The new entry is appended;
+    /// the export worker resolves repeated keys before export, so that the common case
+    /// of distinct keys costs no search here.)
+    #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Key>, value: impl Into<Value>) {
+        if self.record.is_none() {
+            return;
+        }
+        let kv = KeyValue::new(key, value);
+        self.maybe_repeated |= note_key(&mut self.keys_seen, &kv.key);
         let limit = self.limits().max_attributes;
-        if let Some(data) = self.data.as_mut()
-            && !upsert(&mut data.attributes, KeyValue::new(key, value), limit)
-        {
-            data.dropped_attributes += 1;
+        match self.data_mut() {
+            // The common case: room in the vector and under the limit.
+            Some(data)
+                if data.attributes.len() < data.attributes.capacity()
+                    && data.attributes.len() < limit =>
+            {
+                data.attributes.push(kv);
+            }
+            _ => self.set_attribute_slow(kv, limit),
+        }
+    }
+
+    /// [`Span::set_attribute`] when the vector is full or missing, or at the limit.
+    #[inline(never)]
+    fn set_attribute_slow(&mut self, kv: KeyValue, limit: usize) {
+        let Some(data) = self.data_mut() else {
+            return;
+        };
+        let attrs = &mut data.attributes;
+        if attrs.len() < limit {
+            if attrs.capacity() == 0 {
+                // A recycled vector with room for a handful.
+                *attrs = crate::record::spare_attributes();
+            }
+            attrs.push(kv);
+        } else {
+            // At the limit: only a key already present may still be set.
+            dedupe(attrs);
+            if !upsert(attrs, kv, limit) {
+                data.dropped_attributes += 1;
+            }
         }
     }
 
@@ -222,7 +272,7 @@ impl Span {
         mut attributes: Vec<KeyValue>,
     ) {
         let limits = self.limits();
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             if data.events.len() >= limits.max_events {
                 data.dropped_events += 1;
                 return;
@@ -266,7 +316,7 @@ impl Span {
     /// Sets the status. `Ok` is final; `Unset` is ignored; `Error` replaces `Unset` or an
     /// earlier error.
     pub fn set_status(&mut self, status: Status) {
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             match (&data.status, &status) {
                 (Status::Ok, _) | (_, Status::Unset) => {}
                 _ => data.status = status,
@@ -276,7 +326,7 @@ impl Span {
 
     /// Renames the span (e.g. once the route is known).
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             data.name = name.into();
         }
     }
@@ -284,7 +334,7 @@ impl Span {
     /// Adds a link.
     pub fn add_link(&mut self, link: Link) {
         let limits = self.limits();
-        if let Some(data) = self.data.as_mut() {
+        if let Some(data) = self.data_mut() {
             if data.links.len() >= limits.max_links {
                 data.dropped_links += 1;
             } else {
@@ -300,6 +350,7 @@ impl Span {
     }
 
     /// Ends the span now. Never blocks.
+    #[inline]
     pub fn end(mut self) {
         self.finish(None);
     }
@@ -312,31 +363,57 @@ impl Span {
     /// Ends a recording span at `end_time` (default: now, one raw clock reading that the
     /// export worker converts); does nothing when the span already ended or does not
     /// record.
+    #[inline(always)]
     fn finish(&mut self, end_time: Option<SystemTime>) {
-        if let Some(mut data) = self.data.take() {
-            let end_raw = match end_time {
-                Some(at) => {
-                    data.end_time = at;
-                    0
-                }
-                None => crate::clock::raw(),
-            };
-            match &self.pipeline {
-                Some(pipeline) => pipeline.on_end(data, self.start_raw, end_raw),
-                None => crate::record::recycle(data),
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        let end_raw = match (end_time, record.as_mut()) {
+            (Some(at), Some(data)) => {
+                data.end_time = at;
+                0
             }
+            _ => crate::clock::raw(),
+        };
+        match &self.pipeline {
+            Some(pipeline) => pipeline.on_end(
+                record,
+                Stamp {
+                    start_raw: self.start_raw,
+                    end_raw,
+                    maybe_repeated: self.maybe_repeated,
+                },
+            ),
+            None => crate::record::recycle(record),
         }
     }
 }
 
+/// What travels with an ended span's data to the export worker: raw clock readings for
+/// the start and end (0 = already in the record) and whether an attribute key may be
+/// repeated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp {
+    pub(crate) start_raw: u64,
+    pub(crate) end_raw: u64,
+    pub(crate) maybe_repeated: bool,
+}
+
 /// Sets `data`'s start and end times from raw clock readings taken on any thread (0 =
 /// already set in the record); the end is never before the start.
+#[inline]
 pub(crate) fn resolve_times(
     data: &mut SpanData,
     start_raw: u64,
     end_raw: u64,
     anchor: crate::clock::Anchor,
 ) {
+    if start_raw != 0 && end_raw != 0 {
+        // The common case: both readings; the conversion is monotonic.
+        data.start_time = anchor.to_system_time(start_raw);
+        data.end_time = anchor.to_system_time(end_raw.max(start_raw));
+        return;
+    }
     if start_raw != 0 {
         data.start_time = anchor.to_system_time(start_raw);
     }
@@ -347,7 +424,40 @@ pub(crate) fn resolve_times(
 }
 
 impl Drop for Span {
+#[inline]
     fn drop(&mut self) {
         self.finish(None);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::{KeyValue, SpanLimits, TracerProvider};
+
+    #[test]
+    fn repeated_keys_resolve_like_upsert_at_the_limit() {
+        let provider = TracerProvider::builder()
+            .with_limits(SpanLimits {
+                max_attributes: 2,
+                ..SpanLimits::default()
+            })
+            .build()
+            .unwrap();
+        let tracer = provider.tracer("t");
+        let mut span = tracer.start("s");
+        span.set_attribute("a", 1);
+        assert!(!span.maybe_repeated);
+        span.set_attribute("a", 2); // appended; resolved later
+        assert!(span.maybe_repeated);
+        span.set_attribute("b", 3); // at the limit: repeats resolved, then stored
+        span.set_attribute("c", 4); // over the limit: dropped
+        span.set_attribute("a", 5); // an existing key: replaced
+        let data = span.data().unwrap();
+        assert_eq!(
+            data.attributes,
+            vec![KeyValue::new("a", 5), KeyValue::new("b", 3)]
+        );
+        assert_eq!(data.dropped_attributes, 1);
     }
 }

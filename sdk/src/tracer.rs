@@ -2,18 +2,18 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::context;
 use crate::error::Result;
 use crate::export::{BatchConfig, BatchProcessor, ExportStats, SpanExporter};
-use crate::id::{self, SpanContext, SpanId, TraceFlags, TraceState};
+use crate::id::{self, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use crate::propagation::{Propagator, TextMapPropagator};
 use crate::record::{self, Record};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
-use crate::span::{Link, Span, SpanKind, SpanLimits};
-use crate::value::{Key, KeyValue, Value, upsert};
+use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Stamp, Status};
+use crate::value::{Key, KeyValue, Value, has_duplicate_keys, note_key, upsert};
 
 /// Shared state behind every tracer and span of one provider.
 pub(crate) struct Pipeline {
@@ -25,11 +25,12 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Hands an ended span's record to the export queue; `start_raw`/`end_raw` are
-    /// raw clock readings still to be converted (0 = already in the record).
-    pub(crate) fn on_end(&self, record: Record, start_raw: u64, end_raw: u64) {
+    /// Hands an ended span's record to the export queue; the stamp's raw clock readings
+    /// are still to be converted.
+    #[inline]
+    pub(crate) fn on_end(&self, record: Record, stamp: Stamp) {
         match &self.processor {
-            Some(processor) => processor.enqueue(record, start_raw, end_raw),
+            Some(processor) => processor.enqueue(record, stamp),
             None => record::recycle(record),
         }
     }
@@ -247,6 +248,28 @@ impl Tracer {
     }
 }
 
+/// What a new span takes from its (valid) parent.
+struct Parent {
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+    is_remote: bool,
+    trace_state: TraceState,
+}
+
+impl Parent {
+    #[inline]
+    fn of(p: &SpanContext) -> Parent {
+        Parent {
+            trace_id: p.trace_id,
+            span_id: p.span_id,
+            sampled: p.is_sampled(),
+            is_remote: p.is_remote,
+            trace_state: p.trace_state.clone(),
+        }
+    }
+}
+
 enum ParentChoice {
     Current,
     Root,
@@ -312,40 +335,34 @@ impl SpanBuilder<'_> {
     }
 
     /// Starts the span.
+    #[inline]
     pub fn start(self) -> Span {
         let pipeline = &self.tracer.pipeline;
-        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) = {
-            let decide = |parent: Option<&SpanContext>| match parent {
-                Some(p) if p.is_valid() => {
-                    let sampled = pipeline.sampler.should_sample(Some(p), p.trace_id);
-                    (
-                        p.trace_id,
-                        SpanId::random(),
-                        Some(p.span_id),
-                        p.is_remote,
-                        p.trace_state.clone(),
-                        sampled,
-                    )
-                }
-                _ => {
+        // The parent's ids, flags and state (copied out of the thread-local current
+        // context, so that the rest runs here rather than inside the access).
+        let parent = match &self.parent {
+            ParentChoice::Current => {
+                context::with_current(|p| p.filter(|p| p.is_valid()).map(Parent::of))
+            }
+            ParentChoice::Root => None,
+            ParentChoice::Explicit(p) => Some(Parent::of(p)),
+        };
+        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) =
+            match parent {
+                Some(p) => (
+                    p.trace_id,
+                    SpanId::random(),
+                    Some(p.span_id),
+                    p.is_remote,
+                    p.trace_state,
+                    pipeline.sampler.sample_child(p.sampled, p.trace_id),
+                ),
+                None => {
                     let (trace_id, span_id) = id::new_root_ids();
                     let sampled = pipeline.sampler.should_sample(None, trace_id);
-                    (
-                        trace_id,
-                        span_id,
-                        None,
-                        false,
-                        TraceState::default(),
-                        sampled,
-                    )
+                    (trace_id, span_id, None, false, TraceState::default(), sampled)
                 }
             };
-            match &self.parent {
-                ParentChoice::Current => context::with_current(decide),
-                ParentChoice::Root => decide(None),
-                ParentChoice::Explicit(p) => decide(Some(p)),
-            }
-        };
         let flags = if sampled {
             TraceFlags::SAMPLED
         } else {
@@ -360,60 +377,72 @@ impl SpanBuilder<'_> {
         };
         if !sampled {
             return Span {
-                data: None,
+                record: None,
                 context,
                 pipeline: None,
                 start_raw: 0,
+                keys_seen: 0,
+                maybe_repeated: false,
             };
         }
-        let limits = pipeline.limits;
-        // A recycled record; builder attributes become its attribute vector (deduplicated
-        // only when needed).
-        let mut rec = record::take();
+        // Builder attributes become the span's attribute vector (deduplicated only when
+        // needed).
+        let mut attributes = Vec::new();
+        let mut dropped_attributes = 0;
+        let mut keys_seen = 0;
         if !self.attributes.is_empty() {
-            if has_duplicate_keys(&self.attributes) || self.attributes.len() > limits.max_attributes
-            {
+            let max = pipeline.limits.max_attributes;
+            if has_duplicate_keys(&self.attributes) || self.attributes.len() > max {
                 for kv in self.attributes {
-                    if !upsert(&mut rec.attributes, kv, limits.max_attributes) {
-                        rec.dropped_attributes += 1;
+                    if !upsert(&mut attributes, kv, max) {
+                        dropped_attributes += 1;
                     }
                 }
             } else {
-                rec.attributes = self.attributes;
+                attributes = self.attributes;
+            }
+            for kv in &attributes {
+                note_key(&mut keys_seen, &kv.key);
             }
         }
-        if !self.links.is_empty() {
-            let mut links = self.links;
-            rec.dropped_links = links.len().saturating_sub(limits.max_links) as u32;
-            links.truncate(limits.max_links);
-            rec.links = links;
+        let mut links = self.links;
+        let mut dropped_links = 0;
+        if !links.is_empty() {
+            let max = pipeline.limits.max_links;
+            dropped_links = links.len().saturating_sub(max) as u32;
+            links.truncate(max);
         }
         // The start time is a raw clock reading until the export worker converts it.
-        let start_raw = match self.start_time {
-            Some(at) => {
-                rec.start_time = at;
-                0
-            }
-            None => crate::clock::raw(),
+        let (start_time, start_raw) = match self.start_time {
+            Some(at) => (at, 0),
+            None => (UNIX_EPOCH, crate::clock::raw()),
         };
-        rec.context = context;
-        rec.parent_span_id = parent_span_id;
-        rec.parent_is_remote = parent_is_remote;
-        rec.name = self.name;
-        rec.kind = self.kind;
-        rec.scope = self.tracer.scope.clone();
+        // A recycled record (the previous span's, usually), filled in place.
+        let mut record = record::take();
+        *record = Some(SpanData {
+                context,
+                parent_span_id,
+                parent_is_remote,
+                name: self.name,
+                kind: self.kind,
+                scope: self.tracer.scope.clone(),
+                start_time,
+                end_time: start_time,
+                attributes,
+                events: Vec::new(),
+                links,
+                status: Status::Unset,
+                dropped_attributes,
+                dropped_events: 0,
+                dropped_links,
+        });
         Span {
-            data: Some(rec),
+            record: Some(record),
             context: SpanContext::default(),
             pipeline: Some(pipeline.clone()),
             start_raw,
+            keys_seen,
+            maybe_repeated: false,
         }
     }
-}
-
-fn has_duplicate_keys(attrs: &[KeyValue]) -> bool {
-    attrs
-        .iter()
-        .enumerate()
-        .any(|(i, a)| attrs[..i].iter().any(|b| b.key == a.key))
 }

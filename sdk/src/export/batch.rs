@@ -4,12 +4,13 @@
 //! onto a bounded buffer under an uncontended lock (the worker holds it only to swap
 //! buffers), never waiting for the worker; a full buffer drops the span and counts it.
 //! Raw clock readings for the start and end times travel alongside and the worker
-//! converts them (see `crate::clock`). After export the worker hands the attribute
-//! vectors back for reuse (see `crate::record`). The worker is woken only when a
-//! batch is full (or by its timer), not per span. One worker thread runs a
-//! current-thread Tokio runtime (so the SDK works whatever runtime the application uses,
-//! or none); it batches spans, exports them with retries and exponential backoff, and
-//! flushes on request and at shutdown.
+//! converts them (see `crate::clock`); so does a flag for spans whose attribute keys may
+//! repeat, which the worker resolves (see `crate::value::dedupe`). After export the
+//! worker hands the attribute vectors back for reuse (see `crate::record`). The worker is
+//! woken only when a batch is full (or by its timer), not per span. One worker thread
+//! runs a current-thread Tokio runtime (so the SDK works whatever runtime the application
+//! uses, or none); it batches spans, exports them with retries and exponential backoff,
+//! and flushes on request and at shutdown.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,8 +25,8 @@ use super::{BatchConfig, ExportStats, SpanExporter};
 use crate::error::{Error, Result};
 use crate::record::{self, Record};
 use crate::resource::Resource;
-use crate::span::{SpanData, resolve_times};
-use crate::value::KeyValue;
+use crate::span::{SpanData, Stamp, resolve_times};
+use crate::value::{KeyValue, dedupe};
 
 #[derive(Default)]
 struct Counters {
@@ -41,12 +42,12 @@ enum Control {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Ended spans waiting for the worker, with their raw start and end clock readings
-/// (0 = the time is already in the span).
+/// Ended spans waiting for the worker, with their stamps (raw start and end clock
+/// readings, whether to resolve repeated attribute keys).
 #[derive(Default)]
 struct Pending {
     spans: Vec<SpanData>,
-    raw_times: Vec<[u64; 2]>,
+    stamps: Vec<Stamp>,
 }
 
 /// The bounded buffer between span end and the worker.
@@ -82,10 +83,11 @@ impl BatchProcessor {
         resource: Arc<Resource>,
     ) -> Result<Self> {
         config.validate()?;
+        record::raise_pool_limit(config.max_queue_size);
         let queue = Arc::new(Queue {
             pending: Mutex::new(Pending {
                 spans: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
-                raw_times: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
+                stamps: Vec::with_capacity(config.max_queue_size.min(1 << 16)),
             }),
             capacity: config.max_queue_size,
             batch: config.max_export_batch_size,
@@ -117,25 +119,26 @@ impl BatchProcessor {
     /// Moves the data out of `record` into the queue and keeps the emptied record for
     /// the next span on this thread. Never waits for the worker: a full (or closed) queue
     /// drops the span and counts it.
-    pub(crate) fn enqueue(&self, mut record: Record, start_raw: u64, end_raw: u64) {
+    #[inline(always)]
+    pub(crate) fn enqueue(&self, mut record: Record, stamp: Stamp) {
         let q = &self.queue;
-        let len = if q.closed.load(Ordering::Relaxed) {
+        let queued = if q.closed.load(Ordering::Relaxed) {
             None
         } else {
             let mut pending = q.pending.lock();
             if pending.spans.len() >= q.capacity {
                 None
-            } else {
-                pending
-                    .spans
-                    .push(std::mem::replace(&mut *record, SpanData::blank()));
-                pending.raw_times.push([start_raw, end_raw]);
+            } else if let Some(data) = record.take() {
+                pending.spans.push(data);
+                pending.stamps.push(stamp);
                 Some(pending.spans.len())
+            } else {
+                Some(0)
             }
         };
-        match len {
+        match queued {
             Some(len) => {
-                record::keep_blank(record);
+                record::keep(record);
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
                 if len == q.batch {
                     q.full.notify_one();
@@ -229,8 +232,11 @@ impl Worker {
     ) {
         self.queue.take_into(taken);
         let anchor = crate::clock::Anchor::now();
-        for (span, &[start_raw, end_raw]) in taken.spans.iter_mut().zip(&taken.raw_times) {
-            resolve_times(span, start_raw, end_raw, anchor);
+        for (span, stamp) in taken.spans.iter_mut().zip(&taken.stamps) {
+            resolve_times(span, stamp.start_raw, stamp.end_raw, anchor);
+            if stamp.maybe_repeated {
+                dedupe(&mut span.attributes);
+            }
         }
         let max = self.config.max_export_batch_size;
         for batch in taken.spans.chunks(max) {
@@ -238,7 +244,7 @@ impl Worker {
         }
         record::harvest_attributes(taken.spans.iter_mut(), spare);
         taken.spans.clear();
-        taken.raw_times.clear();
+        taken.stamps.clear();
     }
 
     async fn export_batch(&mut self, batch: &[SpanData], until: Option<Instant>) {
