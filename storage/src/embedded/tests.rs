@@ -344,8 +344,10 @@ async fn limit_and_newest_first() {
     assert_eq!(ids(&store, q).await, (5..=10u128).rev().collect::<Vec<_>>());
 }
 
+/// With `max_spans: 4` every block holds one span, so eviction goes span block by span
+/// block, oldest first, each taking every trace with a span in it whole.
 #[tokio::test]
-async fn evicts_whole_least_recently_written_traces_by_span_count() {
+async fn evicts_oldest_blocks_with_their_traces_whole_by_span_count() {
     let store = EmbeddedStore::new(EmbeddedConfig {
         max_spans: 4,
         ..Default::default()
@@ -358,7 +360,6 @@ async fn evicts_whole_least_recently_written_traces_by_span_count() {
     )];
     store.write_spans(a).await.expect("write");
     store.write_spans(b).await.expect("write");
-    // Reading trace 1 does not promote it; writing to trace 2 keeps it newest.
     assert!(store.trace(tid(1)).await.expect("trace").is_some());
     store
         .write_spans(vec![span(3, 4, "c", "z", 30, 1)])
@@ -381,7 +382,8 @@ async fn evicts_whole_least_recently_written_traces_by_span_count() {
     );
     assert!(store.trace(tid(1)).await.expect("trace").is_none());
     assert_eq!(store.services().await.expect("services"), vec!["b", "c"]);
-    // Promote trace 2 by writing to it: trace 3 goes next.
+    // Writing to trace 2 again does not keep it: its first span is in the oldest block,
+    // so it goes next, whole (its newer span included).
     store
         .write_spans(vec![span(2, 6, "b", "y", 21, 1)])
         .await
@@ -390,18 +392,33 @@ async fn evicts_whole_least_recently_written_traces_by_span_count() {
         .write_spans(vec![span(4, 7, "d", "w", 40, 1)])
         .await
         .expect("write");
-    assert!(store.trace(tid(3)).await.expect("trace").is_none());
-    assert!(store.trace(tid(2)).await.expect("trace").is_some());
-    assert_eq!(store.services().await.expect("services"), vec!["b", "d"]);
-    let q = TraceQuery {
-        service: Some("c".into()),
-        ..Default::default()
-    };
-    assert!(ids(&store, q).await.is_empty());
-    let state = store.shared.state.read();
-    assert_eq!(state.index.time.len(), 3);
-    assert_eq!(state.index.duration.len(), 3);
-    assert!(!state.index.attributes.contains_key("k") || state.traces.contains(&tid(2)));
+    assert!(store.trace(tid(2)).await.expect("trace").is_none());
+    let kept = store.trace(tid(3)).await.expect("trace").expect("kept");
+    assert_eq!(kept.spans.len(), 2);
+    assert_eq!(store.services().await.expect("services"), vec!["c", "d"]);
+    let stats = store.stats();
+    assert_eq!(
+        (
+            stats.spans,
+            stats.traces,
+            stats.evicted_traces,
+            stats.evicted_spans
+        ),
+        (3, 2, 2, 4)
+    );
+    for q in [
+        TraceQuery {
+            service: Some("b".into()),
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("k", "v")],
+            ..Default::default()
+        },
+    ] {
+        assert!(ids(&store, q).await.is_empty());
+    }
+    assert_eq!(ids(&store, TraceQuery::default()).await, vec![4, 3]);
 }
 
 #[tokio::test]
@@ -456,8 +473,8 @@ async fn evicts_by_bytes_and_accounting_returns_to_zero() {
     assert_eq!(tiny.stats().bytes, 0);
     assert_eq!(tiny.stats().spans, 0);
     let state = tiny.shared.state.read();
-    assert!(state.index.attributes.is_empty() && state.index.services.is_empty());
-    assert!(state.index.time.is_empty() && state.index.duration.is_empty());
+    assert!(state.blocks.is_empty() && state.catalog.is_empty());
+    assert_eq!(state.traces.len(), 0);
 }
 
 #[tokio::test]
