@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::cold::{self, Dict};
 use super::intern::Catalog;
-use super::postings::{Postings, index_terms, op_key, service_key, term_key};
+use super::postings::{Postings, op_key, resource_terms, service_key, span_terms, term_key};
 
 /// The row was evicted (its trace had a span in an evicted block).
 const DEAD: u8 = 1;
@@ -146,6 +146,8 @@ pub(crate) struct Block {
     cold: Vec<u8>,
     dict: Dict,
     resources: SharedTable<Resource>,
+    /// Term keys of each resource's attributes, by resource id.
+    resource_terms: Vec<Box<[u64]>>,
     scopes: SharedTable<Scope>,
     pub postings: Postings,
     postings_bytes: usize,
@@ -161,12 +163,20 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    pub fn new(seq: u64) -> Self {
+    /// An empty block with room for `rows` rows and `cold` cold bytes.
+    pub fn new(seq: u64, rows: usize, cold: usize) -> Self {
         Self {
             seq,
+            rows: Vec::with_capacity(rows),
+            cold: Vec::with_capacity(cold),
             min_start: u64::MAX,
             ..Default::default()
         }
+    }
+
+    /// Cold bytes held.
+    pub fn cold_len(&self) -> usize {
+        self.cold.len()
     }
 
     /// Appends a span (service and operation already interned as `sid`, `oid`); returns
@@ -193,8 +203,17 @@ impl Block {
         cold::encode(span, scope, &mut self.dict, &mut self.cold);
         let mut added = self.postings.add(service_key(sid), row);
         added += self.postings.add(op_key(oid), row);
+        if self.resource_terms.len() <= resource as usize {
+            self.resource_terms
+                .push(resource_terms(&span.resource.attributes));
+        }
+        if let Some(keys) = self.resource_terms.get(resource as usize) {
+            for key in keys {
+                added += self.postings.add(*key, row);
+            }
+        }
         let postings = &mut self.postings;
-        index_terms(span, |k, v| added += postings.add(term_key(k, v), row));
+        span_terms(span, |k, v| added += postings.add(term_key(k, v), row));
         self.postings_bytes += added;
         let mut flags = 0;
         if span.parent_span_id.is_some() {
@@ -240,6 +259,7 @@ impl Block {
         self.sealed = true;
         self.dict.seal();
         self.resources.seal();
+        self.resource_terms = Vec::new();
         self.scopes.seal();
         self.postings_bytes = self.postings.seal();
         self.rows.shrink_to_fit();
@@ -261,7 +281,7 @@ impl Block {
     /// Frees everything of a sealed block with no live row, keeping its place.
     pub fn clear(&mut self) {
         let seq = self.seq;
-        *self = Block::new(seq);
+        *self = Block::new(seq, 0, 0);
         self.sealed = true;
         self.bytes = 0;
     }

@@ -5,7 +5,7 @@
 //! search always checks each candidate row against the whole query. An open block
 //! collects lists in a hash map; sealing packs them into three flat arrays.
 
-use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
 use hopscope_schemas::{AttrValue, KeyValue, SpanRecord};
@@ -67,16 +67,17 @@ impl Postings {
         let Postings::Open(map) = self else {
             return 0;
         };
-        match map.get_mut(&key) {
-            Some(list) => {
+        match map.entry(key) {
+            Entry::Occupied(mut list) => {
+                let list = list.get_mut();
                 if list.last() == Some(&row) {
                     return 0;
                 }
                 list.push(row);
                 2
             }
-            None => {
-                map.insert(key, vec![row]);
+            Entry::Vacant(slot) => {
+                slot.insert(vec![row]);
                 LIST + 2
             }
         }
@@ -126,36 +127,72 @@ impl Postings {
     }
 }
 
-/// Calls `f(key, value_text)` for every attribute term a span is indexed under: its own,
-/// its resource's and its events' attributes whose text ([`AttrValue::to_text`]) is at
-/// most [`MAX_INDEXED_VALUE`] bytes, arrays and key/value lists excepted, plus the
-/// synthetic `error=true` for ERROR spans. The same term may be reported twice.
-pub(crate) fn index_terms(span: &SpanRecord, mut f: impl FnMut(&str, &str)) {
-    let mut visit = |attrs: &[KeyValue]| {
-        for kv in attrs {
-            if let Some(text) = indexed_text(&kv.value) {
-                f(&kv.key, &text);
-            }
-        }
-    };
-    visit(&span.attributes);
-    visit(&span.resource.attributes);
+/// Calls `f(key, value_text)` for every attribute term a span is indexed under, its
+/// resource's apart (see [`resource_terms`]): its own and its events' attributes whose
+/// text ([`AttrValue::to_text`]) is at most [`MAX_INDEXED_VALUE`] bytes, arrays and
+/// key/value lists excepted, plus the synthetic `error=true` for ERROR spans. The same
+/// term may be reported twice.
+pub(crate) fn span_terms(span: &SpanRecord, mut f: impl FnMut(&str, &str)) {
+    for kv in &span.attributes {
+        with_indexed_text(&kv.value, |text| f(&kv.key, text));
+    }
     for event in &span.events {
-        visit(&event.attributes);
+        for kv in &event.attributes {
+            with_indexed_text(&kv.value, |text| f(&kv.key, text));
+        }
     }
     if span.is_error() {
         f("error", "true");
     }
 }
 
-fn indexed_text(value: &AttrValue) -> Option<Cow<'_, str>> {
-    let text = match value {
-        AttrValue::String(s) => Cow::Borrowed(s.as_str()),
-        AttrValue::Bytes(b) if b.len() * 2 > MAX_INDEXED_VALUE => return None,
-        AttrValue::Array(_) | AttrValue::KvList(_) => return None,
-        other => Cow::Owned(other.to_text()),
-    };
-    (text.len() <= MAX_INDEXED_VALUE).then_some(text)
+/// The term keys of a resource's attributes, chosen as in [`span_terms`].
+pub(crate) fn resource_terms(attrs: &[KeyValue]) -> Box<[u64]> {
+    let mut keys = Vec::with_capacity(attrs.len());
+    for kv in attrs {
+        with_indexed_text(&kv.value, |text| keys.push(term_key(&kv.key, text)));
+    }
+    keys.into()
+}
+
+/// Calls `f` with the value's text when it is indexed, allocating only for doubles and
+/// bytes.
+fn with_indexed_text(value: &AttrValue, f: impl FnOnce(&str)) {
+    match value {
+        AttrValue::String(s) if s.len() <= MAX_INDEXED_VALUE => f(s),
+        AttrValue::String(_) | AttrValue::Array(_) | AttrValue::KvList(_) => {}
+        AttrValue::Bool(b) => f(if *b { "true" } else { "false" }),
+        AttrValue::Int(i) => {
+            let mut buf = [0u8; 20];
+            f(int_text(*i, &mut buf));
+        }
+        AttrValue::Bytes(b) if b.len() * 2 > MAX_INDEXED_VALUE => {}
+        other => {
+            let text = other.to_text();
+            if text.len() <= MAX_INDEXED_VALUE {
+                f(&text);
+            }
+        }
+    }
+}
+
+/// `i.to_string()` into `buf`, without allocating.
+fn int_text(i: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = i.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    std::str::from_utf8(&buf[pos..]).unwrap_or("")
 }
 
 /// True when the term lists hold every span matching `key=value`, so a search may use
@@ -173,6 +210,14 @@ pub(crate) fn term_is_complete(key: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn int_text_matches_to_string() {
+        for i in [0, 7, -7, 10, 500, -123_456, i64::MAX, i64::MIN] {
+            let mut buf = [0u8; 20];
+            assert_eq!(int_text(i, &mut buf), i.to_string());
+        }
+    }
 
     #[test]
     fn open_and_sealed_lists_agree() {
