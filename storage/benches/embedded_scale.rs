@@ -22,6 +22,8 @@ use workload::{Rng, SERVICES, T0, TRACE_GAP_NS, Workload, percentiles, rss};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+type MakeQuery = Box<dyn Fn(&mut Rng) -> TraceQuery>;
+
 fn report(name: &str, samples: Vec<f64>) {
     let n = samples.len();
     let (p50, p99) = percentiles(samples);
@@ -87,7 +89,7 @@ fn main() {
         q.limit = 20;
         q
     };
-    let searches: Vec<(&str, Box<dyn Fn(&mut Rng) -> TraceQuery>)> = vec![
+    let searches: Vec<(&str, MakeQuery)> = vec![
         ("find_traces service", Box::new(|r: &mut Rng| TraceQuery {
             service: Some(SERVICES[r.below(12) as usize].into()),
             ..Default::default()

@@ -134,7 +134,7 @@ impl Workload {
         let error = self.rng.below(50) == 0;
         let first = out.len();
         for i in 0..spans {
-            let span_id = SpanId(((n << 8) | i as u64 + 1).to_be_bytes());
+            let span_id = SpanId(((n << 8) | (i as u64 + 1)).to_be_bytes());
             let service_ix = if i == 0 { 0 } else { 1 + self.rng.below(11) as usize };
             let resource = Arc::clone(&self.resources[service_ix + SERVICES.len() * self.rng.below(3) as usize]);
             let parent = if i == 0 {

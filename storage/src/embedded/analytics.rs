@@ -123,7 +123,7 @@ fn entry_traces(lock: &RwLock<State>, query: &EntryTraceQuery) -> Vec<EntryTrace
         },
         |_| {},
     );
-    found.sort_by(|a, b| (a.start_ns, a.trace_id, a.span_id).cmp(&(b.start_ns, b.trace_id, b.span_id)));
+    found.sort_by_key(|a| (a.start_ns, a.trace_id, a.span_id));
     let n = found.len();
     if n <= query.limit {
         return found;
