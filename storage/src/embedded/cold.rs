@@ -7,42 +7,51 @@
 //! follow. Attribute keys, event names and short string values go through the
 //! dictionary while it has room, so repeated text costs one or two bytes per use.
 
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
 
 use hopscope_schemas::{AttrValue, Event, KeyValue, Link, SpanId, SpanRecord, TraceId};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 
 /// String values longer than this are always stored inline.
 const DICT_VALUE_MAX: usize = 64;
 /// Dictionary entries per block; beyond them new values are stored inline (keys, which
 /// repeat, may use up to twice as many).
 const DICT_VALUES: usize = 8192;
-/// Estimated bytes of one dictionary entry besides its text, once sealed (the open
-/// block's lookup map is not counted, as for its posting lists).
-const DICT_ENTRY: usize = 24;
+/// Bytes of one dictionary entry besides its text (its end offset).
+const DICT_ENTRY: usize = 4;
 
-/// A block's string dictionary. The lookup map exists only while the block is open.
+/// A block's string dictionary: the entries' text back to back in one buffer. The
+/// lookup map (text hash → id) exists only while the block is open; two texts with the
+/// same hash are not both entered (the second is stored inline).
 #[derive(Debug, Default)]
 pub(crate) struct Dict {
-    strings: Vec<Arc<str>>,
-    ids: FxHashMap<Arc<str>, u32>,
-    /// Estimated bytes of the entries.
+    text: String,
+    /// End offset of each entry in `text`.
+    ends: Vec<u32>,
+    ids: FxHashMap<u64, u32>,
+    /// Estimated bytes of the entries (the open block's map apart, as for its posting
+    /// lists).
     pub bytes: usize,
 }
 
 impl Dict {
     fn intern(&mut self, text: &str, is_key: bool) -> Option<u32> {
-        if let Some(id) = self.ids.get(text) {
-            return Some(*id);
+        let hash = {
+            let mut h = FxHasher::default();
+            text.hash(&mut h);
+            h.finish()
+        };
+        if let Some(id) = self.ids.get(&hash) {
+            return (self.get(*id as usize) == text).then_some(*id);
         }
         let cap = if is_key { 2 * DICT_VALUES } else { DICT_VALUES };
-        if self.strings.len() >= cap || (!is_key && text.len() > DICT_VALUE_MAX) {
+        if self.ends.len() >= cap || (!is_key && text.len() > DICT_VALUE_MAX) {
             return None;
         }
-        let id = u32::try_from(self.strings.len()).ok()?;
-        let shared: Arc<str> = Arc::from(text);
-        self.strings.push(Arc::clone(&shared));
-        self.ids.insert(shared, id);
+        let id = u32::try_from(self.ends.len()).ok()?;
+        self.text.push_str(text);
+        self.ends.push(u32::try_from(self.text.len()).ok()?);
+        self.ids.insert(hash, id);
         self.bytes += DICT_ENTRY + text.len();
         Some(id)
     }
@@ -50,12 +59,17 @@ impl Dict {
     /// Drops the lookup map once no more spans will be encoded.
     pub fn seal(&mut self) {
         self.ids = FxHashMap::default();
-        self.strings.shrink_to_fit();
-        self.bytes = self.strings.iter().map(|s| DICT_ENTRY + s.len()).sum();
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
     }
 
     fn get(&self, id: usize) -> &str {
-        self.strings.get(id).map_or("", |s| s)
+        let start = match id.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).map_or(0, |e| *e as usize),
+            None => 0,
+        };
+        let end = self.ends.get(id).map_or(start, |e| *e as usize);
+        self.text.get(start..end).unwrap_or("")
     }
 }
 
@@ -95,7 +109,6 @@ pub(crate) fn encode(span: &SpanRecord, scope: u32, dict: &mut Dict, out: &mut V
 
 /// Encodes attributes with inline strings only (no dictionary): a content fingerprint.
 pub(crate) fn fingerprint(attrs: &[KeyValue], extra: &[&str]) -> u64 {
-    use std::hash::{Hash, Hasher};
     let mut out = Vec::new();
     let mut w = Writer {
         out: &mut out,
@@ -105,7 +118,7 @@ pub(crate) fn fingerprint(attrs: &[KeyValue], extra: &[&str]) -> u64 {
     for s in extra {
         w.str(s, false);
     }
-    let mut h = rustc_hash::FxHasher::default();
+    let mut h = FxHasher::default();
     out.hash(&mut h);
     h.finish()
 }
