@@ -557,6 +557,25 @@ async fn operations_per_kind() {
 /// duration index, checked query by query against a brute-force model.
 #[tokio::test]
 async fn search_agrees_with_a_brute_force_model() {
+    search_agrees_with_a_brute_force_model_in(big()).await;
+}
+
+/// The same workload spread over 16 sealed blocks of 750 spans (start times are random,
+/// so every block overlaps every other in time): the walk must still find the newest
+/// matches wherever they arrived.
+#[tokio::test]
+async fn search_agrees_with_a_brute_force_model_across_blocks() {
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 12_000,
+        ..Default::default()
+    });
+    search_agrees_with_a_brute_force_model_in(store.clone()).await;
+    let state = store.shared.state.read();
+    assert_eq!(state.blocks.len(), 16);
+    assert_eq!(store.stats().evicted_spans, 0);
+}
+
+async fn search_agrees_with_a_brute_force_model_in(store: EmbeddedStore) {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -579,7 +598,6 @@ async fn search_agrees_with_a_brute_force_model() {
         s = with_attr(s, "req", AttrValue::String(format!("r{}", next(10_000))));
         spans.push(s);
     }
-    let store = big();
     for batch in spans.chunks(1_000) {
         store.write_spans(batch.to_vec()).await.expect("write");
     }
@@ -731,6 +749,81 @@ async fn concurrent_writers_and_readers() {
         ..Default::default()
     };
     assert_eq!(ids(&store, q).await.len(), 50);
+}
+
+#[tokio::test]
+async fn traces_read_back_exactly_from_sealed_blocks() {
+    // Two spans per block: every span of the sample store ends up in a sealed block, its
+    // cold bytes decoded from a packed dictionary.
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 32,
+        ..Default::default()
+    });
+    let sample = sample_store().await;
+    let mut written = Vec::new();
+    for id in [1u128, 2] {
+        let trace = sample.trace(tid(id)).await.expect("trace").expect("stored");
+        let spans: Vec<SpanRecord> = trace.spans.iter().map(|s| (**s).clone()).collect();
+        written.push(spans.clone());
+        store.write_spans(spans).await.expect("write");
+    }
+    for (id, spans) in [1u128, 2].into_iter().zip(written) {
+        let trace = store.trace(tid(id)).await.expect("trace").expect("stored");
+        let got: Vec<SpanRecord> = trace.spans.iter().map(|s| (**s).clone()).collect();
+        assert_eq!(got, spans);
+    }
+    assert!(std::mem::size_of::<block::Row>() <= 72);
+}
+
+/// Writers fill a small store over and over while readers search: every trace read is
+/// whole (each trace is written as one batch of 20 spans) and the bound always holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eviction_under_concurrent_reads_never_yields_partial_traces() {
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 1_000,
+        ..Default::default()
+    });
+    let mut tasks = Vec::new();
+    for writer in 0..2u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for t in 0..300u64 {
+                let trace = u128::from(writer * 100_000 + t + 1);
+                let spans = (0..20u64)
+                    .map(|i| {
+                        let n = t * 20 + i;
+                        span(trace, n + 1, &format!("w{writer}"), "op", n, i)
+                    })
+                    .collect();
+                store.write_spans(spans).await.expect("write");
+                assert!(store.stats().spans <= 1_000);
+            }
+        }));
+    }
+    for _ in 0..2 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..100 {
+                let q = TraceQuery {
+                    limit: 50,
+                    ..Default::default()
+                };
+                for trace in store.find_traces(&q).await.expect("find") {
+                    assert_eq!(trace.spans.len(), 20);
+                    let again = store.trace(trace.trace_id).await.expect("trace");
+                    assert!(again.is_none_or(|t| t.spans.len() == 20));
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let stats = store.stats();
+    assert!(stats.spans <= 1_000 && stats.evicted_spans > 0);
+    assert_eq!(stats.spans as u64 + stats.evicted_spans, 2 * 300 * 20);
+    assert_eq!(stats.spans, stats.traces * 20);
 }
 
 #[test]
