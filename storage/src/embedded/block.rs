@@ -2,6 +2,7 @@
 //! fixed-size hot [`Row`] plus cold bytes, with the block's string dictionary, its
 //! resources and scopes (one copy each) and its posting lists.
 
+use std::borrow::Cow;
 use std::mem::size_of;
 use std::sync::Arc;
 
@@ -146,8 +147,11 @@ pub(crate) struct Block {
     cold: Vec<u8>,
     dict: Dict,
     resources: SharedTable<Resource>,
-    /// Term keys of each resource's attributes, by resource id.
+    /// Term keys of each resource's attributes, sorted, by resource id.
     resource_terms: Vec<Box<[u64]>>,
+    /// Rows of each resource, by resource id: resource attribute terms are indexed once
+    /// per resource rather than once per span.
+    resource_rows: Vec<Vec<u16>>,
     scopes: SharedTable<Scope>,
     pub postings: Postings,
     postings_bytes: usize,
@@ -204,13 +208,14 @@ impl Block {
         let mut added = self.postings.add(service_key(sid), row);
         added += self.postings.add(op_key(oid), row);
         if self.resource_terms.len() <= resource as usize {
-            self.resource_terms
-                .push(resource_terms(&span.resource.attributes));
+            let terms = resource_terms(&span.resource.attributes);
+            added += terms.len() * 8 + 32;
+            self.resource_terms.push(terms);
+            self.resource_rows.push(Vec::new());
         }
-        if let Some(keys) = self.resource_terms.get(resource as usize) {
-            for key in keys {
-                added += self.postings.add(*key, row);
-            }
+        if let Some(rows) = self.resource_rows.get_mut(resource as usize) {
+            rows.push(row);
+            added += 2;
         }
         let postings = &mut self.postings;
         span_terms(span, |k, v| added += postings.add(term_key(k, v), row));
@@ -259,7 +264,9 @@ impl Block {
         self.sealed = true;
         self.dict.seal();
         self.resources.seal();
-        self.resource_terms = Vec::new();
+        for rows in &mut self.resource_rows {
+            rows.shrink_to_fit();
+        }
         self.scopes.seal();
         self.postings_bytes = self.postings.seal();
         self.rows.shrink_to_fit();
@@ -284,6 +291,46 @@ impl Block {
         *self = Block::new(seq, 0, 0);
         self.sealed = true;
         self.bytes = 0;
+    }
+
+    /// Rows of the block indexed under `key`: its posting list merged with the rows of
+    /// every resource with that attribute term. `None` when no row is.
+    pub fn term_rows(&self, key: u64) -> Option<Cow<'_, [u16]>> {
+        let own = self.postings.get(key);
+        let mut resources = self
+            .resource_terms
+            .iter()
+            .zip(&self.resource_rows)
+            .filter(|(terms, _)| terms.binary_search(&key).is_ok())
+            .map(|(_, rows)| rows.as_slice());
+        let first = resources.next();
+        let second = resources.next();
+        match (own, first, second) {
+            (None, None, _) => None,
+            (Some(rows), None, _) | (None, Some(rows), None) => Some(Cow::Borrowed(rows)),
+            (own, first, second) => {
+                let mut rows: Vec<u16> = own.into_iter().chain(first).chain(second).chain(resources).flatten().copied().collect();
+                rows.sort_unstable();
+                rows.dedup();
+                Some(Cow::Owned(rows))
+            }
+        }
+    }
+
+    /// An upper bound of `term_rows(key).len()`, without merging.
+    pub fn term_rows_len(&self, key: u64) -> Option<usize> {
+        let own = self.postings.get(key).map(<[u16]>::len);
+        let resources: usize = self
+            .resource_terms
+            .iter()
+            .zip(&self.resource_rows)
+            .filter(|(terms, _)| terms.binary_search(&key).is_ok())
+            .map(|(_, rows)| rows.len())
+            .sum();
+        match (own, resources) {
+            (None, 0) => None,
+            (own, resources) => Some(own.unwrap_or(0) + resources),
+        }
     }
 
     pub fn resource(&self, row: &Row) -> Option<&Arc<Resource>> {

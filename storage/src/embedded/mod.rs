@@ -17,12 +17,14 @@
 //!
 //! A block also holds each distinct resource and scope once, and its **posting lists**
 //! (`postings.rs`): row numbers per service, per operation and per attribute term
-//! `(key, value text)` for span, resource and event attributes whose text is at most 256
-//! bytes (arrays and key/value lists excepted), plus the synthetic term `error=true` for
-//! ERROR spans. List keys are 64-bit hashes, so a list may hold a few rows of another
-//! term; every candidate is checked against the whole query. Sealing a block packs its
-//! lists into flat arrays and drops its lookup maps. Blocks record their smallest and
-//! largest start time.
+//! `(key, value text)` for span and event attributes whose text is at most 256 bytes
+//! (arrays and key/value lists excepted), plus the synthetic term `error=true` for ERROR
+//! spans. Resource attributes are indexed once per resource: the block keeps each
+//! resource's term keys and its rows, and a term's rows are its list merged with the
+//! rows of the resources that have it. List keys are 64-bit hashes, so a list may hold a
+//! few rows of another term; every candidate is checked against the whole query.
+//! Sealing a block packs its lists into flat arrays and drops its lookup maps. Blocks
+//! record their smallest and largest start time.
 //!
 //! Service and operation names are interned once for the store (`intern.rs`) with
 //! live-span counts per span kind, which back [`SpanReader::services`] and

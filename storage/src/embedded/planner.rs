@@ -1,6 +1,7 @@
 //! Searches, trace assembly and the Jaeger aggregates, walking blocks in chunks and
 //! taking the read lock once per chunk so writers are never held up for long.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,14 +34,15 @@ struct Filter<'q> {
     op: Option<u32>,
     /// An operation filter without a service: compared by name.
     op_name: Option<&'q str>,
-    /// Lists that hold every matching row (service, operation, complete tag terms).
-    keys: Vec<u64>,
+    /// Lists that hold every matching row: service, operation (`false`) and complete tag
+    /// terms (`true`, whose rows include those of resources with the term).
+    keys: Vec<(u64, bool)>,
 }
 
 /// The rows of a block worth checking.
 enum Candidates<'b> {
     All(usize),
-    List(&'b [u16]),
+    List(Cow<'b, [u16]>),
 }
 
 impl Candidates<'_> {
@@ -76,18 +78,18 @@ impl<'q> Filter<'q> {
         if let Some(service) = query.service.as_deref() {
             let sid = catalog.service_id(service)?;
             filter.service = Some(sid);
-            filter.keys.push(service_key(sid));
+            filter.keys.push((service_key(sid), false));
             if let Some(name) = query.operation.as_deref() {
                 let oid = catalog.op_id(sid, name)?;
                 filter.op = Some(oid);
-                filter.keys.push(op_key(oid));
+                filter.keys.push((op_key(oid), false));
             }
         } else {
             filter.op_name = query.operation.as_deref();
         }
         for tag in &query.tags {
             if term_is_complete(&tag.key, &tag.value) {
-                filter.keys.push(term_key(&tag.key, &tag.value));
+                filter.keys.push((term_key(&tag.key, &tag.value), true));
             }
         }
         Some(filter)
@@ -96,15 +98,20 @@ impl<'q> Filter<'q> {
     /// The shortest list of the block holding every matching row; `None` when a
     /// required list is missing, so no row of the block matches.
     fn candidates<'b>(&self, block: &'b Block) -> Option<Candidates<'b>> {
-        let mut best: Option<&[u16]> = None;
-        for key in &self.keys {
-            let list = block.postings.get(*key)?;
-            if best.is_none_or(|b| list.len() < b.len()) {
-                best = Some(list);
+        let mut best: Option<(u64, bool, usize)> = None;
+        for (key, is_term) in &self.keys {
+            let len = if *is_term {
+                block.term_rows_len(*key)?
+            } else {
+                block.postings.get(*key)?.len()
+            };
+            if best.is_none_or(|b| len < b.2) {
+                best = Some((*key, *is_term, len));
             }
         }
         Some(match best {
-            Some(list) => Candidates::List(list),
+            Some((key, true, _)) => Candidates::List(block.term_rows(key)?),
+            Some((key, false, _)) => Candidates::List(Cow::Borrowed(block.postings.get(key)?)),
             None => Candidates::All(block.rows.len()),
         })
     }

@@ -146,12 +146,14 @@ pub(crate) fn span_terms(span: &SpanRecord, mut f: impl FnMut(&str, &str)) {
     }
 }
 
-/// The term keys of a resource's attributes, chosen as in [`span_terms`].
+/// The term keys of a resource's attributes, chosen as in [`span_terms`], sorted.
 pub(crate) fn resource_terms(attrs: &[KeyValue]) -> Box<[u64]> {
     let mut keys = Vec::with_capacity(attrs.len());
     for kv in attrs {
         with_indexed_text(&kv.value, |text| keys.push(term_key(&kv.key, text)));
     }
+    keys.sort_unstable();
+    keys.dedup();
     keys.into()
 }
 

@@ -645,6 +645,12 @@ async fn search_agrees_with_a_brute_force_model_in(store: EmbeddedStore) {
             limit: 100,
             ..Default::default()
         },
+        // A resource attribute: rows come from the block's per-resource lists.
+        TraceQuery {
+            tags: vec![tag("service.name", "ledger"), tag("shard", "1")],
+            limit: 60,
+            ..Default::default()
+        },
         TraceQuery {
             tags: vec![tag("otel.status_code", "ERROR"), tag("span.kind", "server")],
             limit: 100,
