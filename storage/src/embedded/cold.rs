@@ -29,21 +29,29 @@ pub(crate) struct Dict {
     /// End offset of each entry in `text`.
     ends: Vec<u32>,
     ids: FxHashMap<u64, u32>,
+    /// Per key id: string values found in the dictionary and not found. Keys whose
+    /// values are nearly all distinct (request ids, URLs) stop using the dictionary.
+    value_stats: Vec<[u32; 2]>,
     /// Estimated bytes of the entries (the open block's map apart, as for its posting
     /// lists).
     pub bytes: usize,
 }
 
 impl Dict {
-    fn intern(&mut self, text: &str, is_key: bool) -> Option<u32> {
+    /// The entry for `text`, entered if there is room; the flag says it already existed.
+    fn intern(&mut self, text: &str, is_key: bool) -> (Option<u32>, bool) {
         let hash = {
             let mut h = FxHasher::default();
             text.hash(&mut h);
             h.finish()
         };
         if let Some(id) = self.ids.get(&hash) {
-            return (self.get(*id as usize) == text).then_some(*id);
+            return ((self.get(*id as usize) == text).then_some(*id), true);
         }
+        (self.insert(text, hash, is_key), false)
+    }
+
+    fn insert(&mut self, text: &str, hash: u64, is_key: bool) -> Option<u32> {
         let cap = if is_key { 2 * DICT_VALUES } else { DICT_VALUES };
         if self.ends.len() >= cap || (!is_key && text.len() > DICT_VALUE_MAX) {
             return None;
@@ -59,6 +67,7 @@ impl Dict {
     /// Drops the lookup map once no more spans will be encoded.
     pub fn seal(&mut self) {
         self.ids = FxHashMap::default();
+        self.value_stats = Vec::new();
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
     }
@@ -209,12 +218,46 @@ impl Writer<'_> {
         self.uint(((v << 1) ^ (v >> 63)) as u64);
     }
 
-    fn str(&mut self, s: &str, is_key: bool) {
+    /// Writes a string; returns its dictionary id when it has one.
+    fn str(&mut self, s: &str, is_key: bool) -> Option<u32> {
+        if s.is_empty() {
+            self.uint(0);
+            return None;
+        }
+        let id = self.dict.as_mut().and_then(|d| d.intern(s, is_key).0);
+        self.str_as(s, id);
+        id
+    }
+
+    /// Writes a string value of the attribute with key id `key`, through the dictionary
+    /// unless that key's values rarely repeat.
+    fn value_str(&mut self, s: &str, key: Option<u32>) {
+        let (Some(dict), Some(key)) = (self.dict.as_mut(), key) else {
+            self.str(s, false);
+            return;
+        };
+        let k = key as usize;
+        if dict.value_stats.len() <= k {
+            dict.value_stats.resize(k + 1, [0, 0]);
+        }
+        let [found, missed] = dict.value_stats.get(k).copied().unwrap_or([0, 0]);
+        if s.is_empty() || (missed > 64 && missed > 8 * found) {
+            self.str_as(s, None);
+            return;
+        }
+        let (id, existed) = dict.intern(s, false);
+        if let Some(stats) = dict.value_stats.get_mut(k) {
+            stats[usize::from(!existed)] += 1;
+        }
+        self.str_as(s, id);
+    }
+
+    fn str_as(&mut self, s: &str, id: Option<u32>) {
         if s.is_empty() {
             self.uint(0);
             return;
         }
-        match self.dict.as_mut().and_then(|d| d.intern(s, is_key)) {
+        match id {
             Some(id) => self.uint((u64::from(id) << 1) | 1),
             None => {
                 self.uint((s.len() as u64) << 1);
@@ -236,16 +279,16 @@ impl Writer<'_> {
     fn kvs(&mut self, kvs: &[KeyValue]) {
         self.uint(kvs.len() as u64);
         for kv in kvs {
-            self.str(&kv.key, true);
-            self.value(&kv.value);
+            let key = self.str(&kv.key, true);
+            self.value(&kv.value, key);
         }
     }
 
-    fn value(&mut self, v: &AttrValue) {
+    fn value(&mut self, v: &AttrValue, key: Option<u32>) {
         match v {
             AttrValue::String(s) => {
                 self.out.push(0);
-                self.str(s, false);
+                self.value_str(s, key);
             }
             AttrValue::Bool(false) => self.out.push(1),
             AttrValue::Bool(true) => self.out.push(2),
@@ -266,7 +309,7 @@ impl Writer<'_> {
                 self.out.push(6);
                 self.uint(items.len() as u64);
                 for item in items {
-                    self.value(item);
+                    self.value(item, None);
                 }
             }
             AttrValue::KvList(kvs) => {
