@@ -277,8 +277,9 @@ pub(crate) fn find_span<'s>(
     span_id: SpanId,
 ) -> Option<(Loc, &'s Row)> {
     let entry = state.traces.get(trace_id)?;
-    if entry.ids().is_some_and(|ids| !ids.contains(&span_id)) {
-        return None;
+    if let Some(ids) = entry.ids() {
+        let loc = *ids.get(&span_id)?;
+        return Some((loc, state.row(loc)?));
     }
     entry.locs.iter().find_map(|loc| {
         let row = state.row(*loc)?;

@@ -80,7 +80,7 @@ impl State {
             return false;
         };
         if let Some(ids) = entry.ids() {
-            return ids.contains(&span.span_id);
+            return ids.contains_key(&span.span_id);
         }
         entry
             .locs
@@ -121,7 +121,7 @@ impl State {
                 locs.iter()
                     .filter_map(|loc| {
                         let block = blocks.get(usize::try_from(loc.seq() - first).ok()?)?;
-                        Some(block.rows.get(loc.row() as usize)?.span_id)
+                        Some((block.rows.get(loc.row() as usize)?.span_id, *loc))
                     })
                     .collect()
             });

@@ -832,6 +832,31 @@ async fn eviction_under_concurrent_reads_never_yields_partial_traces() {
     assert_eq!(stats.spans, stats.traces * 20);
 }
 
+/// A trace of 200 spans (past the size where its span ids get a map): duplicates are
+/// still found and parents still resolved.
+#[tokio::test]
+async fn large_traces_dedupe_and_resolve_parents() {
+    let store = big();
+    let spans: Vec<SpanRecord> = (1..=200u64)
+        .map(|i| {
+            let s = span(1, i, if i % 2 == 0 { "even" } else { "odd" }, "op", i, 1);
+            if i == 1 { s } else { child(s, i - 1, SpanKind::Server) }
+        })
+        .collect();
+    store.write_spans(spans[..100].to_vec()).await.expect("write");
+    store.write_spans(spans.clone()).await.expect("write");
+    store.write_spans(spans[150..].to_vec()).await.expect("write");
+    assert_eq!(store.stats().spans, 200);
+    let trace = store.trace(tid(1)).await.expect("trace").expect("stored");
+    assert_eq!(trace.spans.len(), 200);
+    let links = store.dependencies(0, 1_000).await.expect("deps");
+    let got: Vec<(&str, &str, u64)> = links
+        .iter()
+        .map(|l| (l.parent.as_str(), l.child.as_str(), l.call_count))
+        .collect();
+    assert_eq!(got, vec![("even", "odd", 99), ("odd", "even", 100)]);
+}
+
 #[test]
 fn config_defaults_and_rejects_unknown_fields() {
     let config: EmbeddedConfig = serde_json::from_str(r#"{"max_spans": 10}"#).expect("parse");

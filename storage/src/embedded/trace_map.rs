@@ -3,11 +3,11 @@
 use std::mem::size_of;
 
 use hopscope_schemas::{SpanId, TraceId};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
-/// Traces with more spans than this also keep a set of their span ids, so duplicate
-/// checks stay O(1) for very large traces.
-const SET_AFTER: usize = 64;
+/// Traces with more spans than this also keep a map span id → location, so duplicate
+/// checks and parent lookups stay O(1) for very large traces.
+const MAP_AFTER: usize = 64;
 /// Estimated bytes of one trace entry besides its locations: hash slot, key, vector
 /// header, control bytes and load-factor slack.
 const TRACE_ENTRY: usize = 72;
@@ -34,18 +34,18 @@ impl Loc {
 #[derive(Debug, Default)]
 pub(crate) struct TraceEntry {
     pub locs: Vec<Loc>,
-    ids: Option<Box<FxHashSet<SpanId>>>,
+    ids: Option<Box<FxHashMap<SpanId, Loc>>>,
 }
 
 impl TraceEntry {
     fn bytes(&self) -> usize {
         TRACE_ENTRY
             + self.locs.capacity() * size_of::<Loc>()
-            + self.ids.as_ref().map_or(0, |s| 32 + s.capacity() * 9)
+            + self.ids.as_ref().map_or(0, |s| 32 + s.capacity() * 17)
     }
 
-    /// The span-id set, when the trace is large enough to have one.
-    pub fn ids(&self) -> Option<&FxHashSet<SpanId>> {
+    /// The span id → location map, when the trace is large enough to have one.
+    pub fn ids(&self) -> Option<&FxHashMap<SpanId, Loc>> {
         self.ids.as_deref()
     }
 }
@@ -66,14 +66,14 @@ impl TraceMap {
         self.map.get(trace_id)
     }
 
-    /// Records a new span of a trace. `span_ids` lists the trace's span ids when called
-    /// for the span that makes the trace large (see [`SET_AFTER`]).
+    /// Records a new span of a trace. `span_ids` lists the trace's span ids and locations
+    /// when called for the span that makes the trace large (see [`MAP_AFTER`]).
     pub fn push(
         &mut self,
         trace_id: TraceId,
         span_id: SpanId,
         loc: Loc,
-        span_ids: impl FnOnce(&[Loc]) -> Vec<SpanId>,
+        span_ids: impl FnOnce(&[Loc]) -> Vec<(SpanId, Loc)>,
     ) {
         let entry = self.map.entry(trace_id).or_default();
         let before = if entry.locs.is_empty() && entry.ids.is_none() {
@@ -84,11 +84,11 @@ impl TraceMap {
         entry.locs.push(loc);
         match &mut entry.ids {
             Some(ids) => {
-                ids.insert(span_id);
+                ids.insert(span_id, loc);
             }
-            None if entry.locs.len() > SET_AFTER => {
-                let mut ids: FxHashSet<SpanId> = span_ids(&entry.locs).into_iter().collect();
-                ids.insert(span_id);
+            None if entry.locs.len() > MAP_AFTER => {
+                let mut ids: FxHashMap<SpanId, Loc> = span_ids(&entry.locs).into_iter().collect();
+                ids.insert(span_id, loc);
                 entry.ids = Some(Box::new(ids));
             }
             None => {}
