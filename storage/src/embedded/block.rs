@@ -168,19 +168,18 @@ pub(crate) struct Block {
 
 impl Block {
     /// An empty block with room for `rows` rows and `cold` cold bytes.
-    pub fn new(seq: u64, rows: usize, cold: usize) -> Self {
+    pub fn new(seq: u64, rows: usize, like: Option<&Block>) -> Self {
+        // Sized like the previous block, so that nothing is copied or rehashed to grow.
+        let cold = like.map_or(0, |b| b.cold.len() + b.cold.len() / 8);
+        let lists = like.map_or(0, |b| b.postings.lists());
         Self {
             seq,
             rows: Vec::with_capacity(rows),
             cold: Vec::with_capacity(cold),
+            postings: Postings::with_capacity(lists),
             min_start: u64::MAX,
             ..Default::default()
         }
-    }
-
-    /// Cold bytes held.
-    pub fn cold_len(&self) -> usize {
-        self.cold.len()
     }
 
     /// Appends a span (service and operation already interned as `sid`, `oid`); returns
@@ -288,7 +287,7 @@ impl Block {
     /// Frees everything of a sealed block with no live row, keeping its place.
     pub fn clear(&mut self) {
         let seq = self.seq;
-        *self = Block::new(seq, 0, 0);
+        *self = Block::new(seq, 0, None);
         self.sealed = true;
         self.bytes = 0;
     }

@@ -61,6 +61,19 @@ impl Default for Postings {
 }
 
 impl Postings {
+    /// Open lists with room for `lists` keys.
+    pub fn with_capacity(lists: usize) -> Self {
+        Postings::Open(FxHashMap::with_capacity_and_hasher(lists, Default::default()))
+    }
+
+    /// Number of lists.
+    pub fn lists(&self) -> usize {
+        match self {
+            Postings::Open(map) => map.len(),
+            Postings::Sealed { keys, .. } => keys.len(),
+        }
+    }
+
     /// Adds `row` (never smaller than the rows already added) to the list of `key`;
     /// returns the estimated bytes added.
     pub fn add(&mut self, key: u64, row: u16) -> usize {

@@ -94,10 +94,8 @@ impl State {
             return false;
         }
         if self.blocks.back().is_none_or(|b| b.sealed) {
-            // Room for a full block: rows and cold bytes are then never copied to grow.
-            let cold = self.blocks.back().map_or(0, |b| b.cold_len() + b.cold_len() / 8);
-            self.blocks
-                .push_back(Block::new(self.next_seq, self.block_rows, cold));
+            let block = Block::new(self.next_seq, self.block_rows, self.blocks.back());
+            self.blocks.push_back(block);
             self.next_seq += 1;
         }
         let (sid, oid) = self
