@@ -25,7 +25,11 @@ const BATCH: usize = 512;
 
 /// Loads `spans` spans; returns (wall time, CPU ns of all threads, spans written) of the
 /// write calls alone.
-fn load(store: &EmbeddedStore, spans: usize, rt: &tokio::runtime::Runtime) -> (Duration, u64, usize) {
+fn load(
+    store: &EmbeddedStore,
+    spans: usize,
+    rt: &tokio::runtime::Runtime,
+) -> (Duration, u64, usize) {
     let mut work = Workload::new(7);
     let mut written = 0;
     let mut spent = Duration::ZERO;
@@ -43,8 +47,14 @@ fn load(store: &EmbeddedStore, spans: usize, rt: &tokio::runtime::Runtime) -> (D
 }
 
 fn main() {
-    let spans: usize = std::env::var("SPANS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let spans: usize = std::env::var("SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     println!("embedded_ingest: {spans} spans, batches of {BATCH}");
 
     let (rss0, _) = rss();

@@ -27,15 +27,28 @@ type MakeQuery = Box<dyn Fn(&mut Rng) -> TraceQuery>;
 fn report(name: &str, samples: Vec<f64>) {
     let n = samples.len();
     let (p50, p99) = percentiles(samples);
-    println!("  {name:<34} p50 {:>9.3} ms   p99 {:>9.3} ms   ({n} runs)", p50 / 1e3, p99 / 1e3);
+    println!(
+        "  {name:<34} p50 {:>9.3} ms   p99 {:>9.3} ms   ({n} runs)",
+        p50 / 1e3,
+        p99 / 1e3
+    );
 }
 
 fn main() {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let spans = env("SPANS", 1_000_000);
     let runs = env("RUNS", 100);
     let slow_runs = env("SLOW_RUNS", 5);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let store = EmbeddedStore::new(EmbeddedConfig {
         max_spans: spans * 2,
         max_bytes: usize::MAX,
@@ -90,41 +103,71 @@ fn main() {
         q
     };
     let searches: Vec<(&str, MakeQuery)> = vec![
-        ("find_traces service", Box::new(|r: &mut Rng| TraceQuery {
-            service: Some(SERVICES[r.below(12) as usize].into()),
-            ..Default::default()
-        })),
-        ("find_traces service+operation", Box::new(|r: &mut Rng| TraceQuery {
-            service: Some("orders".into()),
-            operation: Some(format!("orders.Get{}", r.below(6))),
-            ..Default::default()
-        })),
-        ("find_traces tag (status 500)", Box::new(|_: &mut Rng| TraceQuery {
-            tags: vec![TagFilter { key: "http.response.status_code".into(), value: "500".into() }],
-            ..Default::default()
-        })),
-        ("find_traces rare tag (user.id)", Box::new(|r: &mut Rng| TraceQuery {
-            tags: vec![TagFilter { key: "user.id".into(), value: format!("u{}", r.below(100_000)) }],
-            ..Default::default()
-        })),
-        ("find_traces service+tag", Box::new(|_: &mut Rng| TraceQuery {
-            service: Some("payments".into()),
-            tags: vec![TagFilter { key: "db.system".into(), value: "postgresql".into() }],
-            ..Default::default()
-        })),
-        ("find_traces duration range", Box::new(|r: &mut Rng| {
-            let min = 150_000_000 + r.below(40) * 1_000_000;
-            TraceQuery {
-                min_duration_ns: Some(min),
-                max_duration_ns: Some(min + 1_000_000),
+        (
+            "find_traces service",
+            Box::new(|r: &mut Rng| TraceQuery {
+                service: Some(SERVICES[r.below(12) as usize].into()),
                 ..Default::default()
-            }
-        })),
-        ("find_traces service+min duration", Box::new(|_: &mut Rng| TraceQuery {
-            service: Some("web".into()),
-            min_duration_ns: Some(200_000_000),
-            ..Default::default()
-        })),
+            }),
+        ),
+        (
+            "find_traces service+operation",
+            Box::new(|r: &mut Rng| TraceQuery {
+                service: Some("orders".into()),
+                operation: Some(format!("orders.Get{}", r.below(6))),
+                ..Default::default()
+            }),
+        ),
+        (
+            "find_traces tag (status 500)",
+            Box::new(|_: &mut Rng| TraceQuery {
+                tags: vec![TagFilter {
+                    key: "http.response.status_code".into(),
+                    value: "500".into(),
+                }],
+                ..Default::default()
+            }),
+        ),
+        (
+            "find_traces rare tag (user.id)",
+            Box::new(|r: &mut Rng| TraceQuery {
+                tags: vec![TagFilter {
+                    key: "user.id".into(),
+                    value: format!("u{}", r.below(100_000)),
+                }],
+                ..Default::default()
+            }),
+        ),
+        (
+            "find_traces service+tag",
+            Box::new(|_: &mut Rng| TraceQuery {
+                service: Some("payments".into()),
+                tags: vec![TagFilter {
+                    key: "db.system".into(),
+                    value: "postgresql".into(),
+                }],
+                ..Default::default()
+            }),
+        ),
+        (
+            "find_traces duration range",
+            Box::new(|r: &mut Rng| {
+                let min = 150_000_000 + r.below(40) * 1_000_000;
+                TraceQuery {
+                    min_duration_ns: Some(min),
+                    max_duration_ns: Some(min + 1_000_000),
+                    ..Default::default()
+                }
+            }),
+        ),
+        (
+            "find_traces service+min duration",
+            Box::new(|_: &mut Rng| TraceQuery {
+                service: Some("web".into()),
+                min_duration_ns: Some(200_000_000),
+                ..Default::default()
+            }),
+        ),
     ];
     for (name, make) in &searches {
         let mut samples = Vec::new();
@@ -135,11 +178,17 @@ fn main() {
                 found += rt.block_on(store.find_traces(&q)).unwrap().len();
             }));
         }
-        report(&format!("{name} ({:.1} found)", found as f64 / runs as f64), samples);
+        report(
+            &format!("{name} ({:.1} found)", found as f64 / runs as f64),
+            samples,
+        );
     }
     let mut samples = Vec::new();
     for i in 0..runs {
-        let q = OperationQuery { service: SERVICES[i % 12].into(), span_kind: None };
+        let q = OperationQuery {
+            service: SERVICES[i % 12].into(),
+            span_kind: None,
+        };
         samples.push(time(&mut || {
             rt.block_on(store.operations(&q)).unwrap();
         }));
@@ -163,7 +212,11 @@ fn main() {
         report(&format!("dependencies ({label})"), samples);
         let mut samples = Vec::new();
         let q = MiddlewareQuery {
-            window: Window { start_ns: from, end_ns: end, cloud_kind: None },
+            window: Window {
+                start_ns: from,
+                end_ns: end,
+                cloud_kind: None,
+            },
             kind: MiddlewareKind::Cache,
             group_by: GroupBy::Peer,
             step_ns: 60_000_000_000,

@@ -5,17 +5,33 @@
 use std::sync::Arc;
 
 use hopscope_schemas::{
-    AttrValue, Event, HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord,
-    StatusCode, TraceId,
+    AttrValue, Event, HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode,
+    TraceId,
 };
 
 pub const SERVICES: [&str; 12] = [
-    "web", "api", "orders", "payments", "cart", "inventory", "ledger", "search", "users",
-    "shipping", "notify", "billing",
+    "web",
+    "api",
+    "orders",
+    "payments",
+    "cart",
+    "inventory",
+    "ledger",
+    "search",
+    "users",
+    "shipping",
+    "notify",
+    "billing",
 ];
 const ROUTES: [&str; 8] = [
-    "GET /cart", "POST /orders", "GET /orders/{id}", "POST /pay", "GET /search",
-    "GET /users/{id}", "PUT /cart/items", "POST /ship",
+    "GET /cart",
+    "POST /orders",
+    "GET /orders/{id}",
+    "POST /pay",
+    "GET /search",
+    "GET /users/{id}",
+    "PUT /cart/items",
+    "POST /ship",
 ];
 const PEERS: [(&str, HopKind, &str); 8] = [
     ("redis-shard-1:6379", HopKind::Cache, "redis"),
@@ -135,27 +151,53 @@ impl Workload {
         let first = out.len();
         for i in 0..spans {
             let span_id = SpanId(((n << 8) | (i as u64 + 1)).to_be_bytes());
-            let service_ix = if i == 0 { 0 } else { 1 + self.rng.below(11) as usize };
-            let resource = Arc::clone(&self.resources[service_ix + SERVICES.len() * self.rng.below(3) as usize]);
+            let service_ix = if i == 0 {
+                0
+            } else {
+                1 + self.rng.below(11) as usize
+            };
+            let resource = Arc::clone(
+                &self.resources[service_ix + SERVICES.len() * self.rng.below(3) as usize],
+            );
             let parent = if i == 0 {
                 None
             } else {
                 Some(out[first + self.rng.below(i as u64) as usize].span_id)
             };
-            let offset = if i == 0 { 0 } else { self.rng.below(root_duration / 2) };
-            let duration = if i == 0 { root_duration } else { 100_000 + self.rng.below(root_duration / 2) };
+            let offset = if i == 0 {
+                0
+            } else {
+                self.rng.below(root_duration / 2)
+            };
+            let duration = if i == 0 {
+                root_duration
+            } else {
+                100_000 + self.rng.below(root_duration / 2)
+            };
             let mut attrs = vec![
                 KeyValue::new("thread.id", AttrValue::Int(self.rng.below(64) as i64)),
                 KeyValue::new("request.id", s(&format!("{:016x}", self.rng.next()))),
                 KeyValue::new("user.id", s(&format!("u{}", self.rng.below(100_000)))),
-                KeyValue::new("code.namespace", s(&format!("{}::handlers", SERVICES[service_ix]))),
+                KeyValue::new(
+                    "code.namespace",
+                    s(&format!("{}::handlers", SERVICES[service_ix])),
+                ),
             ];
             let (name, kind, hop, peer) = match (i, self.rng.below(4)) {
                 (0, _) => {
-                    attrs.push(KeyValue::new("http.request.method", s(&route[..route.find(' ').unwrap_or(0)])));
+                    attrs.push(KeyValue::new(
+                        "http.request.method",
+                        s(&route[..route.find(' ').unwrap_or(0)]),
+                    ));
                     attrs.push(KeyValue::new("http.route", s(route)));
-                    attrs.push(KeyValue::new("url.path", s(&format!("{}/{}", route, self.rng.below(1_000_000)))));
-                    attrs.push(KeyValue::new("http.response.status_code", AttrValue::Int(if error { 500 } else { 200 })));
+                    attrs.push(KeyValue::new(
+                        "url.path",
+                        s(&format!("{}/{}", route, self.rng.below(1_000_000))),
+                    ));
+                    attrs.push(KeyValue::new(
+                        "http.response.status_code",
+                        AttrValue::Int(if error { 500 } else { 200 }),
+                    ));
                     (route.to_owned(), SpanKind::Server, HopKind::Http, None)
                 }
                 (_, 0) => {
@@ -166,25 +208,66 @@ impl Workload {
                         HopKind::Mq => "publish",
                         _ => "POST /search",
                     };
-                    attrs.push(KeyValue::new(if hop == HopKind::Mq { "messaging.system" } else { "db.system" }, s(system)));
-                    attrs.push(KeyValue::new("server.address", s(&peer[..peer.find(':').unwrap_or(0)])));
-                    attrs.push(KeyValue::new("server.port", AttrValue::Int(peer[peer.find(':').unwrap_or(0) + 1..].parse().unwrap_or(0))));
+                    attrs.push(KeyValue::new(
+                        if hop == HopKind::Mq {
+                            "messaging.system"
+                        } else {
+                            "db.system"
+                        },
+                        s(system),
+                    ));
+                    attrs.push(KeyValue::new(
+                        "server.address",
+                        s(&peer[..peer.find(':').unwrap_or(0)]),
+                    ));
+                    attrs.push(KeyValue::new(
+                        "server.port",
+                        AttrValue::Int(
+                            peer[peer.find(':').unwrap_or(0) + 1..].parse().unwrap_or(0),
+                        ),
+                    ));
                     if hop == HopKind::Db {
-                        attrs.push(KeyValue::new("db.statement", s(&format!("SELECT * FROM items WHERE id = {}", self.rng.below(1_000_000)))));
+                        attrs.push(KeyValue::new(
+                            "db.statement",
+                            s(&format!(
+                                "SELECT * FROM items WHERE id = {}",
+                                self.rng.below(1_000_000)
+                            )),
+                        ));
                     }
-                    let kind = if hop == HopKind::Mq { SpanKind::Producer } else { SpanKind::Client };
+                    let kind = if hop == HopKind::Mq {
+                        SpanKind::Producer
+                    } else {
+                        SpanKind::Client
+                    };
                     (op.to_owned(), kind, hop, Some(peer.to_owned()))
                 }
                 (_, 1) => {
                     attrs.push(KeyValue::new("rpc.system", s("grpc")));
-                    attrs.push(KeyValue::new("rpc.method", s(&format!("Get{}", self.rng.below(6)))));
+                    attrs.push(KeyValue::new(
+                        "rpc.method",
+                        s(&format!("Get{}", self.rng.below(6))),
+                    ));
                     attrs.push(KeyValue::new("rpc.grpc.status_code", AttrValue::Int(0)));
-                    (format!("{}.Get{}", SERVICES[service_ix], self.rng.below(6)), SpanKind::Server, HopKind::Rpc, None)
+                    (
+                        format!("{}.Get{}", SERVICES[service_ix], self.rng.below(6)),
+                        SpanKind::Server,
+                        HopKind::Rpc,
+                        None,
+                    )
                 }
-                _ => (format!("process-{}", self.rng.below(5)), SpanKind::Internal, HopKind::Internal, None),
+                _ => (
+                    format!("process-{}", self.rng.below(5)),
+                    SpanKind::Internal,
+                    HopKind::Internal,
+                    None,
+                ),
             };
             for k in 0..self.rng.below(7) {
-                attrs.push(KeyValue::new(format!("app.attr{k}"), s(&format!("value-{}", self.rng.below(20)))));
+                attrs.push(KeyValue::new(
+                    format!("app.attr{k}"),
+                    s(&format!("value-{}", self.rng.below(20))),
+                ));
             }
             let span_error = error && (i == 0 || self.rng.below(4) == 0);
             let mut events = Vec::new();
@@ -209,7 +292,11 @@ impl Workload {
                 kind,
                 start_time_unix_nano: start + offset,
                 end_time_unix_nano: start + offset + duration,
-                status_code: if span_error { StatusCode::Error } else { StatusCode::Unset },
+                status_code: if span_error {
+                    StatusCode::Error
+                } else {
+                    StatusCode::Unset
+                },
                 status_message: String::new(),
                 attributes: attrs,
                 dropped_attributes_count: 0,

@@ -94,7 +94,11 @@ fn scan(
 type Sample = (u64, u64, bool);
 
 fn sample(span: &SpanRecord) -> Sample {
-    (span.start_time_unix_nano, span.duration_nanos(), span.is_error())
+    (
+        span.start_time_unix_nano,
+        span.duration_nanos(),
+        span.is_error(),
+    )
 }
 
 fn entry_traces(lock: &RwLock<State>, query: &EntryTraceQuery) -> Vec<EntryTrace> {
@@ -147,7 +151,10 @@ fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareIn
             None => matches!(row.kind, SpanKind::Server | SpanKind::Consumer),
             Some(HopKind::Mq) => {
                 row.hop == HopKind::Mq
-                    && matches!(row.kind, SpanKind::Producer | SpanKind::Consumer | SpanKind::Client)
+                    && matches!(
+                        row.kind,
+                        SpanKind::Producer | SpanKind::Consumer | SpanKind::Client
+                    )
             }
             Some(hop) => row.hop == hop && row.kind == SpanKind::Client,
         };
@@ -177,7 +184,10 @@ fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareIn
         .map(|(peer, group)| {
             let mut buckets: BTreeMap<u64, Vec<Sample>> = BTreeMap::new();
             for s in &group.samples {
-                buckets.entry((s.0 - window.start_ns) / step).or_default().push(*s);
+                buckets
+                    .entry((s.0 - window.start_ns) / step)
+                    .or_default()
+                    .push(*s);
             }
             let series = buckets
                 .into_iter()
@@ -210,12 +220,10 @@ fn interfaces(lock: &RwLock<State>, window: &Window) -> Vec<InterfaceStats> {
             && cloud_ok(window, block, row)
     };
     scan(lock, window.start_ns, window.end_ns, pre, |_, span| {
-        {
-            groups
-                .entry((span.service_name.clone(), span.name.clone()))
-                .or_default()
-                .push(sample(span));
-        }
+        groups
+            .entry((span.service_name.clone(), span.name.clone()))
+            .or_default()
+            .push(sample(span));
     });
     groups
         .into_iter()
@@ -234,15 +242,16 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
         seen: Vec<(u64, hopscope_schemas::TraceId)>,
     }
     let mut groups: HashMap<(String, String), Acc> = HashMap::new();
-    let pre = |_: &State, block: &Block, row: &Row| {
-        row.has_exception() && cloud_ok(window, block, row)
-    };
+    let pre =
+        |_: &State, block: &Block, row: &Row| row.has_exception() && cloud_ok(window, block, row);
     scan(lock, window.start_ns, window.end_ns, pre, |_, span| {
         for event in span.events.iter().filter(|e| e.name == "exception") {
             let ty = hopscope_schemas::find_str(&event.attributes, "exception.type")
                 .filter(|t| !t.is_empty())
                 .unwrap_or("unknown");
-            let acc = groups.entry((span.service_name.clone(), ty.to_owned())).or_default();
+            let acc = groups
+                .entry((span.service_name.clone(), ty.to_owned()))
+                .or_default();
             acc.count += 1;
             acc.seen.push((event.time_unix_nano, span.trace_id));
         }
@@ -282,7 +291,8 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
         let middleware = matches!(row.kind, SpanKind::Client | SpanKind::Producer)
             && matches!(row.hop, HopKind::Db | HopKind::Cache | HopKind::Mq);
         let cross_service = row.parent().is_some_and(|p| {
-            find_span(state, &row.trace_id, p).is_some_and(|(_, parent)| parent.service != row.service)
+            find_span(state, &row.trace_id, p)
+                .is_some_and(|(_, parent)| parent.service != row.service)
         });
         (middleware || cross_service) && cloud_ok(window, block, row)
     };
@@ -367,11 +377,16 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
         }
     });
     out.sort_by(|a, b| {
-        (b.client.start_time_unix_nano, b.client.trace_id, b.client.span_id).cmp(&(
-            a.client.start_time_unix_nano,
-            a.client.trace_id,
-            a.client.span_id,
-        ))
+        (
+            b.client.start_time_unix_nano,
+            b.client.trace_id,
+            b.client.span_id,
+        )
+            .cmp(&(
+                a.client.start_time_unix_nano,
+                a.client.trace_id,
+                a.client.span_id,
+            ))
     });
     out.truncate(limit);
     out
@@ -381,17 +396,20 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
 impl AnalyticsReader for EmbeddedStore {
     async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
         let query = query.clone();
-        self.blocking(move |shared| entry_traces(&shared.state, &query)).await
+        self.blocking(move |shared| entry_traces(&shared.state, &query))
+            .await
     }
 
     async fn middleware(&self, query: &MiddlewareQuery) -> Result<Vec<MiddlewareInstance>> {
         let query = query.clone();
-        self.blocking(move |shared| middleware(&shared.state, &query)).await
+        self.blocking(move |shared| middleware(&shared.state, &query))
+            .await
     }
 
     async fn interfaces(&self, window: &Window) -> Result<Vec<InterfaceStats>> {
         let window = *window;
-        self.blocking(move |shared| interfaces(&shared.state, &window)).await
+        self.blocking(move |shared| interfaces(&shared.state, &window))
+            .await
     }
 
     async fn exceptions(&self, window: &Window, examples: usize) -> Result<Vec<ExceptionGroup>> {
@@ -474,7 +492,9 @@ mod tests {
         };
         let entries = store.entry_traces(&query).await.unwrap();
         let ids: Vec<_> = entries.iter().map(|e| e.trace_id).collect();
-        let expected: Vec<_> = (0..6).map(|k| fixtures::trace_id(fixtures::REDIS_TRACES + k * 10)).collect();
+        let expected: Vec<_> = (0..6)
+            .map(|k| fixtures::trace_id(fixtures::REDIS_TRACES + k * 10))
+            .collect();
         assert_eq!(ids, expected);
     }
 
@@ -509,16 +529,28 @@ mod tests {
         let mismatches = store.mismatches(&all, 10).await.unwrap();
         assert_eq!(mismatches.len(), 1);
         assert_eq!(mismatches[0].reason, MismatchReason::ClientTimeout);
-        assert_eq!(mismatches[0].client.span_id, fixtures::span_id(fixtures::LOCK_CLIENT_SPAN));
+        assert_eq!(
+            mismatches[0].client.span_id,
+            fixtures::span_id(fixtures::LOCK_CLIENT_SPAN)
+        );
         let exceptions = store.exceptions(&all, 3).await.unwrap();
-        let types: Vec<_> = exceptions.iter().map(|e| (e.service.as_str(), e.exception_type.as_str(), e.count)).collect();
-        assert_eq!(types, [("api", "TimeoutError", 1), ("orders", "StockError", 1)]);
+        let types: Vec<_> = exceptions
+            .iter()
+            .map(|e| (e.service.as_str(), e.exception_type.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            types,
+            [("api", "TimeoutError", 1), ("orders", "StockError", 1)]
+        );
         let public = Window {
             cloud_kind: Some(hopscope_schemas::CloudKind::Hosted),
             ..all
         };
         let interfaces = store.interfaces(&public).await.unwrap();
         assert_eq!(interfaces.len(), 1);
-        assert_eq!((interfaces[0].service.as_str(), interfaces[0].stats.errors), ("api", 1));
+        assert_eq!(
+            (interfaces[0].service.as_str(), interfaces[0].stats.errors),
+            ("api", 1)
+        );
     }
 }

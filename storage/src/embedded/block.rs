@@ -308,7 +308,14 @@ impl Block {
             (None, None, _) => None,
             (Some(rows), None, _) | (None, Some(rows), None) => Some(Cow::Borrowed(rows)),
             (own, first, second) => {
-                let mut rows: Vec<u16> = own.into_iter().chain(first).chain(second).chain(resources).flatten().copied().collect();
+                let mut rows: Vec<u16> = own
+                    .into_iter()
+                    .chain(first)
+                    .chain(second)
+                    .chain(resources)
+                    .flatten()
+                    .copied()
+                    .collect();
                 rows.sort_unstable();
                 rows.dedup();
                 Some(Cow::Owned(rows))

@@ -150,7 +150,11 @@ pub(crate) struct Cold {
 
 /// Decodes what [`encode`] wrote; `None` only if the bytes are not such an encoding.
 pub(crate) fn decode(bytes: &[u8], dict: &Dict, start_ns: u64) -> Option<Cold> {
-    let mut r = Reader { bytes, pos: 0, dict };
+    let mut r = Reader {
+        bytes,
+        pos: 0,
+        dict,
+    };
     let scope = r.u32()?;
     let trace_state = r.string()?;
     let flags = r.u32()?;

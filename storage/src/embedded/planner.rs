@@ -176,7 +176,9 @@ pub(crate) fn find_traces(lock: &RwLock<State>, query: &TraceQuery) -> Vec<Trace
             let start = stop.saturating_sub(CHUNK);
             for i in (start..stop).rev() {
                 let Some(r) = candidates.get(i) else { continue };
-                let Some(row) = block.rows.get(r) else { continue };
+                let Some(row) = block.rows.get(r) else {
+                    continue;
+                };
                 if row.start_ns < floor || !filter.hot_ok(row, &state.catalog) {
                     continue;
                 }
@@ -349,12 +351,18 @@ pub(crate) fn dependencies(
         end_ns,
         |state, block, i| {
             let Some(row) = block.rows.get(i) else { return };
-            let Some(parent_id) = row.parent() else { return };
-            let parent = find_span(state, &row.trace_id, parent_id).map(|(_, p)| (p.trace_id, p.service));
+            let Some(parent_id) = row.parent() else {
+                return;
+            };
+            let parent =
+                find_span(state, &row.trace_id, parent_id).map(|(_, p)| (p.trace_id, p.service));
             if let Some((_, service)) = parent
                 && service != row.service
             {
-                *pending.borrow_mut().entry((service, row.service)).or_default() += 1;
+                *pending
+                    .borrow_mut()
+                    .entry((service, row.service))
+                    .or_default() += 1;
             }
         },
         |state| {

@@ -63,7 +63,10 @@ impl Default for Postings {
 impl Postings {
     /// Open lists with room for `lists` keys.
     pub fn with_capacity(lists: usize) -> Self {
-        Postings::Open(FxHashMap::with_capacity_and_hasher(lists, Default::default()))
+        Postings::Open(FxHashMap::with_capacity_and_hasher(
+            lists,
+            Default::default(),
+        ))
     }
 
     /// Number of lists.
@@ -102,7 +105,11 @@ impl Postings {
             Postings::Open(map) => map.get(&key).map(Vec::as_slice),
             Postings::Sealed { keys, ends, rows } => {
                 let i = keys.binary_search(&key).ok()?;
-                let start = if i == 0 { 0 } else { *ends.get(i - 1)? as usize };
+                let start = if i == 0 {
+                    0
+                } else {
+                    *ends.get(i - 1)? as usize
+                };
                 rows.get(start..*ends.get(i)? as usize)
             }
         }

@@ -56,12 +56,14 @@ impl State {
     /// The block with sequence number `seq`, unless evicted.
     pub fn block(&self, seq: u64) -> Option<&Block> {
         let first = self.blocks.front()?.seq;
-        self.blocks.get(usize::try_from(seq.checked_sub(first)?).ok()?)
+        self.blocks
+            .get(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
     fn block_mut(&mut self, seq: u64) -> Option<&mut Block> {
         let first = self.blocks.front()?.seq;
-        self.blocks.get_mut(usize::try_from(seq.checked_sub(first)?).ok()?)
+        self.blocks
+            .get_mut(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
     /// The row at `loc`.

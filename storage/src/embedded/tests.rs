@@ -840,12 +840,22 @@ async fn large_traces_dedupe_and_resolve_parents() {
     let spans: Vec<SpanRecord> = (1..=200u64)
         .map(|i| {
             let s = span(1, i, if i % 2 == 0 { "even" } else { "odd" }, "op", i, 1);
-            if i == 1 { s } else { child(s, i - 1, SpanKind::Server) }
+            if i == 1 {
+                s
+            } else {
+                child(s, i - 1, SpanKind::Server)
+            }
         })
         .collect();
-    store.write_spans(spans[..100].to_vec()).await.expect("write");
+    store
+        .write_spans(spans[..100].to_vec())
+        .await
+        .expect("write");
     store.write_spans(spans.clone()).await.expect("write");
-    store.write_spans(spans[150..].to_vec()).await.expect("write");
+    store
+        .write_spans(spans[150..].to_vec())
+        .await
+        .expect("write");
     assert_eq!(store.stats().spans, 200);
     let trace = store.trace(tid(1)).await.expect("trace").expect("stored");
     assert_eq!(trace.spans.len(), 200);
@@ -860,7 +870,13 @@ async fn large_traces_dedupe_and_resolve_parents() {
 #[test]
 fn config_defaults_and_rejects_unknown_fields() {
     let config: EmbeddedConfig = serde_json::from_str(r#"{"max_spans": 10}"#).expect("parse");
-    assert_eq!(config, EmbeddedConfig { max_spans: 10, max_bytes: 1 << 30 });
+    assert_eq!(
+        config,
+        EmbeddedConfig {
+            max_spans: 10,
+            max_bytes: 1 << 30
+        }
+    );
     assert_eq!(EmbeddedConfig::default().max_spans, 2_000_000);
     assert!(serde_json::from_str::<EmbeddedConfig>(r#"{"max_span": 10}"#).is_err());
 }
