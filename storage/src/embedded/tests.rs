@@ -867,6 +867,81 @@ async fn large_traces_dedupe_and_resolve_parents() {
     assert_eq!(got, vec![("even", "odd", 99), ("odd", "even", 100)]);
 }
 
+/// Spans of random traces arrive interleaved, so traces straddle many small blocks; after
+/// every batch the counts agree with the blocks, the trace map and the catalog, and once
+/// everything is evicted nothing is left.
+#[tokio::test]
+async fn eviction_keeps_counts_consistent_across_straddling_traces() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 800,
+        ..Default::default()
+    });
+    let mut written = 0u64;
+    for batch in 0..60u64 {
+        let spans: Vec<SpanRecord> = (0..40u64)
+            .map(|i| {
+                let n = batch * 40 + i;
+                let trace = u128::from(batch / 3 * 10 + next(10));
+                let service = ["a", "b", "c"][next(3) as usize];
+                with_attr(
+                    span(trace, n + 1, service, "op", n, next(100)),
+                    "k",
+                    AttrValue::Int(next(4) as i64),
+                )
+            })
+            .collect();
+        written += spans.len() as u64;
+        store.write_spans(spans).await.expect("write");
+        let stats = store.stats();
+        assert!(stats.spans <= 800);
+        assert_eq!(stats.spans as u64 + stats.evicted_spans, written);
+        let state = store.shared.state.read();
+        let live: usize = state.blocks.iter().map(|b| b.live as usize).sum();
+        assert_eq!(live, stats.spans);
+        let mut in_map = 0;
+        for block in &state.blocks {
+            for row in block.rows.iter().filter(|r| !r.is_dead()) {
+                let locs = state
+                    .trace_locs(&row.trace_id)
+                    .expect("live row has its trace");
+                assert!(
+                    locs.iter()
+                        .all(|l| state.row(*l).is_some_and(|r| !r.is_dead()))
+                );
+                in_map += 1;
+            }
+        }
+        assert_eq!(in_map, stats.spans);
+        let ops: u64 = ["a", "b", "c"]
+            .iter()
+            .flat_map(|s| state.catalog.operations(s))
+            .map(|(_, kinds)| kinds.iter().sum::<u64>())
+            .sum();
+        assert_eq!(ops, stats.spans as u64);
+    }
+    let tiny = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 0,
+        ..Default::default()
+    });
+    let trace = store
+        .find_traces(&TraceQuery::default())
+        .await
+        .expect("find");
+    let spans: Vec<SpanRecord> = trace
+        .iter()
+        .flat_map(|t| t.spans.iter().map(|s| (**s).clone()))
+        .collect();
+    tiny.write_spans(spans).await.expect("write");
+    assert_eq!((tiny.stats().spans, tiny.stats().bytes), (0, 0));
+}
+
 #[test]
 fn config_defaults_and_rejects_unknown_fields() {
     let config: EmbeddedConfig = serde_json::from_str(r#"{"max_spans": 10}"#).expect("parse");
