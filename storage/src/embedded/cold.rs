@@ -28,7 +28,10 @@ pub(crate) struct Dict {
     text: String,
     /// End offset of each entry in `text`.
     ends: Vec<u32>,
-    ids: FxHashMap<u64, u32>,
+    /// Text hash → id, for keys and event names (few, so the map stays in cache) and for
+    /// values.
+    key_ids: FxHashMap<u64, u32>,
+    value_ids: FxHashMap<u64, u32>,
     /// Per key id: string values found in the dictionary and not found. Keys whose
     /// values are nearly all distinct (request ids, URLs) stop using the dictionary.
     value_stats: Vec<[u32; 2]>,
@@ -45,7 +48,12 @@ impl Dict {
             text.hash(&mut h);
             h.finish()
         };
-        if let Some(id) = self.ids.get(&hash) {
+        let ids = if is_key {
+            &self.key_ids
+        } else {
+            &self.value_ids
+        };
+        if let Some(id) = ids.get(&hash) {
             return ((self.get(*id as usize) == text).then_some(*id), true);
         }
         (self.insert(text, hash, is_key), false)
@@ -59,14 +67,19 @@ impl Dict {
         let id = u32::try_from(self.ends.len()).ok()?;
         self.text.push_str(text);
         self.ends.push(u32::try_from(self.text.len()).ok()?);
-        self.ids.insert(hash, id);
+        if is_key {
+            self.key_ids.insert(hash, id);
+        } else {
+            self.value_ids.insert(hash, id);
+        }
         self.bytes += DICT_ENTRY + text.len();
         Some(id)
     }
 
     /// Drops the lookup map once no more spans will be encoded.
     pub fn seal(&mut self) {
-        self.ids = FxHashMap::default();
+        self.key_ids = FxHashMap::default();
+        self.value_ids = FxHashMap::default();
         self.value_stats = Vec::new();
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();

@@ -44,7 +44,7 @@ pub(crate) fn term_key(key: &str, value: &str) -> u64 {
 /// Posting lists of one block.
 #[derive(Debug)]
 pub(crate) enum Postings {
-    Open(FxHashMap<u64, Vec<u16>>),
+    Open(FxHashMap<u64, OpenList>),
     Sealed {
         /// Sorted keys.
         keys: Box<[u64]>,
@@ -52,6 +52,41 @@ pub(crate) enum Postings {
         ends: Box<[u32]>,
         rows: Box<[u16]>,
     },
+}
+
+/// One list of an open block: most terms (unique values such as request ids) have one
+/// row, which needs no allocation.
+#[derive(Debug)]
+pub(crate) enum OpenList {
+    One([u16; 1]),
+    Many(Vec<u16>),
+}
+
+impl OpenList {
+    fn as_slice(&self) -> &[u16] {
+        match self {
+            OpenList::One(row) => row,
+            OpenList::Many(rows) => rows,
+        }
+    }
+
+    /// Appends `row`; false when it is already the last row.
+    fn push(&mut self, row: u16) -> bool {
+        match self {
+            OpenList::One([last]) if *last == row => false,
+            OpenList::One([last]) => {
+                let mut rows = Vec::with_capacity(4);
+                rows.extend_from_slice(&[*last, row]);
+                *self = OpenList::Many(rows);
+                true
+            }
+            OpenList::Many(rows) if rows.last() == Some(&row) => false,
+            OpenList::Many(rows) => {
+                rows.push(row);
+                true
+            }
+        }
+    }
 }
 
 impl Default for Postings {
@@ -85,15 +120,14 @@ impl Postings {
         };
         match map.entry(key) {
             Entry::Occupied(mut list) => {
-                let list = list.get_mut();
-                if list.last() == Some(&row) {
-                    return 0;
+                if list.get_mut().push(row) {
+                    2
+                } else {
+                    0
                 }
-                list.push(row);
-                2
             }
             Entry::Vacant(slot) => {
-                slot.insert(vec![row]);
+                slot.insert(OpenList::One([row]));
                 LIST + 2
             }
         }
@@ -102,7 +136,7 @@ impl Postings {
     /// The list of `key`, if any row has it.
     pub fn get(&self, key: u64) -> Option<&[u16]> {
         match self {
-            Postings::Open(map) => map.get(&key).map(Vec::as_slice),
+            Postings::Open(map) => map.get(&key).map(OpenList::as_slice),
             Postings::Sealed { keys, ends, rows } => {
                 let i = keys.binary_search(&key).ok()?;
                 let start = if i == 0 {
@@ -120,15 +154,15 @@ impl Postings {
         let Postings::Open(map) = self else {
             return self.sealed_bytes();
         };
-        let mut entries: Vec<(u64, Vec<u16>)> = std::mem::take(map).into_iter().collect();
+        let mut entries: Vec<(u64, OpenList)> = std::mem::take(map).into_iter().collect();
         entries.sort_unstable_by_key(|e| e.0);
-        let total: usize = entries.iter().map(|e| e.1.len()).sum();
+        let total: usize = entries.iter().map(|e| e.1.as_slice().len()).sum();
         let mut keys = Vec::with_capacity(entries.len());
         let mut ends = Vec::with_capacity(entries.len());
         let mut rows = Vec::with_capacity(total);
         for (key, list) in entries {
             keys.push(key);
-            rows.extend_from_slice(&list);
+            rows.extend_from_slice(list.as_slice());
             ends.push(u32::try_from(rows.len()).unwrap_or(u32::MAX));
         }
         *self = Postings::Sealed {
