@@ -1,23 +1,25 @@
 //! [`AnalyticsReader`] for the embedded store: exact aggregates over the spans of a
 //! window.
 //!
-//! Every method walks the time index (or, for entry traces, one operation's list) over the
-//! window in chunks of [`CHUNK`] entries, taking the read lock once per chunk, on the
-//! blocking pool. The work is bounded by the spans in the window, which the store's
-//! `max_spans` bounds; durations are kept per group to compute exact percentiles, so
-//! memory is about 24 bytes per matching span while a call runs.
+//! Every method walks the blocks overlapping the window in chunks of
+//! [`planner::CHUNK`] rows, taking the read lock once per chunk, on the blocking pool. A
+//! cheap test on the hot row (kind, hop kind, parent, cloud of the resource, exception
+//! flag) runs first; only rows that pass are decoded. The work is bounded by the spans in
+//! the window, which the store's `max_spans` bounds; durations are kept per group to
+//! compute exact percentiles, so memory is about 24 bytes per matching span while a call
+//! runs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hopscope_schemas::{HopKind, SpanKind, SpanRecord};
+use hopscope_schemas::{HopKind, SpanId, SpanKind, SpanRecord, TraceId};
 use parking_lot::RwLock;
 
 use super::EmbeddedStore;
-use super::index::{State, TraceEntry};
-use super::postings::SpanKey;
+use super::block::{Block, Row};
+use super::planner::{find_span, scan_rows};
+use super::state::State;
 use crate::analytics::{
     AnalyticsReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup,
     GroupBy, InterfaceStats, LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery,
@@ -25,49 +27,78 @@ use crate::analytics::{
 };
 use crate::error::Result;
 
-/// Index entries visited per read-lock acquisition.
-const CHUNK: usize = 4096;
+/// A span's trace, to look up its parent and children.
+struct TraceView<'a> {
+    state: &'a State,
+    trace_id: TraceId,
+}
 
-/// Calls `f` with every span starting in `[start_ns, end_ns]` and its trace, oldest first.
+impl TraceView<'_> {
+    /// The stored span with this id.
+    fn span(&self, span_id: &SpanId) -> Option<Arc<SpanRecord>> {
+        let (loc, _) = find_span(self.state, &self.trace_id, *span_id)?;
+        self.state.decode(loc).map(Arc::new)
+    }
+
+    /// Every stored span of the trace.
+    fn spans(&self) -> Vec<Arc<SpanRecord>> {
+        self.state
+            .trace_locs(&self.trace_id)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|loc| self.state.decode(*loc).map(Arc::new))
+            .collect()
+    }
+}
+
+/// True when the row's resource is in the window's cloud kind (see [`Window::cloud_ok`]).
+fn cloud_ok(window: &Window, block: &Block, row: &Row) -> bool {
+    window.cloud_kind.is_none_or(|kind| {
+        block
+            .resource(row)
+            .is_some_and(|r| hopscope_schemas::derive::cloud(&r.attributes).kind == kind)
+    })
+}
+
+/// Calls `f` with every span starting in `[start_ns, end_ns]` whose row passes `pre`,
+/// and its trace.
 fn scan(
     lock: &RwLock<State>,
     start_ns: u64,
     end_ns: u64,
-    mut f: impl FnMut(&TraceEntry, &Arc<SpanRecord>),
+    pre: impl Fn(&State, &Block, &Row) -> bool,
+    mut f: impl FnMut(&TraceView<'_>, &Arc<SpanRecord>),
 ) {
-    if start_ns > end_ns {
-        return;
-    }
-    let mut low = Bound::Included(SpanKey::first_at(start_ns));
-    let high = Bound::Included(SpanKey::last_at(end_ns));
-    loop {
-        let state = lock.read();
-        let mut seen = 0;
-        let mut last = None;
-        for key in state.index.time.range_fwd(low, high) {
-            seen += 1;
-            last = Some(key);
-            if let Some(entry) = state.traces.peek(&key.trace_id)
-                && let Some(span) = entry.spans.get(key.index as usize)
-            {
-                f(entry, span);
+    scan_rows(
+        lock,
+        start_ns,
+        end_ns,
+        |state, block, i| {
+            let Some(row) = block.rows.get(i) else { return };
+            if !pre(state, block, row) {
+                return;
             }
-            if seen == CHUNK {
-                break;
-            }
-        }
-        drop(state);
-        match last {
-            Some(key) if seen == CHUNK => low = Bound::Excluded(key),
-            _ => return,
-        }
-    }
+            let Some(span) = block.decode(i, &state.catalog) else {
+                return;
+            };
+            let view = TraceView {
+                state,
+                trace_id: row.trace_id,
+            };
+            f(&view, &Arc::new(span));
+        },
+        |_| {},
+    );
 }
 
 type Sample = (u64, u64, bool);
 
 fn sample(span: &SpanRecord) -> Sample {
-    (span.start_time_unix_nano, span.duration_nanos(), span.is_error())
+    (
+        span.start_time_unix_nano,
+        span.duration_nanos(),
+        span.is_error(),
+    )
 }
 
 fn entry_traces(lock: &RwLock<State>, query: &EntryTraceQuery) -> Vec<EntryTrace> {
@@ -76,46 +107,27 @@ fn entry_traces(lock: &RwLock<State>, query: &EntryTraceQuery) -> Vec<EntryTrace
         return Vec::new();
     }
     let mut found = Vec::new();
-    let mut low = Bound::Included(SpanKey::first_at(window.start_ns));
-    let high = Bound::Included(SpanKey::last_at(window.end_ns));
-    loop {
-        let state = lock.read();
-        let Some(postings) = state
-            .index
-            .services
-            .get(query.service.as_str())
-            .and_then(|s| s.operations.get(query.operation.as_str()))
-            .map(|o| &o.spans)
-        else {
-            break;
-        };
-        let mut seen = 0;
-        let mut last = None;
-        for key in postings.range_fwd(low, high) {
-            seen += 1;
-            last = Some(key);
-            if let Some(entry) = state.traces.peek(&key.trace_id)
-                && let Some(span) = entry.spans.get(key.index as usize)
-                && window.cloud_ok(span)
+    scan_rows(
+        lock,
+        window.start_ns,
+        window.end_ns,
+        |state, block, i| {
+            if let Some(row) = block.rows.get(i)
+                && state.catalog.op_name(row.op) == query.operation
+                && state.catalog.service_name(row.service) == query.service
+                && cloud_ok(window, block, row)
             {
                 found.push(EntryTrace {
-                    trace_id: span.trace_id,
-                    span_id: span.span_id,
-                    start_ns: span.start_time_unix_nano,
-                    duration_ns: span.duration_nanos(),
+                    trace_id: row.trace_id,
+                    span_id: row.span_id,
+                    start_ns: row.start_ns,
+                    duration_ns: row.duration(),
                 });
             }
-            if seen == CHUNK {
-                break;
-            }
-        }
-        drop(state);
-        match last {
-            Some(key) if seen == CHUNK => low = Bound::Excluded(key),
-            _ => break,
-        }
-    }
-    found.sort_by(|a, b| (a.start_ns, a.trace_id, a.span_id).cmp(&(b.start_ns, b.trace_id, b.span_id)));
+        },
+        |_| {},
+    );
+    found.sort_by_key(|a| (a.start_ns, a.trace_id, a.span_id));
     let n = found.len();
     if n <= query.limit {
         return found;
@@ -134,18 +146,21 @@ struct Group {
 fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareInstance> {
     let window = query.window;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    scan(lock, window.start_ns, window.end_ns, |_, span| {
+    let pre = |_: &State, block: &Block, row: &Row| {
         let selected = match query.kind.hop_kind() {
-            None => matches!(span.kind, SpanKind::Server | SpanKind::Consumer),
+            None => matches!(row.kind, SpanKind::Server | SpanKind::Consumer),
             Some(HopKind::Mq) => {
-                span.hop_kind == HopKind::Mq
-                    && matches!(span.kind, SpanKind::Producer | SpanKind::Consumer | SpanKind::Client)
+                row.hop == HopKind::Mq
+                    && matches!(
+                        row.kind,
+                        SpanKind::Producer | SpanKind::Consumer | SpanKind::Client
+                    )
             }
-            Some(hop) => span.hop_kind == hop && span.kind == SpanKind::Client,
+            Some(hop) => row.hop == hop && row.kind == SpanKind::Client,
         };
-        if !selected || !window.cloud_ok(span) {
-            return;
-        }
+        selected && cloud_ok(&window, block, row)
+    };
+    scan(lock, window.start_ns, window.end_ns, pre, |_, span| {
         let cloud = span.cloud().kind;
         let key = match (query.group_by, query.kind) {
             (GroupBy::Peer, MiddlewareKind::Host) | (GroupBy::Host, _) => span.host.clone(),
@@ -169,7 +184,10 @@ fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareIn
         .map(|(peer, group)| {
             let mut buckets: BTreeMap<u64, Vec<Sample>> = BTreeMap::new();
             for s in &group.samples {
-                buckets.entry((s.0 - window.start_ns) / step).or_default().push(*s);
+                buckets
+                    .entry((s.0 - window.start_ns) / step)
+                    .or_default()
+                    .push(*s);
             }
             let series = buckets
                 .into_iter()
@@ -197,15 +215,15 @@ fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareIn
 
 fn interfaces(lock: &RwLock<State>, window: &Window) -> Vec<InterfaceStats> {
     let mut groups: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
-    scan(lock, window.start_ns, window.end_ns, |_, span| {
-        let interface = matches!(span.kind, SpanKind::Server | SpanKind::Consumer)
-            || span.parent_span_id.is_none();
-        if interface && window.cloud_ok(span) {
-            groups
-                .entry((span.service_name.clone(), span.name.clone()))
-                .or_default()
-                .push(sample(span));
-        }
+    let pre = |_: &State, block: &Block, row: &Row| {
+        (matches!(row.kind, SpanKind::Server | SpanKind::Consumer) || row.parent().is_none())
+            && cloud_ok(window, block, row)
+    };
+    scan(lock, window.start_ns, window.end_ns, pre, |_, span| {
+        groups
+            .entry((span.service_name.clone(), span.name.clone()))
+            .or_default()
+            .push(sample(span));
     });
     groups
         .into_iter()
@@ -224,15 +242,16 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
         seen: Vec<(u64, hopscope_schemas::TraceId)>,
     }
     let mut groups: HashMap<(String, String), Acc> = HashMap::new();
-    scan(lock, window.start_ns, window.end_ns, |_, span| {
-        if !window.cloud_ok(span) {
-            return;
-        }
+    let pre =
+        |_: &State, block: &Block, row: &Row| row.has_exception() && cloud_ok(window, block, row);
+    scan(lock, window.start_ns, window.end_ns, pre, |_, span| {
         for event in span.events.iter().filter(|e| e.name == "exception") {
             let ty = hopscope_schemas::find_str(&event.attributes, "exception.type")
                 .filter(|t| !t.is_empty())
                 .unwrap_or("unknown");
-            let acc = groups.entry((span.service_name.clone(), ty.to_owned())).or_default();
+            let acc = groups
+                .entry((span.service_name.clone(), ty.to_owned()))
+                .or_default();
             acc.count += 1;
             acc.seen.push((event.time_unix_nano, span.trace_id));
         }
@@ -268,10 +287,16 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
 
 fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge> {
     let mut edges: BTreeMap<(String, EdgeTarget), Vec<Sample>> = BTreeMap::new();
-    scan(lock, window.start_ns, window.end_ns, |entry, span| {
-        if !window.cloud_ok(span) {
-            return;
-        }
+    let pre = |state: &State, block: &Block, row: &Row| {
+        let middleware = matches!(row.kind, SpanKind::Client | SpanKind::Producer)
+            && matches!(row.hop, HopKind::Db | HopKind::Cache | HopKind::Mq);
+        let cross_service = row.parent().is_some_and(|p| {
+            find_span(state, &row.trace_id, p)
+                .is_some_and(|(_, parent)| parent.service != row.service)
+        });
+        (middleware || cross_service) && cloud_ok(window, block, row)
+    };
+    scan(lock, window.start_ns, window.end_ns, pre, |entry, span| {
         if let Some(parent) = span.parent_span_id.and_then(|p| entry.span(&p))
             && parent.service_name != span.service_name
         {
@@ -325,10 +350,10 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
 
 fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismatch> {
     let mut out = Vec::new();
-    scan(lock, window.start_ns, window.end_ns, |entry, span| {
-        if span.kind != SpanKind::Client || !window.cloud_ok(span) {
-            return;
-        }
+    let pre = |_: &State, block: &Block, row: &Row| {
+        row.kind == SpanKind::Client && cloud_ok(window, block, row)
+    };
+    scan(lock, window.start_ns, window.end_ns, pre, |entry, span| {
         let timeout = mentions_timeout(span);
         if !timeout && !span.is_error() {
             return;
@@ -338,7 +363,7 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
         } else {
             MismatchReason::ClientError
         };
-        for child in &entry.spans {
+        for child in &entry.spans() {
             if child.parent_span_id == Some(span.span_id)
                 && child.kind == SpanKind::Server
                 && !child.is_error()
@@ -352,11 +377,16 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
         }
     });
     out.sort_by(|a, b| {
-        (b.client.start_time_unix_nano, b.client.trace_id, b.client.span_id).cmp(&(
-            a.client.start_time_unix_nano,
-            a.client.trace_id,
-            a.client.span_id,
-        ))
+        (
+            b.client.start_time_unix_nano,
+            b.client.trace_id,
+            b.client.span_id,
+        )
+            .cmp(&(
+                a.client.start_time_unix_nano,
+                a.client.trace_id,
+                a.client.span_id,
+            ))
     });
     out.truncate(limit);
     out
@@ -366,17 +396,20 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
 impl AnalyticsReader for EmbeddedStore {
     async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
         let query = query.clone();
-        self.blocking(move |shared| entry_traces(&shared.state, &query)).await
+        self.blocking(move |shared| entry_traces(&shared.state, &query))
+            .await
     }
 
     async fn middleware(&self, query: &MiddlewareQuery) -> Result<Vec<MiddlewareInstance>> {
         let query = query.clone();
-        self.blocking(move |shared| middleware(&shared.state, &query)).await
+        self.blocking(move |shared| middleware(&shared.state, &query))
+            .await
     }
 
     async fn interfaces(&self, window: &Window) -> Result<Vec<InterfaceStats>> {
         let window = *window;
-        self.blocking(move |shared| interfaces(&shared.state, &window)).await
+        self.blocking(move |shared| interfaces(&shared.state, &window))
+            .await
     }
 
     async fn exceptions(&self, window: &Window, examples: usize) -> Result<Vec<ExceptionGroup>> {
@@ -459,7 +492,9 @@ mod tests {
         };
         let entries = store.entry_traces(&query).await.unwrap();
         let ids: Vec<_> = entries.iter().map(|e| e.trace_id).collect();
-        let expected: Vec<_> = (0..6).map(|k| fixtures::trace_id(fixtures::REDIS_TRACES + k * 10)).collect();
+        let expected: Vec<_> = (0..6)
+            .map(|k| fixtures::trace_id(fixtures::REDIS_TRACES + k * 10))
+            .collect();
         assert_eq!(ids, expected);
     }
 
@@ -494,16 +529,28 @@ mod tests {
         let mismatches = store.mismatches(&all, 10).await.unwrap();
         assert_eq!(mismatches.len(), 1);
         assert_eq!(mismatches[0].reason, MismatchReason::ClientTimeout);
-        assert_eq!(mismatches[0].client.span_id, fixtures::span_id(fixtures::LOCK_CLIENT_SPAN));
+        assert_eq!(
+            mismatches[0].client.span_id,
+            fixtures::span_id(fixtures::LOCK_CLIENT_SPAN)
+        );
         let exceptions = store.exceptions(&all, 3).await.unwrap();
-        let types: Vec<_> = exceptions.iter().map(|e| (e.service.as_str(), e.exception_type.as_str(), e.count)).collect();
-        assert_eq!(types, [("api", "TimeoutError", 1), ("orders", "StockError", 1)]);
+        let types: Vec<_> = exceptions
+            .iter()
+            .map(|e| (e.service.as_str(), e.exception_type.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            types,
+            [("api", "TimeoutError", 1), ("orders", "StockError", 1)]
+        );
         let public = Window {
             cloud_kind: Some(hopscope_schemas::CloudKind::Hosted),
             ..all
         };
         let interfaces = store.interfaces(&public).await.unwrap();
         assert_eq!(interfaces.len(), 1);
-        assert_eq!((interfaces[0].service.as_str(), interfaces[0].stats.errors), ("api", 1));
+        assert_eq!(
+            (interfaces[0].service.as_str(), interfaces[0].stats.errors),
+            ("api", 1)
+        );
     }
 }

@@ -4,56 +4,80 @@
 //!
 //! # Layout
 //!
-//! Traces live in an [`lru::LruCache`] keyed by trace id, promoted each time a span of
-//! the trace is written and never on read, so the least recently *written* trace is the
-//! first to go. Each span is stored once (a second span with the same trace and span id,
-//! e.g. from a retried batch, is ignored and the first copy kept) and is addressed by a
-//! key `(start_ns, trace_id, position in its trace)`. The indexes hold such keys, ordered
-//! by start time:
-//! - every span (the time index) and every span by duration;
-//! - spans per service and per (service, operation), with per-kind counts that back
-//!   [`SpanReader::operations`];
-//! - spans per attribute term `(key, value text)` for span, resource and event
-//!   attributes whose text is at most 256 bytes (arrays and key/value lists excepted),
-//!   plus the synthetic term `error=true` for ERROR spans.
+//! Spans are appended, in arrival order, to **blocks** of at most 65,536 spans (fewer
+//! when the configured bounds are small: a block is sealed at 1/16 of `max_spans` or of
+//! `max_bytes`, so one block is never a large share of the store). Each span is:
+//! - a fixed-size **hot row** (72 bytes: start and end time, trace, span and parent ids,
+//!   interned service and operation ids, kind, status, hop kind, block-local resource id,
+//!   offset of its cold bytes), which searches and most aggregates read directly;
+//! - **cold bytes** (`cold.rs`): the rest of the span (attributes, events, links, status
+//!   message, trace state, scope id, peer, host) as varints and strings, with attribute
+//!   keys, event names and short values taken from the block's string dictionary (keys
+//!   whose values rarely repeat, like request ids, store them inline); decoded only when
+//!   the span is read.
 //!
-//! Services and operations are the non-empty index lists, so a service disappears with
-//! its last span.
+//! A block also holds each distinct resource and scope once, and its **posting lists**
+//! (`postings.rs`): row numbers per service, per operation and per attribute term
+//! `(key, value text)` for span and event attributes whose text is at most 256 bytes
+//! (arrays and key/value lists excepted), plus the synthetic term `error=true` for ERROR
+//! spans. Resource attributes are indexed once per resource: the block keeps each
+//! resource's term keys and its rows, and a term's rows are its list merged with the
+//! rows of the resources that have it. List keys are 64-bit hashes, so a list may hold a
+//! few rows of another term; every candidate is checked against the whole query.
+//! Sealing a block packs its lists into flat arrays and drops its lookup maps. Blocks
+//! record their smallest and largest start time.
+//!
+//! Service and operation names are interned once for the store (`intern.rs`) with
+//! live-span counts per span kind, which back [`SpanReader::services`] and
+//! [`SpanReader::operations`]; a name goes with its last span. A **trace map**
+//! (`trace_map.rs`, FxHash) maps each trace id to the `(block, row)` of its spans. Each
+//! span is stored once: a second span with the same trace and span id (e.g. from a
+//! retried batch) is ignored and the first copy kept.
 //!
 //! # Searches
 //!
-//! [`SpanReader::find_traces`] picks the shortest list that must contain every matching
-//! span (the time index, the service, the operation or the attribute term of a tag
-//! filter; list lengths are O(1)). When the query bounds the duration and that list is
-//! long, it also probes the duration index and uses it instead if fewer spans lie in the
-//! duration range. It walks the candidates newest first within the time window, applies
-//! the whole query to each span ([`crate::matching::span_matches`]: every filter on the
-//! same span) and collects distinct traces until the limit (20 when the query says 0).
-//! Walks take the read lock once per 4096 entries and run on tokio's blocking pool, so
-//! neither writers nor the async reactor wait long on a big search.
+//! [`SpanReader::find_traces`] (`planner.rs`) walks the blocks overlapping the time
+//! window by descending largest start time. In each block it takes the shortest posting
+//! list that must hold every match (service, operation or a tag term; all rows when the
+//! query has none of them; none when a required list is missing), walks it newest row
+//! first, checks the hot row (time, duration, ids, kind) and, when the query has tags,
+//! the decoded span ([`crate::matching::span_matches`]: every filter on the same span),
+//! and keeps each trace's newest matching start. Once `limit` traces are known (20 when
+//! the query says 0), rows and whole blocks older than the `limit`-th best start are
+//! skipped. The answer is the `limit` traces with the newest matching spans, newest
+//! first, each whole. Walks take the read lock once per 4096 rows and run on tokio's
+//! blocking pool, so neither writers nor the async reactor wait long on a big search.
+//! A trace by id is one trace-map lookup and the decoding of its spans.
 //!
 //! # Memory accounting and eviction
 //!
-//! The store counts estimated bytes rather than measuring the allocator:
-//! - each span: [`SpanRecord::heap_size`] plus its `Arc`, list slot and span-id map entry;
-//! - each trace: its LRU node, hash slots and entry;
-//! - each resource and scope once while any stored span refers to it (they are shared
-//!   behind `Arc`);
-//! - each index entry: about twice its key size (B-tree nodes are about half full when
-//!   keys arrive in time order), plus each index map entry with its key text.
+//! The store counts estimated bytes rather than measuring the allocator: per block its
+//! rows, cold bytes, dictionary text, resources and scopes, and posting lists, all at
+//! their sealed (packed) size from the first row on, so a block's count does not jump
+//! when it is sealed; the hash maps of the one open block are not counted. Per trace its
+//! map entry and locations; per interned name its text and entries. An empty store
+//! counts 0 bytes. (On a realistic workload the count is about 200 bytes per span and the
+//! process RSS about 230 bytes per span at 10M spans: see `benches/embedded_scale.rs`.)
 //!
 //! After every stored span, while the store holds more than
-//! [`EmbeddedConfig::max_spans`] spans or more than [`EmbeddedConfig::max_bytes`]
-//! estimated bytes, it evicts the least recently written trace, whole, with all its
-//! index entries. A single trace larger than the limits is therefore evicted too: the
-//! bound always holds. Counts of evicted traces and spans are in [`EmbeddedStats`].
+//! [`EmbeddedConfig::max_spans`] live spans or more than [`EmbeddedConfig::max_bytes`]
+//! estimated bytes, it drops the **oldest block**, and with it every trace with a span in
+//! it, whole: that trace's spans in newer blocks become dead rows, skipped by every read
+//! and counted as evicted, and a block whose rows are all dead frees its memory at once.
+//! So eviction is first in, first out by arrival, traces are never returned partially
+//! because of eviction, and the bound always holds (a block, even the open one, is
+//! dropped whole). Counts of evicted traces and spans are in [`EmbeddedStats`].
 
 mod analytics;
-mod index;
+mod block;
+mod cold;
+mod intern;
 mod planner;
 mod postings;
+mod state;
 #[cfg(test)]
 mod tests;
+mod trace_map;
 
 use std::sync::Arc;
 
@@ -62,7 +86,7 @@ use hopscope_schemas::{SpanRecord, TraceId};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use self::index::State;
+use self::state::State;
 use crate::error::{Result, StorageError};
 use crate::query::{DependencyLink, Operation, OperationQuery, Trace, TraceQuery};
 use crate::{SpanReader, SpanWriter};
@@ -77,12 +101,11 @@ const INLINE_WRITE: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedConfig {
-    /// Most spans kept; beyond it the least recently written traces are evicted whole.
-    /// Default 2,000,000.
+    /// Most spans kept; beyond it the oldest block is evicted, with every trace that has a
+    /// span in it, whole. Default 2,000,000.
     pub max_spans: usize,
     /// Most estimated bytes kept (spans, indexes and shared resources, see the module
-    /// doc); beyond it the least recently written traces are evicted whole.
-    /// Default 1 GiB.
+    /// doc); beyond it the oldest block is evicted as for `max_spans`. Default 1 GiB.
     pub max_bytes: usize,
 }
 
@@ -117,18 +140,17 @@ struct Shared {
 
 impl Shared {
     fn write(&self, spans: Vec<SpanRecord>) {
-        let mut spans = spans.into_iter().map(Arc::new).peekable();
-        while spans.peek().is_some() {
-            let chunk: Vec<Arc<SpanRecord>> = spans.by_ref().take(WRITE_CHUNK).collect();
+        for chunk in spans.chunks(WRITE_CHUNK) {
             let mut state = self.state.write();
             let mut evicted = 0;
             for span in chunk {
-                state.insert(span);
-                evicted += state.evict(self.config.max_spans, self.config.max_bytes);
+                if state.insert(span) {
+                    evicted += state.evict(self.config.max_spans, self.config.max_bytes);
+                }
             }
             drop(state);
             if evicted > 0 {
-                tracing::debug!(evicted, "embedded store evicted least recently written traces");
+                tracing::debug!(evicted, "embedded store evicted oldest block traces");
             }
         }
     }
@@ -160,8 +182,8 @@ impl EmbeddedStore {
     pub fn new(config: EmbeddedConfig) -> Self {
         Self {
             shared: Arc::new(Shared {
-                config,
-                state: RwLock::new(State::new()),
+                config: config.clone(),
+                state: RwLock::new(State::new(config.max_spans, config.max_bytes)),
             }),
         }
     }
@@ -217,15 +239,7 @@ impl SpanWriter for EmbeddedStore {
 #[async_trait]
 impl SpanReader for EmbeddedStore {
     async fn services(&self) -> Result<Vec<String>> {
-        Ok(self
-            .shared
-            .state
-            .read()
-            .index
-            .services
-            .keys()
-            .cloned()
-            .collect())
+        Ok(self.shared.state.read().catalog.services())
     }
 
     async fn operations(&self, query: &OperationQuery) -> Result<Vec<Operation>> {
@@ -233,13 +247,7 @@ impl SpanReader for EmbeddedStore {
     }
 
     async fn trace(&self, trace_id: TraceId) -> Result<Option<Trace>> {
-        let spans = match self.shared.state.read().traces.peek(&trace_id) {
-            Some(entry) => entry.spans.clone(),
-            None => return Ok(None),
-        };
-        let mut trace = Trace { trace_id, spans };
-        planner::sort_spans(&mut trace.spans);
-        Ok(Some(trace))
+        Ok(planner::trace(&self.shared.state.read(), trace_id))
     }
 
     async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>> {

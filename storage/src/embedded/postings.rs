@@ -1,218 +1,294 @@
-//! Index keys and posting lists.
+//! Per-block posting lists: 64-bit term key → the block's row numbers, in row order.
+//!
+//! Keys are hashes (of a service id, an operation id or an attribute term), so two terms
+//! may share a list: a list holds every row of its terms and perhaps a few others, and a
+//! search always checks each candidate row against the whole query. An open block
+//! collects lists in a hash map; sealing packs them into three flat arrays.
 
-use std::collections::BTreeSet;
-use std::mem::size_of;
-use std::ops::Bound;
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 
-use hopscope_schemas::TraceId;
+use hopscope_schemas::{AttrValue, KeyValue, SpanRecord};
+use rustc_hash::{FxHashMap, FxHasher};
 
-/// Where one stored span lives, ordered by start time: the entry every per-span index
-/// holds. `index` is the span's position in its trace's span list, which never changes
-/// while the trace is stored (spans are only appended; eviction drops the whole trace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct SpanKey {
-    /// Span start, unix ns.
-    pub start_ns: u64,
-    /// Its trace.
-    pub trace_id: TraceId,
-    /// Position in the trace's span list.
-    pub index: u32,
+/// Attribute values whose text is longer than this are not indexed (they are still
+/// matched by the scan).
+pub(crate) const MAX_INDEXED_VALUE: usize = 256;
+/// Bytes of one list in a sealed block besides its rows (key and end offset). An open
+/// block's lists are counted at this sealed size too, so a block's count does not jump
+/// when it is sealed; the extra of the one open block's hash map is not counted.
+const LIST: usize = 12;
+
+/// The key of a service's list.
+pub(crate) fn service_key(sid: u32) -> u64 {
+    let mut h = FxHasher::default();
+    (1u8, sid).hash(&mut h);
+    h.finish()
 }
 
-impl SpanKey {
-    /// The smallest key starting at `start_ns`.
-    pub fn first_at(start_ns: u64) -> Self {
-        Self {
-            start_ns,
-            trace_id: TraceId([0; 16]),
-            index: 0,
-        }
-    }
-
-    /// The largest key starting at `start_ns`.
-    pub fn last_at(start_ns: u64) -> Self {
-        Self {
-            start_ns,
-            trace_id: TraceId([0xff; 16]),
-            index: u32::MAX,
-        }
-    }
+/// The key of an operation's list.
+pub(crate) fn op_key(oid: u32) -> u64 {
+    let mut h = FxHasher::default();
+    (2u8, oid).hash(&mut h);
+    h.finish()
 }
 
-/// A [`SpanKey`] ordered by duration first: the duration index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct DurationKey {
-    /// Span duration, ns.
-    pub duration_ns: u64,
-    /// The span.
-    pub span: SpanKey,
+/// The key of an attribute term's list.
+pub(crate) fn term_key(key: &str, value: &str) -> u64 {
+    let mut h = FxHasher::default();
+    key.hash(&mut h);
+    value.hash(&mut h);
+    h.finish()
 }
 
-/// Estimated bytes one key costs inside a `BTreeSet`: B-tree nodes hold up to 11 keys and
-/// are about half full when keys arrive mostly in order, plus node headers and the
-/// internal levels.
-pub(crate) const fn entry_cost<K>() -> usize {
-    2 * size_of::<K>() + 8
+/// Posting lists of one block.
+#[derive(Debug)]
+pub(crate) enum Postings {
+    Open(FxHashMap<u64, OpenList>),
+    Sealed {
+        /// Sorted keys.
+        keys: Box<[u64]>,
+        /// `rows[ends[i - 1]..ends[i]]` is the list of `keys[i]`.
+        ends: Box<[u32]>,
+        rows: Box<[u16]>,
+    },
 }
 
-/// A set of keys that avoids allocating a B-tree node for the very common single-key
-/// case (unique attribute values such as request ids or URLs).
-#[derive(Debug, Default)]
-pub(crate) enum Postings<K> {
-    /// No key.
-    #[default]
-    Empty,
-    /// Exactly one key.
-    One(K),
-    /// Two or more keys.
-    Many(BTreeSet<K>),
+/// One list of an open block: most terms (unique values such as request ids) have one
+/// row, which needs no allocation.
+#[derive(Debug)]
+pub(crate) enum OpenList {
+    One([u16; 1]),
+    Many(Vec<u16>),
 }
 
-impl<K: Ord + Copy> Postings<K> {
-    /// Adds a key; false when it was already present.
-    pub fn insert(&mut self, key: K) -> bool {
+impl OpenList {
+    fn as_slice(&self) -> &[u16] {
         match self {
-            Postings::Empty => {
-                *self = Postings::One(key);
-                true
-            }
-            Postings::One(existing) => {
-                if *existing == key {
-                    return false;
-                }
-                *self = Postings::Many(BTreeSet::from([*existing, key]));
-                true
-            }
-            Postings::Many(set) => set.insert(key),
+            OpenList::One(row) => row,
+            OpenList::Many(rows) => rows,
         }
     }
 
-    /// Removes a key; false when it was absent.
-    pub fn remove(&mut self, key: &K) -> bool {
+    /// Appends `row`; false when it is already the last row.
+    fn push(&mut self, row: u16) -> bool {
         match self {
-            Postings::Empty => false,
-            Postings::One(existing) => {
-                if existing != key {
-                    return false;
-                }
-                *self = Postings::Empty;
+            OpenList::One([last]) if *last == row => false,
+            OpenList::One([last]) => {
+                let mut rows = Vec::with_capacity(4);
+                rows.extend_from_slice(&[*last, row]);
+                *self = OpenList::Many(rows);
                 true
             }
-            Postings::Many(set) => {
-                if !set.remove(key) {
-                    return false;
-                }
-                if set.len() <= 1 {
-                    *self = match set.first() {
-                        Some(last) => Postings::One(*last),
-                        None => Postings::Empty,
-                    };
-                }
+            OpenList::Many(rows) if rows.last() == Some(&row) => false,
+            OpenList::Many(rows) => {
+                rows.push(row);
                 true
             }
         }
     }
+}
 
-    /// Number of keys, O(1).
-    pub fn len(&self) -> usize {
+impl Default for Postings {
+    fn default() -> Self {
+        Postings::Open(FxHashMap::default())
+    }
+}
+
+impl Postings {
+    /// Open lists with room for `lists` keys.
+    pub fn with_capacity(lists: usize) -> Self {
+        Postings::Open(FxHashMap::with_capacity_and_hasher(
+            lists,
+            Default::default(),
+        ))
+    }
+
+    /// Number of lists.
+    pub fn lists(&self) -> usize {
         match self {
-            Postings::Empty => 0,
-            Postings::One(_) => 1,
-            Postings::Many(set) => set.len(),
+            Postings::Open(map) => map.len(),
+            Postings::Sealed { keys, .. } => keys.len(),
         }
     }
 
-    /// True when there is no key.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Keys in `[low, high]` (bounds as given), largest first.
-    pub fn range_rev(&self, low: Bound<K>, high: Bound<K>) -> Box<dyn Iterator<Item = K> + '_> {
-        self.range(low, high, true)
-    }
-
-    /// Keys in `[low, high]` (bounds as given), smallest first.
-    pub fn range_fwd(&self, low: Bound<K>, high: Bound<K>) -> Box<dyn Iterator<Item = K> + '_> {
-        self.range(low, high, false)
-    }
-
-    fn range(&self, low: Bound<K>, high: Bound<K>, rev: bool) -> Box<dyn Iterator<Item = K> + '_> {
-        if bounds_empty(&low, &high) {
-            return Box::new(std::iter::empty());
-        }
-        match self {
-            Postings::Empty => Box::new(std::iter::empty()),
-            Postings::One(key) => {
-                let key = *key;
-                Box::new(std::iter::once(key).filter(move |k| in_bounds(k, &low, &high)))
+    /// Adds `row` (never smaller than the rows already added) to the list of `key`;
+    /// returns the estimated bytes added.
+    pub fn add(&mut self, key: u64, row: u16) -> usize {
+        let Postings::Open(map) = self else {
+            return 0;
+        };
+        match map.entry(key) {
+            Entry::Occupied(mut list) => {
+                if list.get_mut().push(row) {
+                    2
+                } else {
+                    0
+                }
             }
-            Postings::Many(set) if rev => Box::new(set.range((low, high)).rev().copied()),
-            Postings::Many(set) => Box::new(set.range((low, high)).copied()),
+            Entry::Vacant(slot) => {
+                slot.insert(OpenList::One([row]));
+                LIST + 2
+            }
+        }
+    }
+
+    /// The list of `key`, if any row has it.
+    pub fn get(&self, key: u64) -> Option<&[u16]> {
+        match self {
+            Postings::Open(map) => map.get(&key).map(OpenList::as_slice),
+            Postings::Sealed { keys, ends, rows } => {
+                let i = keys.binary_search(&key).ok()?;
+                let start = if i == 0 {
+                    0
+                } else {
+                    *ends.get(i - 1)? as usize
+                };
+                rows.get(start..*ends.get(i)? as usize)
+            }
+        }
+    }
+
+    /// Packs the lists; returns the estimated bytes they take afterwards.
+    pub fn seal(&mut self) -> usize {
+        let Postings::Open(map) = self else {
+            return self.sealed_bytes();
+        };
+        let mut entries: Vec<(u64, OpenList)> = std::mem::take(map).into_iter().collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        let total: usize = entries.iter().map(|e| e.1.as_slice().len()).sum();
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut ends = Vec::with_capacity(entries.len());
+        let mut rows = Vec::with_capacity(total);
+        for (key, list) in entries {
+            keys.push(key);
+            rows.extend_from_slice(list.as_slice());
+            ends.push(u32::try_from(rows.len()).unwrap_or(u32::MAX));
+        }
+        *self = Postings::Sealed {
+            keys: keys.into(),
+            ends: ends.into(),
+            rows: rows.into(),
+        };
+        self.sealed_bytes()
+    }
+
+    fn sealed_bytes(&self) -> usize {
+        match self {
+            Postings::Open(_) => 0,
+            Postings::Sealed { keys, rows, .. } => keys.len() * LIST + rows.len() * 2,
         }
     }
 }
 
-/// True when no key can lie within the bounds (`BTreeSet::range` panics on such bounds).
-fn bounds_empty<K: Ord>(low: &Bound<K>, high: &Bound<K>) -> bool {
-    match (low, high) {
-        (Bound::Included(l), Bound::Included(h)) => l > h,
-        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h))
-        | (Bound::Excluded(l), Bound::Included(h)) => l >= h,
-        _ => false,
+/// Calls `f(key, value_text)` for every attribute term a span is indexed under, its
+/// resource's apart (see [`resource_terms`]): its own and its events' attributes whose
+/// text ([`AttrValue::to_text`]) is at most [`MAX_INDEXED_VALUE`] bytes, arrays and
+/// key/value lists excepted, plus the synthetic `error=true` for ERROR spans. The same
+/// term may be reported twice.
+pub(crate) fn span_terms(span: &SpanRecord, mut f: impl FnMut(&str, &str)) {
+    for kv in &span.attributes {
+        with_indexed_text(&kv.value, |text| f(&kv.key, text));
+    }
+    for event in &span.events {
+        for kv in &event.attributes {
+            with_indexed_text(&kv.value, |text| f(&kv.key, text));
+        }
+    }
+    if span.is_error() {
+        f("error", "true");
     }
 }
 
-fn in_bounds<K: Ord>(key: &K, low: &Bound<K>, high: &Bound<K>) -> bool {
-    let above = match low {
-        Bound::Included(l) => key >= l,
-        Bound::Excluded(l) => key > l,
-        Bound::Unbounded => true,
-    };
-    let below = match high {
-        Bound::Included(h) => key <= h,
-        Bound::Excluded(h) => key < h,
-        Bound::Unbounded => true,
-    };
-    above && below
+/// The term keys of a resource's attributes, chosen as in [`span_terms`], sorted.
+pub(crate) fn resource_terms(attrs: &[KeyValue]) -> Box<[u64]> {
+    let mut keys = Vec::with_capacity(attrs.len());
+    for kv in attrs {
+        with_indexed_text(&kv.value, |text| keys.push(term_key(&kv.key, text)));
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into()
+}
+
+/// Calls `f` with the value's text when it is indexed, allocating only for doubles and
+/// bytes.
+fn with_indexed_text(value: &AttrValue, f: impl FnOnce(&str)) {
+    match value {
+        AttrValue::String(s) if s.len() <= MAX_INDEXED_VALUE => f(s),
+        AttrValue::String(_) | AttrValue::Array(_) | AttrValue::KvList(_) => {}
+        AttrValue::Bool(b) => f(if *b { "true" } else { "false" }),
+        AttrValue::Int(i) => {
+            let mut buf = [0u8; 20];
+            f(int_text(*i, &mut buf));
+        }
+        AttrValue::Bytes(b) if b.len() * 2 > MAX_INDEXED_VALUE => {}
+        other => {
+            let text = other.to_text();
+            if text.len() <= MAX_INDEXED_VALUE {
+                f(&text);
+            }
+        }
+    }
+}
+
+/// `i.to_string()` into `buf`, without allocating.
+fn int_text(i: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = i.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    std::str::from_utf8(&buf[pos..]).unwrap_or("")
+}
+
+/// True when the term lists hold every span matching `key=value`, so a search may use
+/// that term's list as its candidates.
+pub(crate) fn term_is_complete(key: &str, value: &str) -> bool {
+    let synthetic = crate::matching::SYNTHETIC_KEYS
+        .iter()
+        .any(|k| *k == key && key != "error");
+    !synthetic
+        && value.len() <= MAX_INDEXED_VALUE
+        && !value.starts_with('[')
+        && !value.starts_with('{')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn all(p: &Postings<u32>, low: Bound<u32>, high: Bound<u32>) -> Vec<u32> {
-        p.range_rev(low, high).collect()
+    #[test]
+    fn int_text_matches_to_string() {
+        for i in [0, 7, -7, 10, 500, -123_456, i64::MAX, i64::MIN] {
+            let mut buf = [0u8; 20];
+            assert_eq!(int_text(i, &mut buf), i.to_string());
+        }
     }
 
     #[test]
-    fn grows_and_shrinks_through_one_and_many() {
+    fn open_and_sealed_lists_agree() {
         let mut p = Postings::default();
-        assert!(p.insert(5));
-        assert!(!p.insert(5));
-        assert!(matches!(p, Postings::One(5)));
-        assert!(p.insert(3));
-        assert!(p.insert(9));
-        assert_eq!(p.len(), 3);
-        assert_eq!(all(&p, Bound::Unbounded, Bound::Unbounded), vec![9, 5, 3]);
-        assert_eq!(all(&p, Bound::Included(4), Bound::Excluded(9)), vec![5]);
-        assert!(p.remove(&9));
-        assert!(!p.remove(&9));
-        assert!(p.remove(&3));
-        assert!(matches!(p, Postings::One(5)));
-        assert!(p.remove(&5));
-        assert!(p.is_empty());
-    }
-
-    #[test]
-    fn empty_and_inverted_bounds_yield_nothing() {
-        let mut p = Postings::default();
-        p.insert(1u32);
-        p.insert(2);
-        assert!(all(&p, Bound::Included(2), Bound::Included(1)).is_empty());
-        assert!(all(&p, Bound::Excluded(1), Bound::Excluded(1)).is_empty());
-        let one = Postings::One(7u32);
-        assert!(all(&one, Bound::Included(8), Bound::Unbounded).is_empty());
-        assert_eq!(all(&one, Bound::Included(7), Bound::Included(7)), vec![7]);
+        for (key, row) in [(7u64, 0u16), (3, 0), (7, 1), (7, 1), (9, 2), (3, 5)] {
+            p.add(key, row);
+        }
+        let expect = |p: &Postings| {
+            assert_eq!(p.get(7), Some(&[0u16, 1][..]));
+            assert_eq!(p.get(3), Some(&[0u16, 5][..]));
+            assert_eq!(p.get(9), Some(&[2u16][..]));
+            assert_eq!(p.get(4), None);
+        };
+        expect(&p);
+        assert_eq!(p.seal(), 3 * 12 + 5 * 2);
+        expect(&p);
     }
 }

@@ -344,8 +344,10 @@ async fn limit_and_newest_first() {
     assert_eq!(ids(&store, q).await, (5..=10u128).rev().collect::<Vec<_>>());
 }
 
+/// With `max_spans: 4` every block holds one span, so eviction goes span block by span
+/// block, oldest first, each taking every trace with a span in it whole.
 #[tokio::test]
-async fn evicts_whole_least_recently_written_traces_by_span_count() {
+async fn evicts_oldest_blocks_with_their_traces_whole_by_span_count() {
     let store = EmbeddedStore::new(EmbeddedConfig {
         max_spans: 4,
         ..Default::default()
@@ -358,7 +360,6 @@ async fn evicts_whole_least_recently_written_traces_by_span_count() {
     )];
     store.write_spans(a).await.expect("write");
     store.write_spans(b).await.expect("write");
-    // Reading trace 1 does not promote it; writing to trace 2 keeps it newest.
     assert!(store.trace(tid(1)).await.expect("trace").is_some());
     store
         .write_spans(vec![span(3, 4, "c", "z", 30, 1)])
@@ -381,7 +382,8 @@ async fn evicts_whole_least_recently_written_traces_by_span_count() {
     );
     assert!(store.trace(tid(1)).await.expect("trace").is_none());
     assert_eq!(store.services().await.expect("services"), vec!["b", "c"]);
-    // Promote trace 2 by writing to it: trace 3 goes next.
+    // Writing to trace 2 again does not keep it: its first span is in the oldest block,
+    // so it goes next, whole (its newer span included).
     store
         .write_spans(vec![span(2, 6, "b", "y", 21, 1)])
         .await
@@ -390,18 +392,33 @@ async fn evicts_whole_least_recently_written_traces_by_span_count() {
         .write_spans(vec![span(4, 7, "d", "w", 40, 1)])
         .await
         .expect("write");
-    assert!(store.trace(tid(3)).await.expect("trace").is_none());
-    assert!(store.trace(tid(2)).await.expect("trace").is_some());
-    assert_eq!(store.services().await.expect("services"), vec!["b", "d"]);
-    let q = TraceQuery {
-        service: Some("c".into()),
-        ..Default::default()
-    };
-    assert!(ids(&store, q).await.is_empty());
-    let state = store.shared.state.read();
-    assert_eq!(state.index.time.len(), 3);
-    assert_eq!(state.index.duration.len(), 3);
-    assert!(!state.index.attributes.contains_key("k") || state.traces.contains(&tid(2)));
+    assert!(store.trace(tid(2)).await.expect("trace").is_none());
+    let kept = store.trace(tid(3)).await.expect("trace").expect("kept");
+    assert_eq!(kept.spans.len(), 2);
+    assert_eq!(store.services().await.expect("services"), vec!["c", "d"]);
+    let stats = store.stats();
+    assert_eq!(
+        (
+            stats.spans,
+            stats.traces,
+            stats.evicted_traces,
+            stats.evicted_spans
+        ),
+        (3, 2, 2, 4)
+    );
+    for q in [
+        TraceQuery {
+            service: Some("b".into()),
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("k", "v")],
+            ..Default::default()
+        },
+    ] {
+        assert!(ids(&store, q).await.is_empty());
+    }
+    assert_eq!(ids(&store, TraceQuery::default()).await, vec![4, 3]);
 }
 
 #[tokio::test]
@@ -456,8 +473,8 @@ async fn evicts_by_bytes_and_accounting_returns_to_zero() {
     assert_eq!(tiny.stats().bytes, 0);
     assert_eq!(tiny.stats().spans, 0);
     let state = tiny.shared.state.read();
-    assert!(state.index.attributes.is_empty() && state.index.services.is_empty());
-    assert!(state.index.time.is_empty() && state.index.duration.is_empty());
+    assert!(state.blocks.is_empty() && state.catalog.is_empty());
+    assert_eq!(state.traces.len(), 0);
 }
 
 #[tokio::test]
@@ -540,6 +557,25 @@ async fn operations_per_kind() {
 /// duration index, checked query by query against a brute-force model.
 #[tokio::test]
 async fn search_agrees_with_a_brute_force_model() {
+    search_agrees_with_a_brute_force_model_in(big()).await;
+}
+
+/// The same workload spread over 16 sealed blocks of 750 spans (start times are random,
+/// so every block overlaps every other in time): the walk must still find the newest
+/// matches wherever they arrived.
+#[tokio::test]
+async fn search_agrees_with_a_brute_force_model_across_blocks() {
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 12_000,
+        ..Default::default()
+    });
+    search_agrees_with_a_brute_force_model_in(store.clone()).await;
+    let state = store.shared.state.read();
+    assert_eq!(state.blocks.len(), 16);
+    assert_eq!(store.stats().evicted_spans, 0);
+}
+
+async fn search_agrees_with_a_brute_force_model_in(store: EmbeddedStore) {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -562,7 +598,6 @@ async fn search_agrees_with_a_brute_force_model() {
         s = with_attr(s, "req", AttrValue::String(format!("r{}", next(10_000))));
         spans.push(s);
     }
-    let store = big();
     for batch in spans.chunks(1_000) {
         store.write_spans(batch.to_vec()).await.expect("write");
     }
@@ -608,6 +643,12 @@ async fn search_agrees_with_a_brute_force_model() {
         TraceQuery {
             tags: vec![tag("req", "r42")],
             limit: 100,
+            ..Default::default()
+        },
+        // A resource attribute: rows come from the block's per-resource lists.
+        TraceQuery {
+            tags: vec![tag("service.name", "ledger"), tag("shard", "1")],
+            limit: 60,
             ..Default::default()
         },
         TraceQuery {
@@ -716,10 +757,201 @@ async fn concurrent_writers_and_readers() {
     assert_eq!(ids(&store, q).await.len(), 50);
 }
 
+#[tokio::test]
+async fn traces_read_back_exactly_from_sealed_blocks() {
+    // Two spans per block: every span of the sample store ends up in a sealed block, its
+    // cold bytes decoded from a packed dictionary.
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 32,
+        ..Default::default()
+    });
+    let sample = sample_store().await;
+    let mut written = Vec::new();
+    for id in [1u128, 2] {
+        let trace = sample.trace(tid(id)).await.expect("trace").expect("stored");
+        let spans: Vec<SpanRecord> = trace.spans.iter().map(|s| (**s).clone()).collect();
+        written.push(spans.clone());
+        store.write_spans(spans).await.expect("write");
+    }
+    for (id, spans) in [1u128, 2].into_iter().zip(written) {
+        let trace = store.trace(tid(id)).await.expect("trace").expect("stored");
+        let got: Vec<SpanRecord> = trace.spans.iter().map(|s| (**s).clone()).collect();
+        assert_eq!(got, spans);
+    }
+    assert!(std::mem::size_of::<block::Row>() <= 72);
+}
+
+/// Writers fill a small store over and over while readers search: every trace read is
+/// whole (each trace is written as one batch of 20 spans) and the bound always holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eviction_under_concurrent_reads_never_yields_partial_traces() {
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 1_000,
+        ..Default::default()
+    });
+    let mut tasks = Vec::new();
+    for writer in 0..2u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for t in 0..300u64 {
+                let trace = u128::from(writer * 100_000 + t + 1);
+                let spans = (0..20u64)
+                    .map(|i| {
+                        let n = t * 20 + i;
+                        span(trace, n + 1, &format!("w{writer}"), "op", n, i)
+                    })
+                    .collect();
+                store.write_spans(spans).await.expect("write");
+                assert!(store.stats().spans <= 1_000);
+            }
+        }));
+    }
+    for _ in 0..2 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..100 {
+                let q = TraceQuery {
+                    limit: 50,
+                    ..Default::default()
+                };
+                for trace in store.find_traces(&q).await.expect("find") {
+                    assert_eq!(trace.spans.len(), 20);
+                    let again = store.trace(trace.trace_id).await.expect("trace");
+                    assert!(again.is_none_or(|t| t.spans.len() == 20));
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let stats = store.stats();
+    assert!(stats.spans <= 1_000 && stats.evicted_spans > 0);
+    assert_eq!(stats.spans as u64 + stats.evicted_spans, 2 * 300 * 20);
+    assert_eq!(stats.spans, stats.traces * 20);
+}
+
+/// A trace of 200 spans (past the size where its span ids get a map): duplicates are
+/// still found and parents still resolved.
+#[tokio::test]
+async fn large_traces_dedupe_and_resolve_parents() {
+    let store = big();
+    let spans: Vec<SpanRecord> = (1..=200u64)
+        .map(|i| {
+            let s = span(1, i, if i % 2 == 0 { "even" } else { "odd" }, "op", i, 1);
+            if i == 1 {
+                s
+            } else {
+                child(s, i - 1, SpanKind::Server)
+            }
+        })
+        .collect();
+    store
+        .write_spans(spans[..100].to_vec())
+        .await
+        .expect("write");
+    store.write_spans(spans.clone()).await.expect("write");
+    store
+        .write_spans(spans[150..].to_vec())
+        .await
+        .expect("write");
+    assert_eq!(store.stats().spans, 200);
+    let trace = store.trace(tid(1)).await.expect("trace").expect("stored");
+    assert_eq!(trace.spans.len(), 200);
+    let links = store.dependencies(0, 1_000).await.expect("deps");
+    let got: Vec<(&str, &str, u64)> = links
+        .iter()
+        .map(|l| (l.parent.as_str(), l.child.as_str(), l.call_count))
+        .collect();
+    assert_eq!(got, vec![("even", "odd", 99), ("odd", "even", 100)]);
+}
+
+/// Spans of random traces arrive interleaved, so traces straddle many small blocks; after
+/// every batch the counts agree with the blocks, the trace map and the catalog, and once
+/// everything is evicted nothing is left.
+#[tokio::test]
+async fn eviction_keeps_counts_consistent_across_straddling_traces() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 800,
+        ..Default::default()
+    });
+    let mut written = 0u64;
+    for batch in 0..60u64 {
+        let spans: Vec<SpanRecord> = (0..40u64)
+            .map(|i| {
+                let n = batch * 40 + i;
+                let trace = u128::from(batch / 3 * 10 + next(10));
+                let service = ["a", "b", "c"][next(3) as usize];
+                with_attr(
+                    span(trace, n + 1, service, "op", n, next(100)),
+                    "k",
+                    AttrValue::Int(next(4) as i64),
+                )
+            })
+            .collect();
+        written += spans.len() as u64;
+        store.write_spans(spans).await.expect("write");
+        let stats = store.stats();
+        assert!(stats.spans <= 800);
+        assert_eq!(stats.spans as u64 + stats.evicted_spans, written);
+        let state = store.shared.state.read();
+        let live: usize = state.blocks.iter().map(|b| b.live as usize).sum();
+        assert_eq!(live, stats.spans);
+        let mut in_map = 0;
+        for block in &state.blocks {
+            for row in block.rows.iter().filter(|r| !r.is_dead()) {
+                let locs = state
+                    .trace_locs(&row.trace_id)
+                    .expect("live row has its trace");
+                assert!(
+                    locs.iter()
+                        .all(|l| state.row(*l).is_some_and(|r| !r.is_dead()))
+                );
+                in_map += 1;
+            }
+        }
+        assert_eq!(in_map, stats.spans);
+        let ops: u64 = ["a", "b", "c"]
+            .iter()
+            .flat_map(|s| state.catalog.operations(s))
+            .map(|(_, kinds)| kinds.iter().sum::<u64>())
+            .sum();
+        assert_eq!(ops, stats.spans as u64);
+    }
+    let tiny = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 0,
+        ..Default::default()
+    });
+    let trace = store
+        .find_traces(&TraceQuery::default())
+        .await
+        .expect("find");
+    let spans: Vec<SpanRecord> = trace
+        .iter()
+        .flat_map(|t| t.spans.iter().map(|s| (**s).clone()))
+        .collect();
+    tiny.write_spans(spans).await.expect("write");
+    assert_eq!((tiny.stats().spans, tiny.stats().bytes), (0, 0));
+}
+
 #[test]
 fn config_defaults_and_rejects_unknown_fields() {
     let config: EmbeddedConfig = serde_json::from_str(r#"{"max_spans": 10}"#).expect("parse");
-    assert_eq!(config, EmbeddedConfig { max_spans: 10, max_bytes: 1 << 30 });
+    assert_eq!(
+        config,
+        EmbeddedConfig {
+            max_spans: 10,
+            max_bytes: 1 << 30
+        }
+    );
     assert_eq!(EmbeddedConfig::default().max_spans, 2_000_000);
     assert!(serde_json::from_str::<EmbeddedConfig>(r#"{"max_span": 10}"#).is_err());
 }
