@@ -392,10 +392,13 @@ pub fn span_to_otlp(span: &SpanRecord) -> otlp_trace::Span {
     }
 }
 
+/// Spans grouped by scope, within one resource.
+type ScopeGroups = Vec<(Arc<Scope>, Vec<otlp_trace::Span>)>;
+
 /// Maps records back to OTLP `TracesData`, one `ResourceSpans` per distinct resource and
 /// one `ScopeSpans` per distinct scope within it, in first-seen order.
 pub fn traces_data<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> otlp_trace::TracesData {
-    let mut groups: Vec<(Arc<Resource>, Vec<(Arc<Scope>, Vec<otlp_trace::Span>)>)> = Vec::new();
+    let mut groups: Vec<(Arc<Resource>, ScopeGroups)> = Vec::new();
     for span in spans {
         let gi = match groups.iter().position(|(r, _)| Arc::ptr_eq(r, &span.resource) || **r == *span.resource) {
             Some(i) => i,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hopscope_storage::clickhouse::{ClickHouseStore, Compression, Generation};
 use hopscope_storage::{SpanReader, SpanWriter, StorageError};
-use support::{LegacyServer, assert_conformance, base_ns, config, fanout, fixture};
+use support::{LegacyServer, assert_conformance, base_ns, config, fanout, fixture, spread};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_server_conformance_and_restart() {
@@ -22,6 +22,7 @@ async fn legacy_server_conformance_and_restart() {
     let base = base_ns();
     let mut spans = fixture(base, 40);
     spans.extend(fanout(base));
+    spans.extend(spread(base));
     for chunk in spans.chunks(23) {
         store.write_spans(chunk.to_vec()).await.unwrap();
     }

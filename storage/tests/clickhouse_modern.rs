@@ -9,7 +9,7 @@ use hopscope_storage::clickhouse::{
     ClickHouseStore, Compression, Generation, Target, client, target,
 };
 use hopscope_storage::{SpanReader, SpanWriter};
-use support::{ChdbFront, assert_conformance, base_ns, config, fanout, fixture};
+use support::{ChdbFront, assert_conformance, base_ns, config, fanout, fixture, spread};
 
 #[derive(clickhouse::Row, serde::Deserialize, Debug)]
 struct Count {
@@ -36,6 +36,7 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
     let base = base_ns();
     let mut spans = fixture(base, 40);
     spans.extend(fanout(base));
+    spans.extend(spread(base));
     // Request-sized batches, written concurrently, as the collector does.
     let mut tasks = Vec::new();
     let store = std::sync::Arc::new(store);

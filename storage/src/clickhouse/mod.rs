@@ -29,6 +29,7 @@ mod errors;
 mod reader;
 mod retention;
 mod rows;
+mod slices;
 mod upgrade;
 mod writer;
 

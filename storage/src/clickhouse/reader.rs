@@ -6,7 +6,7 @@
 //! matching trace ids and then the spans of those traces, in typed columns, plus each
 //! distinct resource once (cached: a resource hash names immutable content).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -21,6 +21,7 @@ use super::attrs;
 use super::errors::classify;
 use super::migrations::Target;
 use super::rows::{ResourceRow, SharedResource, SpanRow, decode_resource, decode_span, ns_to_i64};
+use super::slices::{self, Slice};
 use super::version::Generation;
 use crate::error::{Result, StorageError};
 use crate::matching::effective_limit;
@@ -341,6 +342,8 @@ impl Reader {
         Ok(())
     }
 
+    /// The `limit` traces whose latest matching span is newest, read slice by slice
+    /// from the end of the window ([`slices`]); one query when the window has no end.
     pub async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>> {
         let low = query.start_ns.unwrap_or(0);
         let high = query.end_ns.unwrap_or(u64::MAX);
@@ -349,7 +352,62 @@ impl Reader {
         {
             return Ok(Vec::new());
         }
-        let ts = self.ts();
+        let limit = effective_limit(query.limit);
+        let filter = self.search_filter(query).await?;
+        let slices = match query.end_ns {
+            Some(end) => slices::newest_first(query.start_ns, end),
+            None => vec![Slice {
+                start: query.start_ns,
+                end: u64::MAX,
+            }],
+        };
+        let mut ids: Vec<[u8; 16]> = Vec::with_capacity(limit);
+        let mut seen: HashSet<[u8; 16]> = HashSet::with_capacity(limit);
+        for slice in slices {
+            let mut sql = filter.clone();
+            let ts = self.ts();
+            if let Some(start) = slice.start {
+                sql.bind(
+                    &format!(" AND start_time >= {ts}"),
+                    Arg::I64(ns_to_i64(start)),
+                );
+            }
+            if slice.end != u64::MAX {
+                sql.bind(
+                    &format!(" AND start_time <= {ts}"),
+                    Arg::I64(ns_to_i64(slice.end)),
+                );
+            }
+            // Traces already found may match here too: ask for that many more, so that
+            // `limit` new ones still fit.
+            sql.bind(
+                " GROUP BY trace_id ORDER BY last_match DESC, trace_id DESC LIMIT ?",
+                Arg::U64((limit + ids.len()) as u64),
+            );
+            let hits: Vec<TraceHit> = self.fetch("trace search", sql.query(&self.client)).await?;
+            for hit in hits {
+                if ids.len() < limit && seen.insert(hit.trace_id) {
+                    ids.push(hit.trace_id);
+                }
+            }
+            if ids.len() >= limit {
+                break;
+            }
+        }
+        let mut loaded = self.load_traces(&ids).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                loaded.remove(id).map(|spans| Trace {
+                    trace_id: TraceId(*id),
+                    spans,
+                })
+            })
+            .collect())
+    }
+
+    /// A search's `SELECT … WHERE` with every condition but the time window.
+    async fn search_filter(&self, query: &TraceQuery) -> Result<Sql> {
         let mut sql = Sql::default();
         sql.push(&format!(
             "SELECT trace_id, max(start_time) AS last_match FROM {} WHERE 1",
@@ -364,18 +422,6 @@ impl Reader {
         if let Some(kind) = query.span_kind {
             sql.bind(" AND kind = ?", Arg::I64(i64::from(kind.to_otlp())));
         }
-        if let Some(start) = query.start_ns {
-            sql.bind(
-                &format!(" AND start_time >= {ts}"),
-                Arg::I64(ns_to_i64(start)),
-            );
-        }
-        if let Some(end) = query.end_ns {
-            sql.bind(
-                &format!(" AND start_time <= {ts}"),
-                Arg::I64(ns_to_i64(end)),
-            );
-        }
         if let Some(min) = query.min_duration_ns {
             sql.bind(" AND duration_ns >= ?", Arg::U64(min));
         }
@@ -385,23 +431,7 @@ impl Reader {
         for tag in &query.tags {
             self.tag_condition(&mut sql, tag).await?;
         }
-        sql.bind(
-            " GROUP BY trace_id ORDER BY last_match DESC, trace_id DESC LIMIT ?",
-            Arg::U64(effective_limit(query.limit) as u64),
-        );
-        let q = sql.query(&self.client);
-        let hits: Vec<TraceHit> = self.fetch("trace search", q).await?;
-        let ids: Vec<[u8; 16]> = hits.iter().map(|h| h.trace_id).collect();
-        let mut loaded = self.load_traces(&ids).await?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| {
-                loaded.remove(id).map(|spans| Trace {
-                    trace_id: TraceId(*id),
-                    spans,
-                })
-            })
-            .collect())
+        Ok(sql)
     }
 
     pub async fn dependencies(&self, start_ns: u64, end_ns: u64) -> Result<Vec<DependencyLink>> {

@@ -410,6 +410,22 @@ fn tag(key: &str, value: &str) -> TagFilter {
     }
 }
 
+/// 30 one-span-tree traces of the [`fixture`] shape, one every 47 s from 10 minutes
+/// after `base` (about 23 minutes in all), so that a search over the whole window reads
+/// several of the reader's newest-first time slices.
+pub fn spread(base: u64) -> Vec<SpanRecord> {
+    (0..30u8)
+        .flat_map(|k| {
+            fixture(base + 600_000_000_000 + u64::from(k) * 47_000_000_000, 1)
+                .into_iter()
+                .map(move |mut span| {
+                    span.trace_id.0[14] = k + 1;
+                    span
+                })
+        })
+        .collect()
+}
+
 /// The searches the conformance suite runs (each filter alone, and together).
 pub fn queries(base: u64) -> Vec<TraceQuery> {
     let q = TraceQuery::default();
@@ -444,6 +460,11 @@ pub fn queries(base: u64) -> Vec<TraceQuery> {
         TraceQuery { service: svc("pay"), min_duration_ns: Some(100_010), max_duration_ns: Some(100_020), ..q.clone() },
         TraceQuery { start_ns: Some(base + 50_000_000), end_ns: Some(base + 120_000_000), ..q.clone() },
         TraceQuery { start_ns: Some(base + 50_000_000), end_ns: Some(base + 10_000_000), ..q.clone() },
+        // Windows of many time slices (see `spread`): the newest traces first, across slices.
+        TraceQuery { start_ns: Some(base), end_ns: Some(base + 2_400_000_000_000), limit: 7, ..q.clone() },
+        TraceQuery { start_ns: Some(base), end_ns: Some(base + 2_400_000_000_000), limit: 45, ..q.clone() },
+        TraceQuery { service: svc("pay"), end_ns: Some(base + 2_400_000_000_000), ..q.clone() },
+        TraceQuery { tags: vec![tag("error", "true")], start_ns: Some(base), end_ns: Some(base + 1_500_000_000_000), limit: 4, ..q.clone() },
         TraceQuery {
             service: svc("pay"),
             operation: svc("charge"),

@@ -26,7 +26,7 @@ pub(crate) enum Arg {
 
 /// SQL text with its `?` arguments in order. Literal `?` in the text (regular
 /// expressions) must be written `??` (the `clickhouse` crate's escape).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Sql {
     pub text: String,
     args: Vec<Arg>,
