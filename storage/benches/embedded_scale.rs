@@ -210,6 +210,18 @@ fn main() {
             }));
         }
         report(&format!("dependencies ({label})"), samples);
+        let window = Window {
+            start_ns: from,
+            end_ns: end,
+            cloud_kind: None,
+        };
+        let mut samples = Vec::new();
+        for _ in 0..slow_runs {
+            samples.push(time(&mut || {
+                rt.block_on(store.dependency_edges(&window)).unwrap();
+            }));
+        }
+        report(&format!("dependency edges with latency ({label})"), samples);
         let mut samples = Vec::new();
         let q = MiddlewareQuery {
             window: Window {

@@ -9,11 +9,13 @@
 //! compute exact percentiles, so memory is about 24 bytes per matching span while a call
 //! runs.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hopscope_schemas::{HopKind, SpanId, SpanKind, SpanRecord, TraceId};
+use hopscope_schemas::{HopKind, SpanKind, SpanRecord, StatusCode, TraceId};
 use parking_lot::RwLock;
 
 use super::EmbeddedStore;
@@ -34,12 +36,6 @@ struct TraceView<'a> {
 }
 
 impl TraceView<'_> {
-    /// The stored span with this id.
-    fn span(&self, span_id: &SpanId) -> Option<Arc<SpanRecord>> {
-        let (loc, _) = find_span(self.state, &self.trace_id, *span_id)?;
-        self.state.decode(loc).map(Arc::new)
-    }
-
     /// Every stored span of the trace.
     fn spans(&self) -> Vec<Arc<SpanRecord>> {
         self.state
@@ -285,54 +281,69 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
     out
 }
 
+/// Where an edge goes, with names shared (`Rc`) so that a sample costs no allocation.
+#[derive(PartialEq, Eq, Hash)]
+enum EdgeKey {
+    Service(Rc<str>),
+    Middleware(HopKind, String),
+}
+
+/// Calls between services (child span under a parent of another service; the caller's
+/// duration and status when the parent is a client or producer span, else the callee's)
+/// and from services to middleware instances (client/producer spans of a db, cache or mq
+/// hop, by peer). Service edges come from hot rows alone; only middleware spans are
+/// decoded, for their peer. Names are resolved per chunk, while the read lock is held,
+/// since an interned id can be reused once its last span is evicted.
 fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge> {
-    let mut edges: BTreeMap<(String, EdgeTarget), Vec<Sample>> = BTreeMap::new();
-    let pre = |state: &State, block: &Block, row: &Row| {
+    let mut edges: HashMap<(Rc<str>, EdgeKey), Vec<Sample>> = HashMap::new();
+    let names: RefCell<HashMap<u32, Rc<str>>> = RefCell::default();
+    let name = |state: &State, id: u32| -> Rc<str> {
+        let mut names = names.borrow_mut();
+        Rc::clone(names.entry(id).or_insert_with(|| Rc::from(state.catalog.service_name(id))))
+    };
+    let per_row = |state: &State, block: &Block, i: usize| {
+        let Some(row) = block.rows.get(i) else { return };
         let middleware = matches!(row.kind, SpanKind::Client | SpanKind::Producer)
             && matches!(row.hop, HopKind::Db | HopKind::Cache | HopKind::Mq);
-        let cross_service = row.parent().is_some_and(|p| {
-            find_span(state, &row.trace_id, p)
-                .is_some_and(|(_, parent)| parent.service != row.service)
-        });
-        (middleware || cross_service) && cloud_ok(window, block, row)
-    };
-    scan(lock, window.start_ns, window.end_ns, pre, |entry, span| {
-        if let Some(parent) = span.parent_span_id.and_then(|p| entry.span(&p))
-            && parent.service_name != span.service_name
-        {
+        let parent = row
+            .parent()
+            .and_then(|p| find_span(state, &row.trace_id, p))
+            .map(|(_, parent)| parent)
+            .filter(|parent| parent.service != row.service);
+        if !(middleware || parent.is_some()) || !cloud_ok(window, block, row) {
+            return;
+        }
+        if let Some(parent) = parent {
             let caller_view = matches!(parent.kind, SpanKind::Client | SpanKind::Producer);
-            let (duration, error) = if caller_view {
-                (parent.duration_nanos(), parent.is_error())
-            } else {
-                (span.duration_nanos(), span.is_error())
-            };
-            edges
-                .entry((
-                    parent.service_name.clone(),
-                    EdgeTarget::Service {
-                        name: span.service_name.clone(),
-                    },
-                ))
-                .or_default()
-                .push((span.start_time_unix_nano, duration, error));
+            let timed = if caller_view { parent } else { row };
+            let key = (name(state, parent.service), EdgeKey::Service(name(state, row.service)));
+            edges.entry(key).or_default().push((
+                row.start_ns,
+                timed.duration(),
+                timed.status == StatusCode::Error,
+            ));
         }
-        if matches!(span.kind, SpanKind::Client | SpanKind::Producer)
-            && matches!(span.hop_kind, HopKind::Db | HopKind::Cache | HopKind::Mq)
-            && let Some(peer) = &span.peer
+        if middleware
+            && let Some(peer) = block.decode(i, &state.catalog).and_then(|span| span.peer)
         {
-            edges
-                .entry((
-                    span.service_name.clone(),
-                    EdgeTarget::Middleware {
-                        hop_kind: span.hop_kind,
-                        peer: peer.clone(),
-                    },
-                ))
-                .or_default()
-                .push(sample(span));
+            let key = (name(state, row.service), EdgeKey::Middleware(row.hop, peer));
+            edges.entry(key).or_default().push((
+                row.start_ns,
+                row.duration(),
+                row.status == StatusCode::Error,
+            ));
         }
-    });
-    edges
+    };
+    scan_rows(lock, window.start_ns, window.end_ns, per_row, |_| names.borrow_mut().clear());
+    let mut sorted: BTreeMap<(String, EdgeTarget), Vec<Sample>> = BTreeMap::new();
+    for ((from, to), samples) in edges {
+        let to = match to {
+            EdgeKey::Service(name) => EdgeTarget::Service { name: name.to_string() },
+            EdgeKey::Middleware(hop_kind, peer) => EdgeTarget::Middleware { hop_kind, peer },
+        };
+        sorted.entry((from.to_string(), to)).or_default().extend(samples);
+    }
+    sorted
         .into_iter()
         .map(|((from, to), samples)| {
             let stats = LatencyStats::from_samples(&samples);
