@@ -23,13 +23,17 @@ use crate::pipeline::{Pipeline, StoreMemory};
 /// How long shutdown may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The store behind the pipeline: writer, reader, analytics (when the store has them)
+/// and whether the store keeps spans across restarts.
+type Stores = (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, Option<Arc<dyn AnalyticsReader>>, StoreMemory);
+
 /// Runs until SIGINT or SIGTERM, then stops accepting connections, lets in-flight requests
 /// finish, drains the write-ahead log into the store (all within [`SHUTDOWN_GRACE`]) and
 /// returns. Whatever is not drained stays in the log and is replayed at the next start.
 pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
 
-    let (store_writer, reader, analytics, memory): (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, Option<Arc<dyn AnalyticsReader>>, _) =
+    let (store_writer, reader, analytics, memory): Stores =
         if config.clickhouse.enabled() {
             let store = open_clickhouse(&config).await?;
             (store.clone(), store.clone(), Some(store), StoreMemory::Persistent)

@@ -1,6 +1,8 @@
 //! The `hopscope` command line as a user meets it: help, configuration precedence,
 //! clean shutdown on SIGTERM, and one process per data directory.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

@@ -1,5 +1,7 @@
 //! No acknowledged span is ever lost: kills under load, restarts, damaged log files.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //! reached, and drains when ClickHouse returns. Runs Debian's clickhouse-server (18.16),
 //! started by the test in its own directory.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 #[path = "../storage/tests/support/mod.rs"]
 mod clickhouse_support;

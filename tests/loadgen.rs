@@ -1,6 +1,8 @@
 //! `hopscope loadgen` against a running hopscope: the load is acknowledged over both
 //! protocols, and what was acknowledged can be queried.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! Bad OTLP input against the running binary: every case gets its clear error, and the
 //! next good request still succeeds.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;

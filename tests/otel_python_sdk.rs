@@ -2,6 +2,8 @@
 //! OTLP/HTTP (protobuf); hopscope must serve it back through the Jaeger API field by field
 //! and find it with searches.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! OTLP/HTTP JSON; hopscope must serve it back with the right parentage, kinds, hop kinds
 //! and peers, find it, and list the service dependencies, including producer → consumer.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, SystemTime};

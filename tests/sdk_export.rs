@@ -3,6 +3,8 @@
 //! `OTEL_EXPORTER_OTLP_COMPRESSION`), against hopscope's own collector: every protocol
 //! delivers a trace that the query API serves with its parentage intact.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -339,7 +339,7 @@ struct SimMessage {
 }
 
 enum Queue {
-    Real { _connection: lapin::Connection, channel: lapin::Channel },
+    Real { _connection: Box<lapin::Connection>, channel: lapin::Channel },
     Sim { tx: mpsc::Sender<SimMessage>, rx: tokio::sync::Mutex<Option<mpsc::Receiver<SimMessage>>> },
 }
 
@@ -357,7 +357,7 @@ impl Mq {
         match real {
             Some((connection, channel)) => {
                 info!(mode = "real", queue = queue_name, "rabbitmq");
-                Mq { queue_name: queue_name.to_owned(), broker: Broker::new("127.0.0.1", 5672), queue: Queue::Real { _connection: connection, channel } }
+                Mq { queue_name: queue_name.to_owned(), broker: Broker::new("127.0.0.1", 5672), queue: Queue::Real { _connection: Box::new(connection), channel } }
             }
             None => {
                 info!(mode = "simulated", queue = queue_name, "rabbitmq");

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList, any_value,
@@ -22,7 +24,7 @@ fn attributes(seed: u8) -> Vec<KeyValue> {
     use any_value::Value;
     vec![
         kv("http.request.method", Value::StringValue("GET".into())),
-        kv("retry", Value::BoolValue(seed % 2 == 0)),
+        kv("retry", Value::BoolValue(seed.is_multiple_of(2))),
         kv("count", Value::IntValue(-i64::from(seed))),
         kv("ratio", Value::DoubleValue(f64::from(seed) / 3.0)),
         kv("blob", Value::BytesValue(vec![seed, 0, 255])),
@@ -57,7 +59,7 @@ fn span(n: u8) -> Span {
     Span {
         trace_id: vec![n | 1; 16],
         span_id: vec![n | 1; 8],
-        parent_span_id: if n % 3 == 0 { Vec::new() } else { vec![n; 8] },
+        parent_span_id: if n.is_multiple_of(3) { Vec::new() } else { vec![n; 8] },
         trace_state: "k=v".into(),
         flags: 0x101,
         name: format!("op-{n}"),

@@ -3,6 +3,8 @@
 //! `golden/NAME.golden.json`. Run with `UPDATE_GOLDEN=1` to rewrite the golden files after
 //! an intended change, and review the diff.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use hopscope_schemas::otlp::spans_from_request;

@@ -1,5 +1,7 @@
 //! OTLP requests for the end-to-end tests.
 
+#![allow(clippy::unwrap_used)]
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;

@@ -274,6 +274,9 @@ impl StoreFeeder {
     }
 }
 
+/// A record read from the log: its sequence number and payload.
+type LogRecord = (u64, Vec<u8>);
+
 /// A batch read from the log and decoded, with the reader positioned after it.
 struct Prepared {
     reader: WalReader,
@@ -288,7 +291,7 @@ fn read_batch(
     mut reader: WalReader,
     until: Option<u64>,
     max_bytes: usize,
-) -> Result<(WalReader, Vec<(u64, Vec<u8>)>), String> {
+) -> Result<(WalReader, Vec<LogRecord>), String> {
     let mut records = Vec::new();
     let mut bytes = 0;
     loop {

@@ -1,6 +1,8 @@
 //! The log against a model: random appends, commits, clean reopens and crashes that leave
 //! a torn frame must always read back exactly the acknowledged records.
 
+#![allow(clippy::unwrap_used)]
+
 use std::fs::OpenOptions;
 use std::io::Write;
 

@@ -253,7 +253,7 @@ fn accumulate(analyses: &[&TraceAnalysis]) -> HashMap<NodeKey, Acc> {
 }
 
 fn examples(per_trace: &mut [(u64, u64, TraceId)]) -> Vec<TraceId> {
-    per_trace.sort_by(|a, b| (b.1 > 0, b.0, b.2).cmp(&(a.1 > 0, a.0, a.2)));
+    per_trace.sort_by_key(|t| std::cmp::Reverse((t.1 > 0, t.0, t.2)));
     per_trace.iter().take(EXAMPLES).map(|t| t.2).collect()
 }
 

@@ -347,7 +347,7 @@ pub fn analyze(trace_id: TraceId, spans: &[Arc<SpanRecord>], root: Option<SpanId
     for &(p, c) in &waits {
         path.push((end[p], depth[c], queue_item(&spans[p], &spans[c], end[p], start[c])));
     }
-    path.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    path.sort_by_key(|item| (item.0, item.1));
     let duration_ns = finish[root] - start[root];
     let culprit = path
         .iter()
