@@ -126,16 +126,46 @@ async fn bind() -> tokio::net::TcpListener {
 }
 
 pub async fn grpc_server(writer: Arc<dyn SpanWriter>, max_request_bytes: usize) -> Server {
+    serve(writer, |ingest, listener, shutdown| {
+        let receiver = OtlpGrpcReceiver::builder(ingest)
+            .max_request_bytes(max_request_bytes)
+            .build();
+        tokio::spawn(receiver.serve(listener, shutdown))
+    })
+    .await
+}
+
+pub async fn http_server(writer: Arc<dyn SpanWriter>, max_request_bytes: usize) -> Server {
+    serve(writer, |ingest, listener, shutdown| {
+        let receiver = OtlpHttpReceiver::builder(ingest)
+            .max_request_bytes(max_request_bytes)
+            .build();
+        tokio::spawn(receiver.serve(listener, shutdown))
+    })
+    .await
+}
+
+/// A receiver on 127.0.0.1:0 writing through `writer`; `spawn` builds it around the
+/// ingest and starts it serving on the listener until the shutdown future resolves.
+async fn serve(
+    writer: Arc<dyn SpanWriter>,
+    spawn: impl FnOnce(
+        Arc<Ingest>,
+        tokio::net::TcpListener,
+        std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>>,
+) -> Server {
     let listener = bind().await;
     let addr = listener.local_addr().unwrap();
     let ingest = Arc::new(Ingest::new(writer));
     let (stop, stopped) = oneshot::channel::<()>();
-    let receiver = OtlpGrpcReceiver::builder(Arc::clone(&ingest))
-        .max_request_bytes(max_request_bytes)
-        .build();
-    let task = tokio::spawn(receiver.serve(listener, async move {
-        let _ = stopped.await;
-    }));
+    let task = spawn(
+        Arc::clone(&ingest),
+        listener,
+        Box::pin(async move {
+            let _ = stopped.await;
+        }),
+    );
     Server {
         addr,
         ingest,
@@ -144,22 +174,16 @@ pub async fn grpc_server(writer: Arc<dyn SpanWriter>, max_request_bytes: usize) 
     }
 }
 
-pub async fn http_server(writer: Arc<dyn SpanWriter>, max_request_bytes: usize) -> Server {
-    let listener = bind().await;
-    let addr = listener.local_addr().unwrap();
-    let ingest = Arc::new(Ingest::new(writer));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let receiver = OtlpHttpReceiver::builder(Arc::clone(&ingest))
-        .max_request_bytes(max_request_bytes)
-        .build();
-    let task = tokio::spawn(receiver.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-    Server {
-        addr,
-        ingest,
-        stop,
-        task,
+/// Requires the partial-success answer to [`partly_bad_request`]: its three bad spans
+/// rejected, each with its reason in the message.
+pub fn assert_rejects_the_bad_spans(rejected_spans: i64, error_message: &str) {
+    assert_eq!(rejected_spans, 3);
+    for needle in [
+        "trace_id has 5 bytes, expected 16",
+        "span_id is all zeros",
+        "is before start_time_unix_nano",
+    ] {
+        assert!(error_message.contains(needle), "{error_message}");
     }
 }
 
