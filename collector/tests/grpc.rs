@@ -217,29 +217,19 @@ async fn gzip_bomb_is_resource_exhausted_without_inflating() {
 
 #[tokio::test]
 async fn storage_errors_map_to_unavailable_and_internal() {
-    let server = grpc_server(
-        Recorder::failing(|| StorageError::Retryable("db down".into())),
-        MIB,
-    )
-    .await;
-    let status = client(&server, false)
-        .await
-        .export(request(vec![span("a")]))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable);
-    let server = grpc_server(
-        Recorder::failing(|| StorageError::Permanent("schema".into())),
-        MIB,
-    )
-    .await;
-    let status = client(&server, false)
-        .await
-        .export(request(vec![span("a")]))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Internal);
-    assert_eq!(server.ingest.stats().write_errors, 1);
+    for (fail, code) in [
+        ((|| StorageError::Retryable("db down".into())) as fn() -> StorageError, Code::Unavailable),
+        (|| StorageError::Permanent("schema".into()), Code::Internal),
+    ] {
+        let server = grpc_server(Recorder::failing(fail), MIB).await;
+        let status = client(&server, false)
+            .await
+            .export(request(vec![span("a")]))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), code);
+        assert_eq!(server.ingest.stats().write_errors, 1);
+    }
 }
 
 #[tokio::test]
