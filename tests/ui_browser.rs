@@ -185,9 +185,13 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Stops chromedriver and every Chromium process of this session's profile: killing
+    /// the driver alone leaves its browser running (orphaned) after the test, pass or fail.
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let profile = format!("--user-data-dir={}", self._profile.path().display());
+        let _ = Command::new("pkill").args(["-KILL", "-f", "--", &profile]).status();
     }
 }
 
