@@ -170,27 +170,15 @@ struct Column {
     bytes: u64,
 }
 
-/// A table's columns by compressed size on disk, largest first.
-async fn columns(client: &clickhouse::Client, db: &str, table: &str) -> Vec<Column> {
+/// The parts of a table by compressed size on disk, largest first, from a system table
+/// with `name` and `data_compressed_bytes` per part (`system.columns`,
+/// `system.data_skipping_indices`).
+async fn sizes(client: &clickhouse::Client, system_table: &str, db: &str, table: &str) -> Vec<Column> {
     client
-        .query(
-            "SELECT name, toUInt64(data_compressed_bytes) AS bytes FROM system.columns \
-             WHERE database = ? AND table = ? ORDER BY bytes DESC",
-        )
-        .bind(db)
-        .bind(table)
-        .fetch_all()
-        .await
-        .unwrap()
-}
-
-/// A table's skip indexes by compressed size on disk, largest first.
-async fn skip_indexes(client: &clickhouse::Client, db: &str, table: &str) -> Vec<Column> {
-    client
-        .query(
-            "SELECT name, toUInt64(data_compressed_bytes) AS bytes FROM system.data_skipping_indices \
-             WHERE database = ? AND table = ? ORDER BY bytes DESC",
-        )
+        .query(&format!(
+            "SELECT name, toUInt64(data_compressed_bytes) AS bytes FROM system.{system_table} \
+             WHERE database = ? AND table = ? ORDER BY bytes DESC"
+        ))
         .bind(db)
         .bind(table)
         .fetch_all()
@@ -254,14 +242,14 @@ async fn insert_throughput_and_bytes_per_span() {
     println!();
     println!("| hopscope spans_v2 column | compressed bytes | bytes/span |");
     println!("|---|---|---|");
-    for c in columns(&client, "hs_bench", "spans_v2").await {
+    for c in sizes(&client, "columns", "hs_bench", "spans_v2").await {
         println!("| {} | {} | {:.2} |", c.name, c.bytes, c.bytes as f64 / n as f64);
     }
     println!();
     println!("| skip index | compressed bytes | bytes/span |");
     println!("|---|---|---|");
     for (db, table) in [("hs_bench", "spans_v2"), ("otel", "otel_traces")] {
-        for c in skip_indexes(&client, db, table).await {
+        for c in sizes(&client, "data_skipping_indices", db, table).await {
             println!("| {table}.{} | {} | {:.2} |", c.name, c.bytes, c.bytes as f64 / n as f64);
         }
     }
