@@ -235,7 +235,7 @@ impl StoreFeeder {
     /// Writes the records' spans, retrying retryable errors with capped exponential
     /// backoff for as long as it takes; a permanent refusal is logged and counted.
     /// `decoded` are the records' spans for the first attempt.
-    async fn write_with_retry(&self, records: &[(u64, Vec<u8>)], decoded: Vec<SpanRecord>) {
+    async fn write_with_retry(&self, records: &[LogRecord], decoded: Vec<SpanRecord>) {
         let mut delay = Duration::from_millis(self.config.retry_initial_ms.max(1));
         let max_delay = Duration::from_millis(self.config.retry_max_ms.max(1));
         let mut decoded = Some(decoded);
@@ -280,7 +280,7 @@ type LogRecord = (u64, Vec<u8>);
 /// A batch read from the log and decoded, with the reader positioned after it.
 struct Prepared {
     reader: WalReader,
-    records: Vec<(u64, Vec<u8>)>,
+    records: Vec<LogRecord>,
     spans: Vec<SpanRecord>,
 }
 
@@ -315,7 +315,7 @@ fn read_batch(
 }
 
 /// Decodes and maps the records' spans; undecodable records are counted and skipped.
-fn decode(stats: &FeederStats, records: &[(u64, Vec<u8>)]) -> Vec<SpanRecord> {
+fn decode(stats: &FeederStats, records: &[LogRecord]) -> Vec<SpanRecord> {
     let mut spans = Vec::new();
     for (seq, payload) in records {
         match ExportTraceServiceRequest::decode(payload.as_slice()) {
