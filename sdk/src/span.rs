@@ -173,6 +173,7 @@ impl std::fmt::Debug for Span {
 impl Span {
     /// A span that records nothing and carries `context` (e.g. to keep propagating a
     /// remote context through code that wants a `Span`).
+    #[inline]
     pub fn non_recording(context: SpanContext) -> Span {
         Span {
             record: None,

@@ -376,14 +376,7 @@ impl SpanBuilder<'_> {
             is_remote: false,
         };
         if !sampled {
-            return Span {
-                record: None,
-                context,
-                pipeline: None,
-                start_raw: 0,
-                keys_seen: 0,
-                maybe_repeated: false,
-            };
+            return Span::non_recording(context);
         }
         // Builder attributes become the span's attribute vector (deduplicated only when
         // needed).
