@@ -363,9 +363,9 @@ impl Reader {
         };
         let mut ids: Vec<[u8; 16]> = Vec::with_capacity(limit);
         let mut seen: HashSet<[u8; 16]> = HashSet::with_capacity(limit);
+        let ts = self.ts();
         for slice in slices {
             let mut sql = filter.clone();
-            let ts = self.ts();
             if let Some(start) = slice.start {
                 sql.bind(
                     &format!(" AND start_time >= {ts}"),
