@@ -4,7 +4,61 @@
 //! Both the current and the older (pre-1.26) attribute names are understood, because
 //! services in the field run SDKs of every age.
 
-use crate::span::{AttrValue, HopKind, KeyValue, SpanKind, find_attr, find_str};
+use crate::span::{AttrValue, HopKind, KeyValue, SpanKind, find_str};
+
+/// What an attribute lookup found: the two value types derivation reads, or something
+/// else.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LookedUp<'a> {
+    /// A string value.
+    Str(&'a str),
+    /// An integer value.
+    Int(i64),
+    /// Any other value type.
+    Other,
+}
+
+/// Attributes that derivation can look keys up in: owned ([`KeyValue`]) or borrowed
+/// ([`crate::view::AttrRef`]) ones. The first attribute with the key wins.
+pub trait AttrLookup {
+    /// The value of the first attribute named `key`.
+    fn look_up(&self, key: &str) -> Option<LookedUp<'_>>;
+}
+
+impl AttrLookup for [KeyValue] {
+    fn look_up(&self, key: &str) -> Option<LookedUp<'_>> {
+        self.iter().find(|kv| kv.key == key).map(|kv| match &kv.value {
+            AttrValue::String(s) => LookedUp::Str(s),
+            AttrValue::Int(i) => LookedUp::Int(*i),
+            _ => LookedUp::Other,
+        })
+    }
+}
+
+impl<T> AttrLookup for Vec<T>
+where
+    [T]: AttrLookup,
+{
+    fn look_up(&self, key: &str) -> Option<LookedUp<'_>> {
+        self.as_slice().look_up(key)
+    }
+}
+
+impl<T, const N: usize> AttrLookup for [T; N]
+where
+    [T]: AttrLookup,
+{
+    fn look_up(&self, key: &str) -> Option<LookedUp<'_>> {
+        self.as_slice().look_up(key)
+    }
+}
+
+fn look_up_str<'a, A: AttrLookup + ?Sized>(attrs: &'a A, key: &str) -> Option<&'a str> {
+    match attrs.look_up(key)? {
+        LookedUp::Str(s) => Some(s),
+        _ => None,
+    }
+}
 
 /// Service name used when the resource has no `service.name`.
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -33,7 +87,7 @@ pub fn host(resource_attrs: &[KeyValue]) -> Option<String> {
 
 /// Classifies a span's hop kind. Messaging wins over database (a Redis stream consumer is
 /// a queue hop), a cache system is `cache` not `db`, RPC wins over HTTP (gRPC runs on HTTP).
-pub fn hop_kind(attrs: &[KeyValue]) -> HopKind {
+pub fn hop_kind<A: AttrLookup + ?Sized>(attrs: &A) -> HopKind {
     if has(attrs, "messaging.system") {
         return HopKind::Mq;
     }
@@ -53,7 +107,7 @@ pub fn hop_kind(attrs: &[KeyValue]) -> HopKind {
 /// The peer node a non-server span talks to, e.g. `redis-shard-2:6379`, `payments` (a
 /// queue), `ledger` (a database namespace when no address is known). Server spans have
 /// no peer: their node is their own service and host.
-pub fn peer(kind: SpanKind, hop: HopKind, attrs: &[KeyValue]) -> Option<String> {
+pub fn peer<A: AttrLookup + ?Sized>(kind: SpanKind, hop: HopKind, attrs: &A) -> Option<String> {
     if kind == SpanKind::Server {
         return None;
     }
@@ -71,14 +125,14 @@ pub fn peer(kind: SpanKind, hop: HopKind, attrs: &[KeyValue]) -> Option<String> 
 
 /// `server.address[:server.port]`, falling back to the older `net.peer.*`,
 /// `network.peer.*` attributes and the authority of `url.full` / `http.url`.
-fn address(attrs: &[KeyValue]) -> Option<String> {
+fn address<A: AttrLookup + ?Sized>(attrs: &A) -> Option<String> {
     let pairs: [(&str, &str); 3] = [
         ("server.address", "server.port"),
         ("net.peer.name", "net.peer.port"),
         ("network.peer.address", "network.peer.port"),
     ];
     for (host_key, port_key) in pairs {
-        if let Some(host) = find_str(attrs, host_key).filter(|h| !h.is_empty()) {
+        if let Some(host) = look_up_str(attrs, host_key).filter(|h| !h.is_empty()) {
             return Some(match port(attrs, port_key) {
                 Some(port) => format!("{host}:{port}"),
                 None => host.to_owned(),
@@ -88,11 +142,11 @@ fn address(attrs: &[KeyValue]) -> Option<String> {
     first_str(attrs, &["url.full", "http.url"]).and_then(url_authority)
 }
 
-fn port(attrs: &[KeyValue], key: &str) -> Option<i64> {
-    match find_attr(attrs, key)? {
-        AttrValue::Int(p) => Some(*p),
-        AttrValue::String(s) => s.parse().ok(),
-        _ => None,
+fn port<A: AttrLookup + ?Sized>(attrs: &A, key: &str) -> Option<i64> {
+    match attrs.look_up(key)? {
+        LookedUp::Int(p) => Some(p),
+        LookedUp::Str(s) => s.parse().ok(),
+        LookedUp::Other => None,
     }
 }
 
@@ -181,12 +235,12 @@ pub fn cloud(resource_attrs: &[KeyValue]) -> CloudTags {
     }
 }
 
-fn has(attrs: &[KeyValue], key: &str) -> bool {
-    find_attr(attrs, key).is_some()
+fn has<A: AttrLookup + ?Sized>(attrs: &A, key: &str) -> bool {
+    attrs.look_up(key).is_some()
 }
 
-fn first_str<'a>(attrs: &'a [KeyValue], keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|key| find_str(attrs, key).filter(|v| !v.is_empty()))
+fn first_str<'a, A: AttrLookup + ?Sized>(attrs: &'a A, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|key| look_up_str(attrs, key).filter(|v| !v.is_empty()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ pub mod glob;
 pub mod ids;
 pub mod otlp;
 pub mod otlp_scan;
+pub mod otlp_wire;
 pub mod span;
+pub mod view;
 
 pub use derive::{CloudKind, CloudTags};
 pub use ids::{IdParseError, SpanId, TraceId};

@@ -132,11 +132,11 @@ fn required_id<T>(
     Ok(id)
 }
 
-fn trace_id(bytes: &[u8], field: &'static str) -> Result<TraceId, SpanError> {
+pub(crate) fn trace_id(bytes: &[u8], field: &'static str) -> Result<TraceId, SpanError> {
     required_id(bytes, field, TraceId::LEN, TraceId::from_slice, TraceId::is_zero)
 }
 
-fn span_id(bytes: &[u8], field: &'static str) -> Result<SpanId, SpanError> {
+pub(crate) fn span_id(bytes: &[u8], field: &'static str) -> Result<SpanId, SpanError> {
     required_id(bytes, field, SpanId::LEN, SpanId::from_slice, SpanId::is_zero)
 }
 
@@ -243,7 +243,7 @@ pub fn request_is_valid(request: &ExportTraceServiceRequest) -> bool {
 }
 
 /// A parent id must be 8 bytes; all zeros is read as "no parent".
-fn span_id_or_zero(bytes: &[u8]) -> Result<Option<SpanId>, SpanError> {
+pub(crate) fn span_id_or_zero(bytes: &[u8]) -> Result<Option<SpanId>, SpanError> {
     let id = SpanId::from_slice(bytes).ok_or(SpanError::IdLength {
         field: "parent_span_id",
         got: bytes.len(),
@@ -272,7 +272,7 @@ fn event_from_otlp(event: otlp_trace::span::Event) -> Event {
     }
 }
 
-fn resource_from_otlp(resource: Option<otlp_resource::Resource>, schema_url: String) -> Resource {
+pub(crate) fn resource_from_otlp(resource: Option<otlp_resource::Resource>, schema_url: String) -> Resource {
     let resource = resource.unwrap_or_default();
     Resource {
         attributes: attrs_from_otlp(resource.attributes),
@@ -281,7 +281,7 @@ fn resource_from_otlp(resource: Option<otlp_resource::Resource>, schema_url: Str
     }
 }
 
-fn scope_from_otlp(scope: Option<otlp_common::InstrumentationScope>, schema_url: String) -> Scope {
+pub(crate) fn scope_from_otlp(scope: Option<otlp_common::InstrumentationScope>, schema_url: String) -> Scope {
     let scope = scope.unwrap_or_default();
     Scope {
         name: scope.name,
@@ -300,7 +300,7 @@ pub fn attrs_from_otlp(attrs: Vec<otlp_common::KeyValue>) -> Vec<KeyValue> {
         .collect()
 }
 
-fn value_from_otlp(value: Option<otlp_common::AnyValue>) -> AttrValue {
+pub(crate) fn value_from_otlp(value: Option<otlp_common::AnyValue>) -> AttrValue {
     use otlp_common::any_value::Value;
     match value.and_then(|v| v.value) {
         None => AttrValue::Empty,

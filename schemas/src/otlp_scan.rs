@@ -39,7 +39,7 @@ pub fn valid_span_count(body: &[u8]) -> Option<usize> {
 }
 
 /// Calls `field` with each field's tag and wire type; `field` must consume the value.
-fn each_field<'a>(
+pub(crate) fn each_field<'a>(
     mut buf: &'a [u8],
     mut field: impl FnMut(u32, WireType, &mut &'a [u8]) -> Option<()>,
 ) -> Option<()> {
@@ -50,14 +50,14 @@ fn each_field<'a>(
     Some(())
 }
 
-fn skip(tag: u32, wire: WireType, buf: &mut &[u8]) -> Option<()> {
+pub(crate) fn skip(tag: u32, wire: WireType, buf: &mut &[u8]) -> Option<()> {
     match wire {
         WireType::StartGroup | WireType::EndGroup => None,
         _ => skip_field(wire, tag, buf, DecodeContext::default()).ok(),
     }
 }
 
-fn delimited<'a>(wire: WireType, buf: &mut &'a [u8]) -> Option<&'a [u8]> {
+pub(crate) fn delimited<'a>(wire: WireType, buf: &mut &'a [u8]) -> Option<&'a [u8]> {
     if wire != WireType::LengthDelimited {
         return None;
     }
@@ -82,14 +82,14 @@ fn string(wire: WireType, buf: &mut &[u8]) -> Option<()> {
     std::str::from_utf8(delimited(wire, buf)?).ok().map(drop)
 }
 
-fn varint(wire: WireType, buf: &mut &[u8]) -> Option<u64> {
+pub(crate) fn varint(wire: WireType, buf: &mut &[u8]) -> Option<u64> {
     if wire != WireType::Varint {
         return None;
     }
     decode_varint(buf).ok()
 }
 
-fn fixed<const N: usize>(wire: WireType, buf: &mut &[u8]) -> Option<[u8; N]> {
+pub(crate) fn fixed<const N: usize>(wire: WireType, buf: &mut &[u8]) -> Option<[u8; N]> {
     let expected = match N {
         4 => WireType::ThirtyTwoBit,
         _ => WireType::SixtyFourBit,
@@ -102,7 +102,7 @@ fn fixed<const N: usize>(wire: WireType, buf: &mut &[u8]) -> Option<[u8; N]> {
     value.try_into().ok()
 }
 
-fn fixed64(wire: WireType, buf: &mut &[u8]) -> Option<u64> {
+pub(crate) fn fixed64(wire: WireType, buf: &mut &[u8]) -> Option<u64> {
     fixed::<8>(wire, buf).map(u64::from_le_bytes)
 }
 
@@ -247,7 +247,7 @@ fn key_value(body: &[u8], depth: u32) -> Option<()> {
     })
 }
 
-fn any_value(body: &[u8], depth: u32) -> Option<()> {
+pub(crate) fn any_value(body: &[u8], depth: u32) -> Option<()> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -270,4 +270,4 @@ fn any_value(body: &[u8], depth: u32) -> Option<()> {
 
 #[cfg(test)]
 #[path = "otlp_scan_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -12,7 +12,7 @@ use prost::Message;
 use super::*;
 use crate::otlp::{request_is_valid, span_count};
 
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
+pub(crate) fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue { value: Some(value) }),
@@ -55,7 +55,7 @@ fn attributes(seed: u8) -> Vec<KeyValue> {
     ]
 }
 
-fn span(n: u8) -> Span {
+pub(crate) fn span(n: u8) -> Span {
     Span {
         trace_id: vec![n | 1; 16],
         span_id: vec![n | 1; 8],
@@ -91,7 +91,7 @@ fn span(n: u8) -> Span {
     }
 }
 
-fn request(spans_per_scope: &[u8]) -> ExportTraceServiceRequest {
+pub(crate) fn request(spans_per_scope: &[u8]) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
@@ -194,7 +194,7 @@ fn nesting_deeper_than_the_limit_is_left_to_the_decoder() {
 }
 
 /// A damaged body: each edit is (position as a fraction of the length, kind, byte).
-fn damage(mut body: Vec<u8>, edits: &[(f64, u8, u8)]) -> Vec<u8> {
+pub(crate) fn damage(mut body: Vec<u8>, edits: &[(f64, u8, u8)]) -> Vec<u8> {
     for &(at, kind, byte) in edits {
         if body.is_empty() {
             break;

@@ -1,0 +1,359 @@
+//! Reads the spans of an encoded OTLP `ExportTraceServiceRequest` in place, as
+//! [`SpanView`]s borrowing the body's strings and bytes.
+//!
+//! Decoding with prost and mapping with [`crate::otlp::spans_from_request`] allocates
+//! a string per attribute key and value, a vector per attribute list and a record per
+//! span, which a store then encodes its own way and frees. A store that encodes views
+//! ([`SpanView`]) skips all of that by walking the body once.
+//!
+//! # Contract
+//!
+//! When [`WireRequest::parse`] and then [`WireRequest::views`] return `Some`, the views,
+//! made owned with [`SpanView::to_record`], equal the spans of
+//! `spans_from_request(ExportTraceServiceRequest::decode(body)?)`, in order, and that
+//! mapping rejects no span. Whatever this walk does not follow exactly like prost — a
+//! malformed body, an invalid span, a singular message field repeated (prost merges
+//! those), nesting deeper than [`crate::otlp_scan::MAX_DEPTH`] — gives `None`, and the
+//! caller decodes the body with prost instead. `None` is never wrong, only slower.
+//!
+//! Resources and scopes (one per `ResourceSpans`/`ScopeSpans`, not per span) are
+//! decoded with prost and mapped as usual; arrays and key/value lists inside attribute
+//! values are too.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1 as otlp_common;
+use opentelemetry_proto::tonic::resource::v1 as otlp_resource;
+use prost::Message;
+use prost::encoding::WireType;
+
+use crate::derive;
+use crate::otlp::{
+    resource_from_otlp, scope_from_otlp, span_id, span_id_or_zero, trace_id, value_from_otlp,
+};
+use crate::otlp_scan::{any_value, delimited, each_field, fixed, fixed64, skip, varint};
+use crate::span::{AttrValue, Resource, Scope, SpanKind, StatusCode};
+use crate::view::{AttrRef, EventView, LinkView, SpanView, ValueRef};
+
+/// A request body split into its resources and scopes, each decoded once; the spans
+/// stay encoded until [`WireRequest::views`].
+#[derive(Debug)]
+pub struct WireRequest<'a> {
+    resources: Vec<WireResource<'a>>,
+}
+
+#[derive(Debug)]
+struct WireResource<'a> {
+    resource: Arc<Resource>,
+    service_name: String,
+    host: Option<String>,
+    scopes: Vec<WireScope<'a>>,
+}
+
+#[derive(Debug)]
+struct WireScope<'a> {
+    scope: Arc<Scope>,
+    spans: Vec<&'a [u8]>,
+}
+
+impl<'a> WireRequest<'a> {
+    /// Splits `body`; `None` when it is not a well-formed request this walk follows
+    /// exactly (see the module doc).
+    pub fn parse(body: &'a [u8]) -> Option<Self> {
+        let mut resources = Vec::new();
+        each_field(body, |tag, wire, buf| match tag {
+            1 => {
+                resources.push(resource_spans(delimited(wire, buf)?)?);
+                Some(())
+            }
+            _ => skip(tag, wire, buf),
+        })?;
+        Some(Self { resources })
+    }
+
+    /// Spans in the request.
+    pub fn span_count(&self) -> usize {
+        self.resources
+            .iter()
+            .flat_map(|r| &r.scopes)
+            .map(|s| s.spans.len())
+            .sum()
+    }
+
+    /// Every span, in request order; `None` as for [`WireRequest::parse`].
+    pub fn views(&self) -> Option<Vec<SpanView<'_>>> {
+        let mut views = Vec::with_capacity(self.span_count());
+        for r in &self.resources {
+            for s in &r.scopes {
+                for body in &s.spans {
+                    views.push(span(body, r, &s.scope)?);
+                }
+            }
+        }
+        Some(views)
+    }
+}
+
+fn string<'a>(wire: WireType, buf: &mut &'a [u8]) -> Option<&'a str> {
+    std::str::from_utf8(delimited(wire, buf)?).ok()
+}
+
+/// Merges every occurrence of a singular message field, as prost does.
+fn merged<M: Message + Default>(occurrences: &[&[u8]]) -> Option<Option<M>> {
+    if occurrences.is_empty() {
+        return Some(None);
+    }
+    let mut message = M::default();
+    for bytes in occurrences {
+        message.merge(*bytes).ok()?;
+    }
+    Some(Some(message))
+}
+
+fn resource_spans(body: &[u8]) -> Option<WireResource<'_>> {
+    let mut resource = Vec::new();
+    let mut scopes = Vec::new();
+    let mut schema_url = "";
+    each_field(body, |tag, wire, buf| match tag {
+        1 => delimited(wire, buf).map(|m| resource.push(m)),
+        2 => delimited(wire, buf).map(|m| scopes.push(m)),
+        3 => string(wire, buf).map(|s| schema_url = s),
+        _ => skip(tag, wire, buf),
+    })?;
+    let resource = resource_from_otlp(
+        merged::<otlp_resource::Resource>(&resource)?,
+        schema_url.to_owned(),
+    );
+    Some(WireResource {
+        service_name: derive::service_name(&resource.attributes),
+        host: derive::host(&resource.attributes),
+        resource: Arc::new(resource),
+        scopes: scopes.into_iter().map(scope_spans).collect::<Option<_>>()?,
+    })
+}
+
+fn scope_spans(body: &[u8]) -> Option<WireScope<'_>> {
+    let mut scope = Vec::new();
+    let mut spans = Vec::new();
+    let mut schema_url = "";
+    each_field(body, |tag, wire, buf| match tag {
+        1 => delimited(wire, buf).map(|m| scope.push(m)),
+        2 => delimited(wire, buf).map(|m| spans.push(m)),
+        3 => string(wire, buf).map(|s| schema_url = s),
+        _ => skip(tag, wire, buf),
+    })?;
+    let scope = scope_from_otlp(
+        merged::<otlp_common::InstrumentationScope>(&scope)?,
+        schema_url.to_owned(),
+    );
+    Some(WireScope {
+        scope: Arc::new(scope),
+        spans,
+    })
+}
+
+/// The fields of a span as found on the wire, the last occurrence of each scalar
+/// winning, as in prost.
+#[derive(Default)]
+struct RawSpan<'a> {
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    parent_span_id: &'a [u8],
+    trace_state: &'a str,
+    name: &'a str,
+    kind: i32,
+    start: u64,
+    end: u64,
+    flags: u32,
+    status: Option<(i32, &'a str)>,
+    dropped: [u32; 3],
+}
+
+fn span<'a>(
+    body: &'a [u8],
+    r: &'a WireResource<'_>,
+    scope: &'a Arc<Scope>,
+) -> Option<SpanView<'a>> {
+    let mut raw = RawSpan::default();
+    let mut attributes = Vec::new();
+    let mut events = Vec::new();
+    let mut links = Vec::new();
+    let mut dropped_links = 0u32;
+    each_field(body, |tag, wire, buf| match tag {
+        1 => delimited(wire, buf).map(|v| raw.trace_id = v),
+        2 => delimited(wire, buf).map(|v| raw.span_id = v),
+        3 => string(wire, buf).map(|v| raw.trace_state = v),
+        4 => delimited(wire, buf).map(|v| raw.parent_span_id = v),
+        5 => string(wire, buf).map(|v| raw.name = v),
+        6 => varint(wire, buf).map(|v| raw.kind = v as i32),
+        7 => fixed64(wire, buf).map(|v| raw.start = v),
+        8 => fixed64(wire, buf).map(|v| raw.end = v),
+        9 => attributes.push(key_value(delimited(wire, buf)?)?).into(),
+        10 => varint(wire, buf).map(|v| raw.dropped[0] = v as u32),
+        11 => events.push(event(delimited(wire, buf)?)?).into(),
+        12 => varint(wire, buf).map(|v| raw.dropped[1] = v as u32),
+        13 => {
+            match link(delimited(wire, buf)?)? {
+                Some(link) => links.push(link),
+                // A link with unusable ids cannot be followed; counted as dropped.
+                None => dropped_links += 1,
+            }
+            Some(())
+        }
+        14 => varint(wire, buf).map(|v| raw.dropped[2] = v as u32),
+        15 => status(delimited(wire, buf)?, &mut raw.status),
+        16 => fixed::<4>(wire, buf).map(|v| raw.flags = u32::from_le_bytes(v)),
+        _ => skip(tag, wire, buf),
+    })?;
+    let trace_id = trace_id(raw.trace_id, "trace_id").ok()?;
+    let span_id = span_id(raw.span_id, "span_id").ok()?;
+    let parent_span_id = match raw.parent_span_id.len() {
+        0 => None,
+        _ => span_id_or_zero(raw.parent_span_id).ok()?,
+    };
+    if raw.start == 0 || raw.end < raw.start {
+        return None;
+    }
+    let kind = SpanKind::from_otlp(raw.kind);
+    let hop_kind = derive::hop_kind(&attributes[..]);
+    let peer = derive::peer(kind, hop_kind, &attributes[..]).map(Cow::Owned);
+    let (status_code, status_message) = raw.status.unwrap_or((0, ""));
+    Some(SpanView {
+        trace_id,
+        span_id,
+        parent_span_id,
+        trace_state: raw.trace_state,
+        flags: raw.flags,
+        name: raw.name,
+        kind,
+        start_time_unix_nano: raw.start,
+        end_time_unix_nano: raw.end,
+        status_code: StatusCode::from_otlp(status_code),
+        status_message,
+        attributes,
+        dropped_attributes_count: raw.dropped[0],
+        events,
+        dropped_events_count: raw.dropped[1],
+        links,
+        dropped_links_count: raw.dropped[2].wrapping_add(dropped_links),
+        resource: &r.resource,
+        scope,
+        service_name: &r.service_name,
+        hop_kind,
+        peer,
+        host: r.host.as_deref(),
+    })
+}
+
+/// `Status`, merged into `status` (prost merges repeated occurrences field by field).
+fn status<'a>(body: &'a [u8], status: &mut Option<(i32, &'a str)>) -> Option<()> {
+    let (code, message) = status.get_or_insert((0, ""));
+    each_field(body, |tag, wire, buf| match tag {
+        2 => string(wire, buf).map(|v| *message = v),
+        3 => varint(wire, buf).map(|v| *code = v as i32),
+        _ => skip(tag, wire, buf),
+    })
+}
+
+fn event(body: &[u8]) -> Option<EventView<'_>> {
+    let mut event = EventView {
+        time_unix_nano: 0,
+        name: "",
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+    };
+    each_field(body, |tag, wire, buf| match tag {
+        1 => fixed64(wire, buf).map(|v| event.time_unix_nano = v),
+        2 => string(wire, buf).map(|v| event.name = v),
+        3 => event.attributes.push(key_value(delimited(wire, buf)?)?).into(),
+        4 => varint(wire, buf).map(|v| event.dropped_attributes_count = v as u32),
+        _ => skip(tag, wire, buf),
+    })?;
+    Some(event)
+}
+
+/// A link, `Some(None)` when its ids are unusable (the mapping drops such links).
+fn link(body: &[u8]) -> Option<Option<LinkView<'_>>> {
+    let (mut trace, mut span, mut trace_state) = (&[][..], &[][..], "");
+    let (mut attributes, mut dropped, mut flags) = (Vec::new(), 0, 0);
+    each_field(body, |tag, wire, buf| match tag {
+        1 => delimited(wire, buf).map(|v| trace = v),
+        2 => delimited(wire, buf).map(|v| span = v),
+        3 => string(wire, buf).map(|v| trace_state = v),
+        4 => attributes.push(key_value(delimited(wire, buf)?)?).into(),
+        5 => varint(wire, buf).map(|v| dropped = v as u32),
+        6 => fixed::<4>(wire, buf).map(|v| flags = u32::from_le_bytes(v)),
+        _ => skip(tag, wire, buf),
+    })?;
+    let (Ok(trace_id), Ok(span_id)) = (
+        trace_id(trace, "link.trace_id"),
+        span_id(span, "link.span_id"),
+    ) else {
+        return Some(None);
+    };
+    Some(Some(LinkView {
+        trace_id,
+        span_id,
+        trace_state,
+        attributes,
+        dropped_attributes_count: dropped,
+        flags,
+    }))
+}
+
+/// An attribute (`KeyValue` at nesting depth 1).
+fn key_value(body: &[u8]) -> Option<AttrRef<'_>> {
+    let mut key = "";
+    let mut value = None;
+    each_field(body, |tag, wire, buf| match tag {
+        1 => string(wire, buf).map(|v| key = v),
+        // A repeated singular message is merged by prost: not followed here.
+        2 if value.is_none() => delimited(wire, buf).map(|v| value = Some(v)),
+        2 => None,
+        3 => varint(wire, buf).map(drop),
+        _ => skip(tag, wire, buf),
+    })?;
+    let value = match value {
+        Some(body) => any(body)?,
+        None => ValueRef::Other(Cow::Owned(AttrValue::Empty)),
+    };
+    Some(AttrRef { key, value })
+}
+
+/// An `AnyValue`: scalars borrowed, arrays and key/value lists decoded with prost.
+fn any(body: &[u8]) -> Option<ValueRef<'_>> {
+    let mut value = ValueRef::Other(Cow::Owned(AttrValue::Empty));
+    let mut set = 0;
+    let mut nested = false;
+    each_field(body, |tag, wire, buf| {
+        if (1..=8).contains(&tag) {
+            set += 1;
+        }
+        match tag {
+            1 => string(wire, buf).map(|v| value = ValueRef::Str(v)),
+            2 => varint(wire, buf).map(|v| value = ValueRef::Bool(v != 0)),
+            3 => varint(wire, buf).map(|v| value = ValueRef::Int(v as i64)),
+            4 => fixed64(wire, buf).map(|v| value = ValueRef::Double(f64::from_bits(v))),
+            5 | 6 => delimited(wire, buf).map(|_| nested = true),
+            7 => delimited(wire, buf).map(|v| value = ValueRef::Bytes(v)),
+            8 => varint(wire, buf).map(|_| value = ValueRef::Other(Cow::Owned(AttrValue::Empty))),
+            _ => skip(tag, wire, buf),
+        }
+    })?;
+    if set > 1 {
+        // The last of several oneof fields wins in prost, merging repeated messages.
+        return None;
+    }
+    if nested {
+        // Depth 2: the value of an attribute of a span, event or link.
+        any_value(body, 2)?;
+        let decoded = otlp_common::AnyValue::decode(body).ok()?;
+        value = ValueRef::Other(Cow::Owned(value_from_otlp(Some(decoded))));
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+#[path = "otlp_wire_tests.rs"]
+mod tests;

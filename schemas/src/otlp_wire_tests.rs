@@ -1,0 +1,161 @@
+#![allow(clippy::unwrap_used)]
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use proptest::prelude::{ProptestConfig, prop_assert, prop_assert_eq, proptest};
+use proptest::arbitrary::any;
+use prost::Message;
+
+use super::*;
+use crate::otlp::spans_from_request;
+use crate::otlp_scan::tests::{damage, kv, request};
+use crate::span::SpanRecord;
+
+/// What the walk gives for `body`, as owned records.
+fn walked(body: &[u8]) -> Option<Vec<SpanRecord>> {
+    let request = WireRequest::parse(body)?;
+    let views = request.views()?;
+    assert_eq!(views.len(), request.span_count());
+    Some(views.iter().map(SpanView::to_record).collect())
+}
+
+/// What prost + the mapping give for `body`, when it decodes and every span is valid.
+fn mapped(body: &[u8]) -> Option<Vec<SpanRecord>> {
+    let batch = spans_from_request(ExportTraceServiceRequest::decode(body).ok()?);
+    (batch.rejected == 0).then_some(batch.spans)
+}
+
+#[test]
+fn every_field_of_every_message_matches_the_mapping() {
+    // Every scalar type, arrays, key/value lists, events, links, status, resource and
+    // scope attributes, several scopes.
+    let body = request(&[3, 0, 5]).encode_to_vec();
+    let walked = walked(&body).unwrap();
+    assert_eq!(walked.len(), 8);
+    assert_eq!(Some(walked), mapped(&body));
+}
+
+#[test]
+fn derived_fields_match_the_mapping() {
+    let mut request = request(&[1]);
+    let span = &mut request.resource_spans[0].scope_spans[0].spans[0];
+    span.kind = 3;
+    span.attributes = vec![
+        kv("db.system", any_value::Value::StringValue("redis".into())),
+        kv("server.address", any_value::Value::StringValue("redis-2".into())),
+        kv("server.port", any_value::Value::IntValue(6379)),
+    ];
+    let body = request.encode_to_vec();
+    let walked = walked(&body).unwrap();
+    assert_eq!(walked[0].peer.as_deref(), Some("redis-2:6379"));
+    assert_eq!(Some(walked), mapped(&body));
+}
+
+#[test]
+fn unusable_links_are_dropped_and_counted_like_the_mapping() {
+    let mut request = request(&[1]);
+    let span = &mut request.resource_spans[0].scope_spans[0].spans[0];
+    let mut bad = span.links[0].clone();
+    bad.trace_id = vec![0; 16];
+    span.links.push(bad);
+    let body = request.encode_to_vec();
+    let walked = walked(&body).unwrap();
+    assert_eq!(walked[0].links.len(), 1);
+    assert_eq!(walked[0].dropped_links_count, 5);
+    assert_eq!(Some(walked), mapped(&body));
+}
+
+#[test]
+fn an_invalid_span_is_left_to_the_mapping() {
+    let cases: [fn(&mut Span); 4] = [
+        |s| s.trace_id = vec![0; 16],
+        |s| s.span_id.truncate(4),
+        |s| s.start_time_unix_nano = 0,
+        |s| s.end_time_unix_nano = s.start_time_unix_nano - 1,
+    ];
+    for break_span in cases {
+        let mut request = request(&[2]);
+        break_span(&mut request.resource_spans[0].scope_spans[0].spans[1]);
+        let body = request.encode_to_vec();
+        assert!(walked(&body).is_none());
+        assert!(mapped(&body).is_none());
+    }
+}
+
+/// `request` with its first span's encoding followed by `extra` (prost merges the two).
+fn with_span_suffix(extra: &[u8]) -> Vec<u8> {
+    let mut request = request(&[1]);
+    let mut rs = request.resource_spans.remove(0);
+    let mut scope = rs.scope_spans.remove(0);
+    let mut span = scope.spans.remove(0).encode_to_vec();
+    span.extend_from_slice(extra);
+    let mut scope_bytes = scope.encode_to_vec();
+    prost::encoding::bytes::encode(2, &span, &mut scope_bytes);
+    let mut rs_bytes = rs.encode_to_vec();
+    prost::encoding::bytes::encode(2, &scope_bytes, &mut rs_bytes);
+    let mut body = Vec::new();
+    prost::encoding::bytes::encode(1, &rs_bytes, &mut body);
+    body
+}
+
+#[test]
+fn repeated_fields_follow_prost_or_are_left_to_it() {
+    // Repeated scalars: the last wins; a repeated status is merged field by field.
+    let extra = Span {
+        name: "renamed".into(),
+        status: Some(Status { message: String::new(), code: 1 }),
+        ..Default::default()
+    };
+    let body = with_span_suffix(&extra.encode_to_vec());
+    let spans = walked(&body).unwrap();
+    assert_eq!(spans[0].name, "renamed");
+    assert_eq!(spans[0].status_message, "boom");
+    assert_eq!(spans[0].status_code, crate::span::StatusCode::Ok);
+    assert_eq!(Some(spans), mapped(&body));
+
+    // An attribute whose value (a singular message) appears twice: prost merges the
+    // two; the walk declines and leaves it to prost.
+    let mut attr = KeyValue {
+        key: "k".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(1)) }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let second = AnyValue { value: Some(any_value::Value::IntValue(2)) }.encode_to_vec();
+    prost::encoding::bytes::encode(2, &second, &mut attr);
+    let mut extra = Vec::new();
+    prost::encoding::bytes::encode(9, &attr, &mut extra);
+    let body = with_span_suffix(&extra);
+    assert!(mapped(&body).is_some());
+    assert!(walked(&body).is_none());
+}
+
+#[test]
+fn an_empty_request_has_no_spans() {
+    assert_eq!(walked(&[]), Some(Vec::new()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// The contract: whenever the walk gives spans, prost + the mapping give the same
+    /// spans and reject none.
+    #[test]
+    fn some_implies_the_same_spans_as_the_mapping(
+        scopes in proptest::collection::vec(0u8..4, 1..3),
+        edits in proptest::collection::vec((0.0f64..1.0, any::<u8>(), any::<u8>()), 0..4),
+    ) {
+        let body = damage(request(&scopes).encode_to_vec(), &edits);
+        if let Some(spans) = walked(&body) {
+            prop_assert_eq!(Some(spans), mapped(&body));
+        }
+    }
+
+    /// And it is useful: undamaged requests are walked.
+    #[test]
+    fn undamaged_requests_are_walked(scopes in proptest::collection::vec(0u8..6, 0..4)) {
+        let body = request(&scopes).encode_to_vec();
+        prop_assert!(walked(&body).is_some());
+    }
+}
