@@ -20,3 +20,4 @@ pub use span::{
     AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode,
     find_attr, find_str,
 };
+pub use view::{AttrRef, EventView, LinkView, SpanView, ValueRef};

@@ -12,6 +12,7 @@ pub mod deferred;
 pub mod embedded;
 pub mod error;
 pub mod matching;
+pub mod otlp_bodies;
 pub mod query;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use hopscope_schemas::{SpanRecord, TraceId};
 pub use analytics::AnalyticsReader;
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{Result, StorageError};
+pub use otlp_bodies::OtlpWrite;
 pub use query::{DependencyLink, Operation, OperationQuery, TagFilter, Trace, TraceQuery};
 
 /// Writes spans into a store.
@@ -40,6 +42,31 @@ pub use query::{DependencyLink, Operation, OperationQuery, TagFilter, Trace, Tra
 pub trait SpanWriter: Send + Sync {
     /// Stores a batch of validated spans.
     async fn write_spans(&self, spans: Vec<SpanRecord>) -> Result<()>;
+
+    /// Stores the spans of encoded OTLP `ExportTraceServiceRequest` bodies, exactly as
+    /// decoding each with prost, mapping it with
+    /// [`hopscope_schemas::otlp::spans_from_request`] and writing the valid spans with
+    /// [`SpanWriter::write_spans`] would (that method's contract holds). Bodies that do
+    /// not decode are skipped and named in the result. The default does just that; a
+    /// store that reads bodies in place overrides it and [`SpanWriter::reads_otlp`].
+    async fn write_otlp(&self, bodies: Arc<[Vec<u8>]>) -> Result<OtlpWrite> {
+        let (spans, undecodable) = otlp_bodies::decode_all(&bodies);
+        let count = spans.len() as u64;
+        if count > 0 {
+            self.write_spans(spans).await?;
+        }
+        Ok(OtlpWrite {
+            spans: count,
+            undecodable,
+        })
+    }
+
+    /// True when [`SpanWriter::write_otlp`] is cheaper than decoding and
+    /// [`SpanWriter::write_spans`], so a caller holding encoded requests should hand
+    /// them over encoded.
+    fn reads_otlp(&self) -> bool {
+        false
+    }
 }
 
 /// Reads spans back.

@@ -7,7 +7,8 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use hopscope_schemas::{
-    HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId,
+    HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, SpanView, StatusCode,
+    TraceId,
 };
 use rustc_hash::FxHashMap;
 
@@ -184,15 +185,15 @@ impl Block {
 
     /// Appends a span (service and operation already interned as `sid`, `oid`); returns
     /// its row number. The caller keeps the row count within `u16`.
-    pub fn push(&mut self, span: &SpanRecord, sid: u32, oid: u32) -> u16 {
+    pub fn push(&mut self, span: &SpanView<'_>, sid: u32, oid: u32) -> u16 {
         let row = u16::try_from(self.rows.len()).unwrap_or(u16::MAX);
         let resource = self.resources.intern(
-            &span.resource,
+            span.resource,
             |r| cold::fingerprint(&r.attributes, &[&r.schema_url]),
             |r| size_of::<Resource>() + r.schema_url.len() + attrs_size(&r.attributes),
         );
         let scope = self.scopes.intern(
-            &span.scope,
+            span.scope,
             |s| cold::fingerprint(&s.attributes, &[&s.name, &s.version, &s.schema_url]),
             |s| {
                 size_of::<Scope>()

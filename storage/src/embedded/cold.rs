@@ -9,7 +9,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use hopscope_schemas::{AttrValue, Event, KeyValue, Link, SpanId, SpanRecord, TraceId};
+use hopscope_schemas::{AttrRef, AttrValue, Event, KeyValue, Link, SpanId, SpanView, TraceId, ValueRef};
 use rustc_hash::{FxHashMap, FxHasher};
 
 /// String values longer than this are always stored inline.
@@ -96,22 +96,22 @@ impl Dict {
 }
 
 /// Appends the cold part of `span` (with `scope`, its block-local scope id) to `out`.
-pub(crate) fn encode(span: &SpanRecord, scope: u32, dict: &mut Dict, out: &mut Vec<u8>) {
+pub(crate) fn encode(span: &SpanView<'_>, scope: u32, dict: &mut Dict, out: &mut Vec<u8>) {
     let mut w = Writer {
         out,
         dict: Some(dict),
     };
     w.uint(u64::from(scope));
-    w.str(&span.trace_state, false);
+    w.str(span.trace_state, false);
     w.uint(u64::from(span.flags));
-    w.str(&span.status_message, false);
-    w.kvs(&span.attributes);
+    w.str(span.status_message, false);
+    w.attrs(&span.attributes);
     w.uint(u64::from(span.dropped_attributes_count));
     w.uint(span.events.len() as u64);
     for event in &span.events {
         w.int(event.time_unix_nano.wrapping_sub(span.start_time_unix_nano) as i64);
-        w.str(&event.name, true);
-        w.kvs(&event.attributes);
+        w.str(event.name, true);
+        w.attrs(&event.attributes);
         w.uint(u64::from(event.dropped_attributes_count));
     }
     w.uint(u64::from(span.dropped_events_count));
@@ -119,14 +119,14 @@ pub(crate) fn encode(span: &SpanRecord, scope: u32, dict: &mut Dict, out: &mut V
     for link in &span.links {
         w.out.extend_from_slice(&link.trace_id.0);
         w.out.extend_from_slice(&link.span_id.0);
-        w.str(&link.trace_state, false);
-        w.kvs(&link.attributes);
+        w.str(link.trace_state, false);
+        w.attrs(&link.attributes);
         w.uint(u64::from(link.dropped_attributes_count));
         w.uint(u64::from(link.flags));
     }
     w.uint(u64::from(span.dropped_links_count));
     w.opt_str(span.peer.as_deref());
-    w.opt_str(span.host.as_deref());
+    w.opt_str(span.host);
 }
 
 /// Encodes attributes with inline strings only (no dictionary): a content fingerprint.
@@ -293,47 +293,58 @@ impl Writer<'_> {
         }
     }
 
+    fn attrs(&mut self, attrs: &[AttrRef<'_>]) {
+        self.uint(attrs.len() as u64);
+        for a in attrs {
+            let key = self.str(a.key, true);
+            self.value(&a.value, key);
+        }
+    }
+
     fn kvs(&mut self, kvs: &[KeyValue]) {
         self.uint(kvs.len() as u64);
         for kv in kvs {
             let key = self.str(&kv.key, true);
-            self.value(&kv.value, key);
+            self.value(&ValueRef::of(&kv.value), key);
         }
     }
 
-    fn value(&mut self, v: &AttrValue, key: Option<u32>) {
+    fn value(&mut self, v: &ValueRef<'_>, key: Option<u32>) {
         match v {
-            AttrValue::String(s) => {
+            ValueRef::Str(s) => {
                 self.out.push(0);
                 self.value_str(s, key);
             }
-            AttrValue::Bool(false) => self.out.push(1),
-            AttrValue::Bool(true) => self.out.push(2),
-            AttrValue::Int(i) => {
+            ValueRef::Bool(false) => self.out.push(1),
+            ValueRef::Bool(true) => self.out.push(2),
+            ValueRef::Int(i) => {
                 self.out.push(3);
                 self.int(*i);
             }
-            AttrValue::Double(d) => {
+            ValueRef::Double(d) => {
                 self.out.push(4);
                 self.out.extend_from_slice(&d.to_le_bytes());
             }
-            AttrValue::Bytes(b) => {
+            ValueRef::Bytes(b) => {
                 self.out.push(5);
                 self.uint(b.len() as u64);
                 self.out.extend_from_slice(b);
             }
-            AttrValue::Array(items) => {
-                self.out.push(6);
-                self.uint(items.len() as u64);
-                for item in items {
-                    self.value(item, None);
+            ValueRef::Other(other) => match &**other {
+                AttrValue::Array(items) => {
+                    self.out.push(6);
+                    self.uint(items.len() as u64);
+                    for item in items {
+                        self.value(&ValueRef::of(item), None);
+                    }
                 }
-            }
-            AttrValue::KvList(kvs) => {
-                self.out.push(7);
-                self.kvs(kvs);
-            }
-            AttrValue::Empty => self.out.push(8),
+                AttrValue::KvList(kvs) => {
+                    self.out.push(7);
+                    self.kvs(kvs);
+                }
+                AttrValue::Empty => self.out.push(8),
+                scalar => self.value(&ValueRef::of(scalar), key),
+            },
         }
     }
 }

@@ -82,12 +82,14 @@ mod trace_map;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hopscope_schemas::{SpanRecord, TraceId};
+use hopscope_schemas::otlp_wire::WireRequest;
+use hopscope_schemas::{SpanRecord, SpanView, TraceId};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use self::state::State;
 use crate::error::{Result, StorageError};
+use crate::otlp_bodies::{self, OtlpWrite};
 use crate::query::{DependencyLink, Operation, OperationQuery, Trace, TraceQuery};
 use crate::{SpanReader, SpanWriter};
 
@@ -141,17 +143,47 @@ struct Shared {
 impl Shared {
     fn write(&self, spans: Vec<SpanRecord>) {
         for chunk in spans.chunks(WRITE_CHUNK) {
-            let mut state = self.state.write();
-            let mut evicted = 0;
-            for span in chunk {
-                if state.insert(span) {
-                    evicted += state.evict(self.config.max_spans, self.config.max_bytes);
+            let views: Vec<SpanView<'_>> = chunk.iter().map(SpanView::of_record).collect();
+            self.write_views(&views);
+        }
+    }
+
+    /// Stores each body's spans: walked in place ([`WireRequest`]) when the walk follows
+    /// it, else decoded and mapped.
+    fn write_otlp(&self, bodies: &[Vec<u8>]) -> OtlpWrite {
+        let mut result = OtlpWrite::default();
+        for (i, body) in bodies.iter().enumerate() {
+            let request = WireRequest::parse(body);
+            if let Some(views) = request.as_ref().and_then(WireRequest::views) {
+                result.spans += views.len() as u64;
+                for chunk in views.chunks(WRITE_CHUNK) {
+                    self.write_views(chunk);
                 }
+                continue;
             }
-            drop(state);
-            if evicted > 0 {
-                tracing::debug!(evicted, "embedded store evicted oldest block traces");
+            match otlp_bodies::decode(body) {
+                Ok(spans) => {
+                    result.spans += spans.len() as u64;
+                    self.write(spans);
+                }
+                Err(err) => result.undecodable.push((i, err)),
             }
+        }
+        result
+    }
+
+    /// Stores spans under one write lock.
+    fn write_views(&self, spans: &[SpanView<'_>]) {
+        let mut state = self.state.write();
+        let mut evicted = 0;
+        for span in spans {
+            if state.insert(span) {
+                evicted += state.evict(self.config.max_spans, self.config.max_bytes);
+            }
+        }
+        drop(state);
+        if evicted > 0 {
+            tracing::debug!(evicted, "embedded store evicted oldest block traces");
         }
     }
 }
@@ -233,6 +265,14 @@ impl SpanWriter for EmbeddedStore {
         } else {
             self.blocking(move |shared| shared.write(spans)).await
         }
+    }
+
+    async fn write_otlp(&self, bodies: Arc<[Vec<u8>]>) -> Result<OtlpWrite> {
+        self.blocking(move |shared| shared.write_otlp(&bodies)).await
+    }
+
+    fn reads_otlp(&self) -> bool {
+        true
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
-use hopscope_schemas::{AttrValue, KeyValue, SpanRecord};
+use hopscope_schemas::{AttrValue, KeyValue, SpanView, ValueRef};
 use rustc_hash::{FxHashMap, FxHasher};
 
 /// Attribute values whose text is longer than this are not indexed (they are still
@@ -186,13 +186,13 @@ impl Postings {
 /// text ([`AttrValue::to_text`]) is at most [`MAX_INDEXED_VALUE`] bytes, arrays and
 /// key/value lists excepted, plus the synthetic `error=true` for ERROR spans. The same
 /// term may be reported twice.
-pub(crate) fn span_terms(span: &SpanRecord, mut f: impl FnMut(&str, &str)) {
-    for kv in &span.attributes {
-        with_indexed_text(&kv.value, |text| f(&kv.key, text));
+pub(crate) fn span_terms(span: &SpanView<'_>, mut f: impl FnMut(&str, &str)) {
+    for a in &span.attributes {
+        with_indexed_text(&a.value, |text| f(a.key, text));
     }
     for event in &span.events {
-        for kv in &event.attributes {
-            with_indexed_text(&kv.value, |text| f(&kv.key, text));
+        for a in &event.attributes {
+            with_indexed_text(&a.value, |text| f(a.key, text));
         }
     }
     if span.is_error() {
@@ -204,7 +204,7 @@ pub(crate) fn span_terms(span: &SpanRecord, mut f: impl FnMut(&str, &str)) {
 pub(crate) fn resource_terms(attrs: &[KeyValue]) -> Box<[u64]> {
     let mut keys = Vec::with_capacity(attrs.len());
     for kv in attrs {
-        with_indexed_text(&kv.value, |text| keys.push(term_key(&kv.key, text)));
+        with_indexed_text(&ValueRef::of(&kv.value), |text| keys.push(term_key(&kv.key, text)));
     }
     keys.sort_unstable();
     keys.dedup();
@@ -213,18 +213,19 @@ pub(crate) fn resource_terms(attrs: &[KeyValue]) -> Box<[u64]> {
 
 /// Calls `f` with the value's text when it is indexed, allocating only for doubles and
 /// bytes.
-fn with_indexed_text(value: &AttrValue, f: impl FnOnce(&str)) {
+fn with_indexed_text(value: &ValueRef<'_>, f: impl FnOnce(&str)) {
     match value {
-        AttrValue::String(s) if s.len() <= MAX_INDEXED_VALUE => f(s),
-        AttrValue::String(_) | AttrValue::Array(_) | AttrValue::KvList(_) => {}
-        AttrValue::Bool(b) => f(if *b { "true" } else { "false" }),
-        AttrValue::Int(i) => {
+        ValueRef::Str(s) if s.len() <= MAX_INDEXED_VALUE => f(s),
+        ValueRef::Str(_) => {}
+        ValueRef::Bool(b) => f(if *b { "true" } else { "false" }),
+        ValueRef::Int(i) => {
             let mut buf = [0u8; 20];
             f(int_text(*i, &mut buf));
         }
-        AttrValue::Bytes(b) if b.len() * 2 > MAX_INDEXED_VALUE => {}
+        ValueRef::Bytes(b) if b.len() * 2 > MAX_INDEXED_VALUE => {}
+        ValueRef::Other(v) if matches!(**v, AttrValue::Array(_) | AttrValue::KvList(_)) => {}
         other => {
-            let text = other.to_text();
+            let text = other.to_owned_value().to_text();
             if text.len() <= MAX_INDEXED_VALUE {
                 f(&text);
             }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use hopscope_schemas::{SpanRecord, TraceId};
+use hopscope_schemas::{SpanRecord, SpanView, TraceId};
 
 use super::block::{Block, Row};
 use super::intern::Catalog;
@@ -77,7 +77,7 @@ impl State {
             .decode(loc.row() as usize, &self.catalog)
     }
 
-    fn is_duplicate(&self, span: &SpanRecord) -> bool {
+    fn is_duplicate(&self, span: &SpanView<'_>) -> bool {
         let Some(entry) = self.traces.get(&span.trace_id) else {
             return false;
         };
@@ -91,7 +91,7 @@ impl State {
     }
 
     /// Stores one span; false when a span with the same trace and span id is stored.
-    pub fn insert(&mut self, span: &SpanRecord) -> bool {
+    pub fn insert(&mut self, span: &SpanView<'_>) -> bool {
         if self.is_duplicate(span) {
             return false;
         }
@@ -102,7 +102,7 @@ impl State {
         }
         let (sid, oid) = self
             .catalog
-            .acquire(&span.service_name, &span.name, span.kind);
+            .acquire(span.service_name, span.name, span.kind);
         let Some(block) = self.blocks.back_mut() else {
             return false;
         };

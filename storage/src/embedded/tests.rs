@@ -955,3 +955,97 @@ fn config_defaults_and_rejects_unknown_fields() {
     assert_eq!(EmbeddedConfig::default().max_spans, 2_000_000);
     assert!(serde_json::from_str::<EmbeddedConfig>(r#"{"max_span": 10}"#).is_err());
 }
+
+/// Encoded requests (`write_otlp`, walked in place) are stored exactly as their decoded
+/// and mapped spans written with `write_spans` are: same traces, names and search
+/// answers. A body the walk declines (an invalid span) is decoded instead; one that
+/// does not decode is reported.
+#[tokio::test]
+async fn encoded_requests_are_stored_like_their_decoded_spans() {
+    use hopscope_schemas::otlp::traces_data;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+
+    let sample = sample_store().await;
+    let mut spans: Vec<SpanRecord> = Vec::new();
+    for id in [1u128, 2] {
+        let trace = sample.trace(tid(id)).await.unwrap().unwrap();
+        spans.extend(trace.spans.iter().map(|s| (**s).clone()));
+    }
+    let mut seed = 7u64;
+    for i in 0..3_000u64 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let r = seed >> 33;
+        let mut s = span(u128::from(r % 700) + 10, i + 100, ["front", "pay", "cart"][(r % 3) as usize], ["a", "b"][(r % 2) as usize], 5_000 + r % 90_000, r % 7_000);
+        s.kind = SpanKind::Client;
+        s = with_attr(s, "shard", AttrValue::Int((r % 5) as i64));
+        s = with_attr(s, "db.system", AttrValue::String("redis".into()));
+        s = with_attr(s, "server.address", AttrValue::String(format!("redis-{}", r % 3)));
+        s = with_attr(s, "ratio", AttrValue::Double((r % 9) as f64 / 4.0));
+        s = with_attr(s, "list", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("x".into())]));
+        if r % 11 == 0 {
+            s.status_code = StatusCode::Error;
+        }
+        spans.push(s);
+    }
+    let mut bodies: Vec<Vec<u8>> = spans
+        .chunks(500)
+        .map(|chunk| {
+            ExportTraceServiceRequest { resource_spans: traces_data(chunk).resource_spans }.encode_to_vec()
+        })
+        .collect();
+    // A body with an invalid span (the walk declines it; the mapping drops that span)
+    // and one that does not decode at all.
+    let mut bad = span(9_999, 1, "front", "bad", 1, 1);
+    bad.start_time_unix_nano = 0;
+    let good = span(9_999, 2, "front", "good", 1, 1);
+    bodies.push(ExportTraceServiceRequest { resource_spans: traces_data(&[bad, good]).resource_spans }.encode_to_vec());
+    bodies.push(vec![0x08, 0x01]);
+    let bodies: Arc<[Vec<u8>]> = bodies.into();
+    let walkable = |b: &Vec<u8>| WireRequest::parse(b).as_ref().and_then(WireRequest::views).is_some();
+    assert!(bodies[..bodies.len() - 2].iter().all(walkable));
+    assert!(!bodies[bodies.len() - 2..].iter().any(walkable));
+
+    let walked = big();
+    let written = walked.write_otlp(Arc::clone(&bodies)).await.unwrap();
+    let decoded = big();
+    let (records, undecodable) = crate::otlp_bodies::decode_all(&bodies);
+    decoded.write_spans(records.clone()).await.unwrap();
+    assert_eq!(written.spans, records.len() as u64);
+    assert_eq!(written.undecodable.len(), 1);
+    assert_eq!(written.undecodable, undecodable);
+    assert!(walked.reads_otlp());
+
+    assert_eq!(walked.stats(), decoded.stats());
+    assert_eq!(walked.services().await.unwrap(), decoded.services().await.unwrap());
+    let mut ids: Vec<TraceId> = records.iter().map(|s| s.trace_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        let spans_of = |t: Option<Trace>| -> Vec<SpanRecord> {
+            t.map(|t| t.spans.iter().map(|s| (**s).clone()).collect()).unwrap_or_default()
+        };
+        let a = spans_of(walked.trace(id).await.unwrap());
+        assert!(!a.is_empty());
+        assert_eq!(a, spans_of(decoded.trace(id).await.unwrap()));
+    }
+    let queries = [
+        TraceQuery { service: Some("pay".into()), limit: 50, ..Default::default() },
+        TraceQuery { tags: vec![tag("shard", "3")], limit: 50, ..Default::default() },
+        TraceQuery { tags: vec![tag("error", "true")], limit: 50, ..Default::default() },
+        TraceQuery { tags: vec![tag("ratio", "0.5")], limit: 50, ..Default::default() },
+        TraceQuery { service: Some("cart".into()), operation: Some("b".into()), limit: 50, ..Default::default() },
+    ];
+    for query in queries {
+        let (a, b) = (ids_of(&walked, &query).await, ids_of(&decoded, &query).await);
+        assert!(!a.is_empty(), "{query:?} found nothing");
+        assert_eq!(a, b, "{query:?}");
+    }
+    let deps = (walked.dependencies(0, u64::MAX).await.unwrap(), decoded.dependencies(0, u64::MAX).await.unwrap());
+    assert_eq!(deps.0, deps.1);
+}
+
+async fn ids_of(store: &EmbeddedStore, query: &TraceQuery) -> Vec<TraceId> {
+    let traces = store.find_traces(query).await.unwrap();
+    traces.iter().map(|t| t.spans[0].trace_id).collect()
+}
