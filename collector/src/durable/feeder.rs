@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hopscope_schemas::SpanRecord;
-use hopscope_schemas::otlp::spans_from_request;
-use hopscope_storage::SpanWriter;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
+use hopscope_storage::otlp_bodies::decode_all;
+use hopscope_storage::{OtlpWrite, SpanWriter};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
@@ -166,8 +164,9 @@ impl StoreFeeder {
             };
             let Prepared {
                 reader,
-                records,
-                spans,
+                seqs,
+                bodies,
+                decoded,
             } = batch;
             let position = reader.position();
             if position >= startup_end && !self.stats.caught_up.swap(true, Ordering::Relaxed) {
@@ -176,7 +175,7 @@ impl StoreFeeder {
                     "store feeder caught up with the log found at start-up"
                 );
             }
-            if records.is_empty() {
+            if seqs.is_empty() {
                 if stopping {
                     info!("store feeder drained the log");
                     return;
@@ -190,8 +189,8 @@ impl StoreFeeder {
                 continue;
             }
             next = self.prepare(reader, None);
-            let first_seq = records.first().map_or(0, |(seq, _)| *seq);
-            let last_seq = records.last().map_or(0, |(seq, _)| *seq);
+            let first_seq = seqs.first().copied().unwrap_or(0);
+            let last_seq = seqs.last().copied().unwrap_or(0);
             let wal = Arc::clone(&self.wal);
             match tokio::task::spawn_blocking(move || wal.set_intent(first_seq, last_seq)).await {
                 Ok(Ok(())) => {}
@@ -200,7 +199,7 @@ impl StoreFeeder {
                 }
                 Err(err) => warn!(error = %err, "intent task failed"),
             }
-            self.write_with_retry(&records, spans).await;
+            self.write_with_retry(&seqs, &bodies, decoded).await;
             let wal = Arc::clone(&self.wal);
             match tokio::task::spawn_blocking(move || wal.commit(last_seq)).await {
                 Ok(Ok(())) => {}
@@ -212,50 +211,70 @@ impl StoreFeeder {
         }
     }
 
-    /// Starts reading the next batch ([`StoreFeeder::read_batch`]) and decoding it, on
-    /// the blocking pool.
+    /// Starts reading the next batch ([`read_batch`]) on the blocking pool, and decoding
+    /// it there too unless the store reads encoded requests itself
+    /// ([`SpanWriter::reads_otlp`]).
     fn prepare(
         &self,
         reader: WalReader,
         until: Option<u64>,
     ) -> tokio::task::JoinHandle<Result<Prepared, String>> {
         let max_bytes = self.config.max_batch_spans.max(1) * 512;
-        let stats = Arc::clone(&self.stats);
+        let decode = !self.store.reads_otlp();
         tokio::task::spawn_blocking(move || {
             let (reader, records) = read_batch(reader, until, max_bytes)?;
-            let spans = decode(&stats, &records);
+            let (seqs, bodies): (Vec<u64>, Vec<Vec<u8>>) = records.into_iter().unzip();
+            let decoded = decode.then(|| decode_all(&bodies));
             Ok(Prepared {
                 reader,
-                records,
-                spans,
+                seqs,
+                bodies: bodies.into(),
+                decoded,
             })
         })
     }
 
     /// Writes the records' spans, retrying retryable errors with capped exponential
     /// backoff for as long as it takes; a permanent refusal is logged and counted.
-    /// `decoded` are the records' spans for the first attempt.
-    async fn write_with_retry(&self, records: &[LogRecord], decoded: Vec<SpanRecord>) {
+    /// `decoded` are the records' spans (and undecodable records) for the first attempt,
+    /// when the store takes decoded spans; otherwise, and on retries, the store gets the
+    /// encoded bodies ([`SpanWriter::write_otlp`], which decodes for stores that do not
+    /// read them in place).
+    async fn write_with_retry(
+        &self,
+        seqs: &[u64],
+        bodies: &Arc<[Vec<u8>]>,
+        mut decoded: Option<Decoded>,
+    ) {
         let mut delay = Duration::from_millis(self.config.retry_initial_ms.max(1));
         let max_delay = Duration::from_millis(self.config.retry_max_ms.max(1));
-        let mut decoded = Some(decoded);
         for attempt in 1u64.. {
-            // Decoding again per retry is cheaper than keeping a clone for a rare retry.
-            let spans = decoded
-                .take()
-                .unwrap_or_else(|| decode(&self.stats, records));
-            let count = spans.len() as u64;
-            if count == 0 {
-                return;
-            }
             let started = Instant::now();
-            match self.store.write_spans(spans).await {
-                Ok(()) => {
+            let result = match decoded.take() {
+                Some((spans, undecodable)) => {
+                    let count = spans.len() as u64;
+                    let written = match count {
+                        0 => Ok(()),
+                        _ => self.store.write_spans(spans).await,
+                    };
+                    written.map(|()| OtlpWrite { spans: count, undecodable })
+                }
+                None => self.store.write_otlp(Arc::clone(bodies)).await,
+            };
+            match result {
+                Ok(written) => {
                     self.stats.insert_latency.observe(started.elapsed());
                     self.stats
                         .records_written
-                        .fetch_add(records.len() as u64, Ordering::Relaxed);
-                    self.stats.spans_written.fetch_add(count, Ordering::Relaxed);
+                        .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .spans_written
+                        .fetch_add(written.spans, Ordering::Relaxed);
+                    for (i, err) in written.undecodable {
+                        self.stats.records_undecodable.fetch_add(1, Ordering::Relaxed);
+                        let seq = seqs.get(i).copied().unwrap_or_default();
+                        error!(seq, error = %err, "write-ahead log record does not decode; skipped");
+                    }
                     return;
                 }
                 Err(err) if err.is_retryable() => {
@@ -265,6 +284,8 @@ impl StoreFeeder {
                     delay = (delay * 2).min(max_delay);
                 }
                 Err(err) => {
+                    // Rare: count what was refused by decoding the bodies once more.
+                    let count = decode_all(bodies).0.len() as u64;
                     self.stats.spans_dropped.fetch_add(count, Ordering::Relaxed);
                     error!(spans = count, error = %err, "store refused spans permanently; they are dropped");
                     return;
@@ -277,11 +298,16 @@ impl StoreFeeder {
 /// A record read from the log: its sequence number and payload.
 type LogRecord = (u64, Vec<u8>);
 
-/// A batch read from the log and decoded, with the reader positioned after it.
+/// Decoded spans of a batch and its undecodable records (index, error).
+type Decoded = (Vec<SpanRecord>, Vec<(usize, String)>);
+
+/// A batch read from the log (and decoded, for a store that takes decoded spans), with
+/// the reader positioned after it.
 struct Prepared {
     reader: WalReader,
-    records: Vec<LogRecord>,
-    spans: Vec<SpanRecord>,
+    seqs: Vec<u64>,
+    bodies: Arc<[Vec<u8>]>,
+    decoded: Option<Decoded>,
 }
 
 /// Reads records until about `max_bytes` of payload or the end of the log; with `until`,
@@ -312,19 +338,4 @@ fn read_batch(
         }
     }
     Ok((reader, records))
-}
-
-/// Decodes and maps the records' spans; undecodable records are counted and skipped.
-fn decode(stats: &FeederStats, records: &[LogRecord]) -> Vec<SpanRecord> {
-    let mut spans = Vec::new();
-    for (seq, payload) in records {
-        match ExportTraceServiceRequest::decode(payload.as_slice()) {
-            Ok(request) => spans.extend(spans_from_request(request).spans),
-            Err(err) => {
-                stats.records_undecodable.fetch_add(1, Ordering::Relaxed);
-                error!(seq, error = %err, "write-ahead log record does not decode; skipped");
-            }
-        }
-    }
-    spans
 }
