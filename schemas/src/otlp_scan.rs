@@ -43,11 +43,31 @@ pub(crate) fn each_field<'a>(
     mut buf: &'a [u8],
     mut field: impl FnMut(u32, WireType, &mut &'a [u8]) -> Option<()>,
 ) -> Option<()> {
-    while !buf.is_empty() {
-        let (tag, wire) = decode_key(&mut buf).ok()?;
+    while let Some((&first, rest)) = buf.split_first() {
+        // One-byte keys (tags 1-15) are nearly all keys: decoded here as prost's
+        // decode_key does (wire type 0-5, tag at least 1), the rest by prost.
+        let (tag, wire) = match WireType::try_from(u64::from(first & 7)) {
+            Ok(wire) if first < 0x80 && first >= 8 => {
+                buf = rest;
+                (u32::from(first >> 3), wire)
+            }
+            _ => decode_key(&mut buf).ok()?,
+        };
         field(tag, wire, &mut buf)?;
     }
     Some(())
+}
+
+/// A varint, as prost's `decode_varint` reads it, with a fast path for one byte.
+#[inline]
+fn read_varint(buf: &mut &[u8]) -> Option<u64> {
+    match buf.split_first() {
+        Some((&first, rest)) if first < 0x80 => {
+            *buf = rest;
+            Some(u64::from(first))
+        }
+        _ => decode_varint(buf).ok(),
+    }
 }
 
 pub(crate) fn skip(tag: u32, wire: WireType, buf: &mut &[u8]) -> Option<()> {
@@ -61,7 +81,7 @@ pub(crate) fn delimited<'a>(wire: WireType, buf: &mut &'a [u8]) -> Option<&'a [u
     if wire != WireType::LengthDelimited {
         return None;
     }
-    let len = usize::try_from(decode_varint(buf).ok()?).ok()?;
+    let len = usize::try_from(read_varint(buf)?).ok()?;
     if len > buf.len() {
         return None;
     }
@@ -86,7 +106,7 @@ pub(crate) fn varint(wire: WireType, buf: &mut &[u8]) -> Option<u64> {
     if wire != WireType::Varint {
         return None;
     }
-    decode_varint(buf).ok()
+    read_varint(buf)
 }
 
 pub(crate) fn fixed<const N: usize>(wire: WireType, buf: &mut &[u8]) -> Option<[u8; N]> {

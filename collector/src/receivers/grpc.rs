@@ -88,7 +88,13 @@ impl OtlpGrpcReceiver {
             inner: self.trace_service(),
             ingest: Arc::clone(&self.ingest),
         };
+        // HTTP/2 flow-control windows and frames sized for OTLP batches (hundreds of KiB):
+        // with h2's 64 KiB defaults a 270 KiB request needs several window updates and
+        // ~17 frames. Memory stays bounded by the concurrency limit times the window.
         Server::builder()
+            .initial_stream_window_size(Some(STREAM_WINDOW))
+            .initial_connection_window_size(Some(4 * STREAM_WINDOW))
+            .max_frame_size(Some(MAX_FRAME))
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
             .await
@@ -102,6 +108,11 @@ impl OtlpGrpcReceiver {
         }
     }
 }
+
+/// HTTP/2 stream window the receiver grants (the connection's is four of these).
+const STREAM_WINDOW: u32 = 1 << 20;
+/// Largest HTTP/2 frame the receiver accepts.
+const MAX_FRAME: u32 = 256 << 10;
 
 /// The full gRPC method path of `TraceService/Export`.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";

@@ -268,7 +268,7 @@ impl Wal {
             self.roll(&mut state)?;
         }
         let seq = state.next_seq;
-        let frame = record::encode(seq, payload);
+        let header = record::header(seq, payload);
         let State {
             segments, active, ..
         } = &mut *state;
@@ -276,7 +276,7 @@ impl Wal {
             path: self.dir.clone(),
             source: io::Error::other("no active segment"),
         })?;
-        if let Err(source) = active.write_all(&frame) {
+        if let Err(source) = record::write_frame(active, &header, payload) {
             // Cut a partial frame so that later appends stay readable.
             let _ = active.set_len(segment.bytes);
             let _ = active.seek(SeekFrom::Start(segment.bytes));

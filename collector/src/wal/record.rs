@@ -10,7 +10,7 @@
 //! A record is valid when its whole frame is present, `len <= MAX_PAYLOAD` and the
 //! checksum matches. Anything else ends the valid prefix of the segment.
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read, Write};
 
 /// The first bytes of every segment file.
 pub const MAGIC: &[u8; 8] = b"HOPWAL01";
@@ -19,14 +19,34 @@ pub const HEADER_LEN: usize = 16;
 /// Largest payload accepted; a larger length field is read as corruption.
 pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 
+/// The header of a record frame; the payload follows it.
+pub fn header(seq: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..8].copy_from_slice(&checksum(seq, payload).to_le_bytes());
+    header[8..].copy_from_slice(&seq.to_le_bytes());
+    header
+}
+
 /// Encodes one record frame.
 pub fn encode(seq: u64, payload: &[u8]) -> Vec<u8> {
-    let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
-    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    frame.extend_from_slice(&checksum(seq, payload).to_le_bytes());
-    frame.extend_from_slice(&seq.to_le_bytes());
-    frame.extend_from_slice(payload);
-    frame
+    [&header(seq, payload)[..], payload].concat()
+}
+
+/// Writes a frame, header and payload, without copying the payload: one `writev(2)`
+/// unless the kernel takes less.
+pub fn write_frame(out: &mut impl Write, header: &[u8; HEADER_LEN], payload: &[u8]) -> io::Result<()> {
+    let mut slices = [IoSlice::new(header), IoSlice::new(payload)];
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match out.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn checksum(seq: u64, payload: &[u8]) -> u32 {
