@@ -1,6 +1,7 @@
 //! The `hopscope` binary: parses the command line, sets up logging and runs a role.
 
 mod all_in_one;
+mod allocator;
 mod cli;
 mod config;
 mod demo;
@@ -13,17 +14,16 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 
-/// mimalloc rather than glibc malloc: under ingest load glibc's per-thread arenas kept
-/// freed batch memory resident (peak RSS 391 MiB vs 233 MiB with two arenas in the same
-/// benchmark; see benches/README.md). Built as mimalloc v2 without transparent huge
-/// pages (features `v2`, `no_thp` in the workspace Cargo.toml): v3 holds freed pages for
-/// 1 s and THP makes each fresh region 2 MiB, which together kept flat-out ingest at
-/// 170–200 MiB RSS against 120–150 MiB, at no CPU cost.
+/// mimalloc, tuned as [`allocator`] describes.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let serves = matches!(cli.command, None | Some(Command::AllInOne | Command::Demo(_)));
+    if serves && !cli.options.print_config {
+        allocator::reexec_with_purge_delay();
+    }
     let config = cli.options.resolve()?;
     if cli.options.print_config {
         print!("{}", config.to_toml()?);
