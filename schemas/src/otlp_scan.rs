@@ -47,7 +47,7 @@ pub(crate) fn each_field<'a>(
         // One-byte keys (tags 1-15) are nearly all keys: decoded here as prost's
         // decode_key does (wire type 0-5, tag at least 1), the rest by prost.
         let (tag, wire) = match WireType::try_from(u64::from(first & 7)) {
-            Ok(wire) if first < 0x80 && first >= 8 => {
+            Ok(wire) if (8..0x80).contains(&first) => {
                 buf = rest;
                 (u32::from(first >> 3), wire)
             }

@@ -111,16 +111,25 @@ fn merged<M: Message + Default>(occurrences: &[&[u8]]) -> Option<Option<M>> {
     Some(Some(message))
 }
 
-fn resource_spans(body: &[u8]) -> Option<WireResource<'_>> {
-    let mut resource = Vec::new();
-    let mut scopes = Vec::new();
-    let mut schema_url = "";
+/// Header occurrences, items and schema URL of a `ResourceSpans` or `ScopeSpans`.
+type Parts<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>, &'a str);
+
+/// The parts of a `ResourceSpans` or `ScopeSpans`, which share a layout: every
+/// occurrence of its header message (field 1: resource or scope, merged by prost), its
+/// items (field 2: scope spans or spans) and its schema URL (field 3, the last wins).
+fn parts(body: &[u8]) -> Option<Parts<'_>> {
+    let (mut header, mut items, mut schema_url) = (Vec::new(), Vec::new(), "");
     each_field(body, |tag, wire, buf| match tag {
-        1 => delimited(wire, buf).map(|m| resource.push(m)),
-        2 => delimited(wire, buf).map(|m| scopes.push(m)),
+        1 => delimited(wire, buf).map(|m| header.push(m)),
+        2 => delimited(wire, buf).map(|m| items.push(m)),
         3 => string(wire, buf).map(|s| schema_url = s),
         _ => skip(tag, wire, buf),
     })?;
+    Some((header, items, schema_url))
+}
+
+fn resource_spans(body: &[u8]) -> Option<WireResource<'_>> {
+    let (resource, scopes, schema_url) = parts(body)?;
     let resource = resource_from_otlp(
         merged::<otlp_resource::Resource>(&resource)?,
         schema_url.to_owned(),
@@ -134,15 +143,7 @@ fn resource_spans(body: &[u8]) -> Option<WireResource<'_>> {
 }
 
 fn scope_spans(body: &[u8]) -> Option<WireScope<'_>> {
-    let mut scope = Vec::new();
-    let mut spans = Vec::new();
-    let mut schema_url = "";
-    each_field(body, |tag, wire, buf| match tag {
-        1 => delimited(wire, buf).map(|m| scope.push(m)),
-        2 => delimited(wire, buf).map(|m| spans.push(m)),
-        3 => string(wire, buf).map(|s| schema_url = s),
-        _ => skip(tag, wire, buf),
-    })?;
+    let (scope, spans, schema_url) = parts(body)?;
     let scope = scope_from_otlp(
         merged::<otlp_common::InstrumentationScope>(&scope)?,
         schema_url.to_owned(),
@@ -189,9 +190,9 @@ fn span<'a>(
         6 => varint(wire, buf).map(|v| raw.kind = v as i32),
         7 => fixed64(wire, buf).map(|v| raw.start = v),
         8 => fixed64(wire, buf).map(|v| raw.end = v),
-        9 => attributes.push(key_value(delimited(wire, buf)?)?).into(),
+        9 => key_value(delimited(wire, buf)?).map(|a| attributes.push(a)),
         10 => varint(wire, buf).map(|v| raw.dropped[0] = v as u32),
-        11 => events.push(event(delimited(wire, buf)?)?).into(),
+        11 => event(delimited(wire, buf)?).map(|e| events.push(e)),
         12 => varint(wire, buf).map(|v| raw.dropped[1] = v as u32),
         13 => {
             match link(delimited(wire, buf)?)? {
@@ -266,7 +267,7 @@ fn event(body: &[u8]) -> Option<EventView<'_>> {
     each_field(body, |tag, wire, buf| match tag {
         1 => fixed64(wire, buf).map(|v| event.time_unix_nano = v),
         2 => string(wire, buf).map(|v| event.name = v),
-        3 => event.attributes.push(key_value(delimited(wire, buf)?)?).into(),
+        3 => key_value(delimited(wire, buf)?).map(|a| event.attributes.push(a)),
         4 => varint(wire, buf).map(|v| event.dropped_attributes_count = v as u32),
         _ => skip(tag, wire, buf),
     })?;
@@ -281,7 +282,7 @@ fn link(body: &[u8]) -> Option<Option<LinkView<'_>>> {
         1 => delimited(wire, buf).map(|v| trace = v),
         2 => delimited(wire, buf).map(|v| span = v),
         3 => string(wire, buf).map(|v| trace_state = v),
-        4 => attributes.push(key_value(delimited(wire, buf)?)?).into(),
+        4 => key_value(delimited(wire, buf)?).map(|a| attributes.push(a)),
         5 => varint(wire, buf).map(|v| dropped = v as u32),
         6 => fixed::<4>(wire, buf).map(|v| flags = u32::from_le_bytes(v)),
         _ => skip(tag, wire, buf),

@@ -1,5 +1,7 @@
 //! Store-level tests of the embedded store (no I/O).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use hopscope_schemas::{
@@ -983,7 +985,7 @@ async fn encoded_requests_are_stored_like_their_decoded_spans() {
         s = with_attr(s, "server.address", AttrValue::String(format!("redis-{}", r % 3)));
         s = with_attr(s, "ratio", AttrValue::Double((r % 9) as f64 / 4.0));
         s = with_attr(s, "list", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("x".into())]));
-        if r % 11 == 0 {
+        if r.is_multiple_of(11) {
             s.status_code = StatusCode::Error;
         }
         spans.push(s);
