@@ -9,7 +9,8 @@
 #
 # For each target: a flat-out run (max acked spans/s, spans per CPU second of the target
 # process from /proc/<pid>/stat, peak RSS = VmHWM), then fixed-rate runs at 50% and 90% of
-# that max for ack latency. hopscope's CPU figure includes draining its write-ahead log into
+# that max for ack latency, then both at one equal rate (90% of the lower max) for spans
+# per CPU second at the same offered load. hopscope's CPU figure includes draining its write-ahead log into
 # the store after the load stops. Results: target/bench-results/<date>/*.json + a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -100,6 +101,16 @@ if [ "${CLICKHOUSE_ONLY:-0}" != 1 ]; then
     loadgen "rotel-$pct" "$R_ENDPOINT" "$ROTEL_PID" $((R_MAX * pct / 100))
     stop "$ROTEL_PID"
   done
+
+  # Equal load: both at 90% of the lower of the two maxima, so spans per CPU second
+  # compare at the same offered rate (batching and wake-ups depend on the rate).
+  SAME=$(( (H_MAX < R_MAX ? H_MAX : R_MAX) * 90 / 100 ))
+  start_hopscope hopscope-same
+  loadgen hopscope-same "$H_ENDPOINT" "$HOPSCOPE_PID" "$SAME" --drain-metrics-url http://127.0.0.1:26686/metrics
+  stop "$HOPSCOPE_PID"
+  start_rotel
+  loadgen rotel-same "$R_ENDPOINT" "$ROTEL_PID" "$SAME"
+  stop "$ROTEL_PID"
 fi
 
 if [ "${CLICKHOUSE:-0}" = 1 ]; then

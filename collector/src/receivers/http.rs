@@ -16,6 +16,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -105,6 +106,12 @@ impl OtlpHttpReceiver {
     ) -> std::io::Result<()> {
         let local = listener.local_addr()?;
         tracing::info!(%local, max_request_bytes = self.state.max_request_bytes, "otlp http receiver listening");
+        // TCP_NODELAY, so a response written in parts never waits for a delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await
