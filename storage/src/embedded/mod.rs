@@ -34,6 +34,16 @@
 //! span is stored once: a second span with the same trace and span id (e.g. from a
 //! retried batch) is ignored and the first copy kept.
 //!
+//! # Writes
+//!
+//! Spans arrive as records ([`SpanWriter::write_spans`]) or, from the collector's
+//! write-ahead log, as encoded OTLP request bodies ([`SpanWriter::write_otlp`]). A body
+//! is walked in place ([`hopscope_schemas::otlp_wire`]) into borrowed
+//! [`SpanView`]s, so no request is decoded with prost and no `SpanRecord` is built;
+//! a body the walk declines is decoded and mapped instead. Records are borrowed as views
+//! too, so one insert path serves both. Spans are stored under the write lock
+//! [`WRITE_CHUNK`] at a time.
+//!
 //! # Searches
 //!
 //! [`SpanReader::find_traces`] (`planner.rs`) walks the blocks overlapping the time
