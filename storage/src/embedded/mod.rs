@@ -41,8 +41,8 @@
 //! is walked in place ([`hopscope_schemas::otlp_wire`]) into borrowed
 //! [`SpanView`]s, so no request is decoded with prost and no `SpanRecord` is built;
 //! a body the walk declines is decoded and mapped instead. Records are borrowed as views
-//! too, so one insert path serves both. Spans are stored under the write lock
-//! [`WRITE_CHUNK`] at a time.
+//! too, so one insert path serves both. Spans are stored under the write lock 512 at a
+//! time.
 //!
 //! # Searches
 //!
