@@ -104,6 +104,19 @@ pub fn hop_kind<A: AttrLookup + ?Sized>(attrs: &A) -> HopKind {
     HopKind::Internal
 }
 
+/// The system a span talks to or runs: `db.system.name`, `db.system`,
+/// `messaging.system` or `rpc.system` (the first one set), else `http` for an HTTP hop,
+/// else empty.
+pub fn system<'a, A: AttrLookup + ?Sized>(attrs: &'a A, hop: HopKind) -> &'a str {
+    ["db.system.name", "db.system", "messaging.system", "rpc.system"]
+        .iter()
+        .find_map(|key| look_up_str(attrs, key).filter(|v| !v.is_empty()))
+        .unwrap_or(match hop {
+            HopKind::Http => "http",
+            _ => "",
+        })
+}
+
 /// The peer node a non-server span talks to, e.g. `redis-shard-2:6379`, `payments` (a
 /// queue), `ledger` (a database namespace when no address is known). Server spans have
 /// no peer: their node is their own service and host.

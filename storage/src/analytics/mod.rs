@@ -378,15 +378,7 @@ pub fn mentions_timeout(span: &SpanRecord) -> bool {
 /// The "system" of a span: `db.system.name`/`db.system`, `messaging.system`,
 /// `rpc.system`, or `http` for HTTP hops; empty when none.
 pub fn span_system(span: &SpanRecord) -> String {
-    let attrs = &span.attributes;
-    ["db.system.name", "db.system", "messaging.system", "rpc.system"]
-        .iter()
-        .find_map(|k| hopscope_schemas::find_str(attrs, k).filter(|v| !v.is_empty()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| match span.hop_kind {
-            HopKind::Http => "http".to_owned(),
-            _ => String::new(),
-        })
+    hopscope_schemas::derive::system(&span.attributes, span.hop_kind).to_owned()
 }
 
 /// Aggregates over a time window, for the analysis API.

@@ -4,7 +4,8 @@
 //! Every method walks the blocks overlapping the window in chunks of
 //! [`planner::CHUNK`] rows, taking the read lock once per chunk, on the blocking pool. A
 //! cheap test on the hot row (kind, hop kind, parent, cloud of the resource, exception
-//! flag) runs first; only rows that pass are decoded. The work is bounded by the spans in
+//! flag) runs first; only rows that pass are decoded. The middleware and dependency
+//! aggregates decode nothing: peer, host and system come from the block's node table. The work is bounded by the spans in
 //! the window, which the store's `max_spans` bounds; durations are kept per group to
 //! compute exact percentiles, so memory is about 24 bytes per matching span while a call
 //! runs.
@@ -15,7 +16,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hopscope_schemas::{HopKind, SpanKind, SpanRecord, StatusCode, TraceId};
+use hopscope_schemas::{CloudKind, HopKind, SpanKind, SpanRecord, StatusCode, TraceId};
 use parking_lot::RwLock;
 
 use super::EmbeddedStore;
@@ -25,7 +26,7 @@ use super::state::State;
 use crate::analytics::{
     AnalyticsReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup,
     GroupBy, InterfaceStats, LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery,
-    Mismatch, MismatchReason, SeriesPoint, Window, mentions_timeout, span_system,
+    Mismatch, MismatchReason, SeriesPoint, Window, mentions_timeout,
 };
 use crate::error::Result;
 
@@ -142,38 +143,59 @@ struct Group {
 fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareInstance> {
     let window = query.window;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    let pre = |_: &State, block: &Block, row: &Row| {
-        let selected = match query.kind.hop_kind() {
-            None => matches!(row.kind, SpanKind::Server | SpanKind::Consumer),
-            Some(HopKind::Mq) => {
-                row.hop == HopKind::Mq
-                    && matches!(
-                        row.kind,
-                        SpanKind::Producer | SpanKind::Consumer | SpanKind::Client
-                    )
-            }
-            Some(hop) => row.hop == hop && row.kind == SpanKind::Client,
-        };
-        selected && cloud_ok(&window, block, row)
+    let selected = |row: &Row| match query.kind.hop_kind() {
+        None => matches!(row.kind, SpanKind::Server | SpanKind::Consumer),
+        Some(HopKind::Mq) => {
+            row.hop == HopKind::Mq
+                && matches!(
+                    row.kind,
+                    SpanKind::Producer | SpanKind::Consumer | SpanKind::Client
+                )
+        }
+        Some(hop) => row.hop == hop && row.kind == SpanKind::Client,
     };
-    scan(lock, window.start_ns, window.end_ns, pre, |_, span| {
-        let cloud = span.cloud().kind;
-        let key = match (query.group_by, query.kind) {
-            (GroupBy::Peer, MiddlewareKind::Host) | (GroupBy::Host, _) => span.host.clone(),
-            (GroupBy::Peer, _) => span.peer.clone(),
-            (GroupBy::CloudKind, _) => Some(cloud.as_str().to_owned()),
-        }
-        .unwrap_or_else(|| "unknown".to_owned());
-        let system = match query.kind {
-            MiddlewareKind::Host => cloud.as_str().to_owned(),
-            _ => span_system(span),
+    // Hot rows and the block's node table hold all it takes: no span is decoded. The
+    // cloud kind of each resource is derived once per chunk (the read lock is held).
+    let clouds: RefCell<HashMap<usize, CloudKind>> = RefCell::default();
+    let per_row = |_: &State, block: &Block, i: usize| {
+        let Some(row) = block.rows.get(i).filter(|r| selected(r)) else {
+            return;
         };
-        let group = groups.entry(key).or_default();
-        if group.system.as_ref().is_none_or(|s| system < *s) {
-            group.system = Some(system);
+        let Some(resource) = block.resource(row) else {
+            return;
+        };
+        let cloud = *clouds
+            .borrow_mut()
+            .entry(Arc::as_ptr(resource) as usize)
+            .or_insert_with(|| hopscope_schemas::derive::cloud(&resource.attributes).kind);
+        if window.cloud_kind.is_some_and(|kind| kind != cloud) {
+            return;
         }
-        group.samples.push(sample(span));
-    });
+        let node = block.node(row);
+        let key = match (query.group_by, query.kind) {
+            (GroupBy::Peer, MiddlewareKind::Host) | (GroupBy::Host, _) => {
+                node.and_then(|n| n.host.as_deref())
+            }
+            (GroupBy::Peer, _) => node.and_then(|n| n.peer.as_deref()),
+            (GroupBy::CloudKind, _) => Some(cloud.as_str()),
+        }
+        .unwrap_or("unknown");
+        let system = match query.kind {
+            MiddlewareKind::Host => cloud.as_str(),
+            _ => node.map_or("", |n| &n.system),
+        };
+        let group = match groups.get_mut(key) {
+            Some(group) => group,
+            None => groups.entry(key.to_owned()).or_default(),
+        };
+        if group.system.as_deref().is_none_or(|s| system < s) {
+            group.system = Some(system.to_owned());
+        }
+        group
+            .samples
+            .push((row.start_ns, row.duration(), row.status == StatusCode::Error));
+    };
+    scan_rows(lock, window.start_ns, window.end_ns, per_row, |_| clouds.borrow_mut().clear());
     let step = query.step_ns.max(1);
     groups
         .into_iter()
@@ -323,10 +345,8 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
                 timed.status == StatusCode::Error,
             ));
         }
-        if middleware
-            && let Some(peer) = block.decode(i, &state.catalog).and_then(|span| span.peer)
-        {
-            let key = (name(state, row.service), EdgeKey::Middleware(row.hop, peer));
+        if middleware && let Some(peer) = block.node(row).and_then(|n| n.peer.as_deref()) {
+            let key = (name(state, row.service), EdgeKey::Middleware(row.hop, peer.to_owned()));
             edges.entry(key).or_default().push((
                 row.start_ns,
                 row.duration(),

@@ -10,7 +10,9 @@ use hopscope_schemas::{
     HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, SpanView, StatusCode,
     TraceId,
 };
-use rustc_hash::FxHashMap;
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::cold::{self, Dict};
 use super::intern::Catalog;
@@ -25,6 +27,22 @@ const EXCEPTION: u8 = 4;
 
 /// Estimated bytes of one shared resource or scope entry besides its contents.
 const SHARED_ENTRY: usize = 96;
+
+/// Where a span ran and what it talked to, as the middleware and dependency aggregates
+/// group it: its derived peer and host and its system
+/// ([`hopscope_schemas::derive::system`]). Stored once per block per distinct value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Node {
+    pub peer: Option<Box<str>>,
+    pub host: Option<Box<str>>,
+    pub system: Box<str>,
+}
+
+impl Node {
+    fn is(&self, peer: Option<&str>, host: Option<&str>, system: &str) -> bool {
+        self.peer.as_deref() == peer && self.host.as_deref() == host && &*self.system == system
+    }
+}
 
 /// The fixed-size part of a span: everything searches and most aggregates read.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +60,8 @@ pub(crate) struct Row {
     resource: u32,
     /// Offset of the cold bytes; they end where the next row's begin.
     cold: u32,
+    /// Block-local [`Node`] id.
+    node: u32,
     pub kind: SpanKind,
     pub status: StatusCode,
     pub hop: HopKind,
@@ -154,6 +174,11 @@ pub(crate) struct Block {
     /// per resource rather than once per span.
     resource_rows: Vec<Vec<u16>>,
     scopes: SharedTable<Scope>,
+    nodes: Vec<Node>,
+    /// Content hash → node id, while the block is open (a second node with the same
+    /// hash is stored again rather than found).
+    node_ids: FxHashMap<u64, u32>,
+    nodes_bytes: usize,
     pub postings: Postings,
     postings_bytes: usize,
     /// Smallest and largest start time of the rows (`u64::MAX`/0 when empty).
@@ -220,6 +245,8 @@ impl Block {
         let postings = &mut self.postings;
         span_terms(span, |k, v| added += postings.add(term_key(k, v), row));
         self.postings_bytes += added;
+        let system = hopscope_schemas::derive::system(&span.attributes[..], span.hop_kind);
+        let node = self.node_id(span.peer.as_deref(), span.host, system);
         let mut flags = 0;
         if span.parent_span_id.is_some() {
             flags |= HAS_PARENT;
@@ -237,6 +264,7 @@ impl Block {
             op: oid,
             resource,
             cold: offset,
+            node,
             kind: span.kind,
             status: span.status_code,
             hop: span.hop_kind,
@@ -249,6 +277,37 @@ impl Block {
         row
     }
 
+    /// The id of the node `(peer, host, system)`, entered if new.
+    fn node_id(&mut self, peer: Option<&str>, host: Option<&str>, system: &str) -> u32 {
+        let hash = {
+            let mut h = FxHasher::default();
+            (peer, host, system).hash(&mut h);
+            h.finish()
+        };
+        if let Some(&id) = self.node_ids.get(&hash)
+            && self.nodes.get(id as usize).is_some_and(|n| n.is(peer, host, system))
+        {
+            return id;
+        }
+        let id = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.nodes.push(Node {
+            peer: peer.map(Box::from),
+            host: host.map(Box::from),
+            system: Box::from(system),
+        });
+        self.node_ids.entry(hash).or_insert(id);
+        self.nodes_bytes += SHARED_ENTRY
+            + peer.map_or(0, str::len)
+            + host.map_or(0, str::len)
+            + system.len();
+        id
+    }
+
+    /// The node of a row.
+    pub fn node(&self, row: &Row) -> Option<&Node> {
+        self.nodes.get(row.node as usize)
+    }
+
     fn estimate(&self) -> usize {
         size_of::<Self>()
             + self.rows.len() * size_of::<Row>()
@@ -256,6 +315,7 @@ impl Block {
             + self.dict.bytes
             + self.resources.bytes
             + self.scopes.bytes
+            + self.nodes_bytes
             + self.postings_bytes
     }
 
@@ -268,6 +328,8 @@ impl Block {
             rows.shrink_to_fit();
         }
         self.scopes.seal();
+        self.node_ids = FxHashMap::default();
+        self.nodes.shrink_to_fit();
         self.postings_bytes = self.postings.seal();
         self.rows.shrink_to_fit();
         self.cold.shrink_to_fit();
