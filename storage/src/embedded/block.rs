@@ -3,6 +3,7 @@
 //! resources and scopes (one copy each) and its posting lists.
 
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 use std::mem::size_of;
 use std::sync::Arc;
 
@@ -10,8 +11,6 @@ use hopscope_schemas::{
     HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, SpanView, StatusCode,
     TraceId,
 };
-use std::hash::{Hash, Hasher};
-
 use rustc_hash::{FxHashMap, FxHasher};
 
 use super::cold::{self, Dict};
