@@ -107,7 +107,7 @@ pub fn hop_kind<A: AttrLookup + ?Sized>(attrs: &A) -> HopKind {
 /// The system a span talks to or runs: `db.system.name`, `db.system`,
 /// `messaging.system` or `rpc.system` (the first one set), else `http` for an HTTP hop,
 /// else empty.
-pub fn system<'a, A: AttrLookup + ?Sized>(attrs: &'a A, hop: HopKind) -> &'a str {
+pub fn system<A: AttrLookup + ?Sized>(attrs: &A, hop: HopKind) -> &str {
     ["db.system.name", "db.system", "messaging.system", "rpc.system"]
         .iter()
         .find_map(|key| look_up_str(attrs, key).filter(|v| !v.is_empty()))

@@ -18,9 +18,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hopscope_schemas::{CloudKind, HopKind, SpanKind, SpanRecord, StatusCode, TraceId};
 use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
 
 use super::EmbeddedStore;
-use super::block::{Block, Row};
+use super::block::{Block, Node, Row};
 use super::planner::{find_span, scan_rows};
 use super::state::State;
 use crate::analytics::{
@@ -307,7 +308,7 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
 #[derive(PartialEq, Eq, Hash)]
 enum EdgeKey {
     Service(Rc<str>),
-    Middleware(HopKind, String),
+    Middleware(HopKind, Rc<str>),
 }
 
 /// Calls between services (child span under a parent of another service; the caller's
@@ -317,11 +318,17 @@ enum EdgeKey {
 /// decoded, for their peer. Names are resolved per chunk, while the read lock is held,
 /// since an interned id can be reused once its last span is evicted.
 fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge> {
-    let mut edges: HashMap<(Rc<str>, EdgeKey), Vec<Sample>> = HashMap::new();
-    let names: RefCell<HashMap<u32, Rc<str>>> = RefCell::default();
+    let mut edges: FxHashMap<(Rc<str>, EdgeKey), Vec<Sample>> = FxHashMap::default();
+    let names: RefCell<FxHashMap<u32, Rc<str>>> = RefCell::default();
     let name = |state: &State, id: u32| -> Rc<str> {
         let mut names = names.borrow_mut();
         Rc::clone(names.entry(id).or_insert_with(|| Rc::from(state.catalog.service_name(id))))
+    };
+    // Peers by node address, valid while the chunk's read lock is held.
+    let peers: RefCell<FxHashMap<usize, Rc<str>>> = RefCell::default();
+    let peer_of = |node: &Node, peer: &str| -> Rc<str> {
+        let mut peers = peers.borrow_mut();
+        Rc::clone(peers.entry(std::ptr::from_ref(node) as usize).or_insert_with(|| Rc::from(peer)))
     };
     let per_row = |state: &State, block: &Block, i: usize| {
         let Some(row) = block.rows.get(i) else { return };
@@ -345,8 +352,11 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
                 timed.status == StatusCode::Error,
             ));
         }
-        if middleware && let Some(peer) = block.node(row).and_then(|n| n.peer.as_deref()) {
-            let key = (name(state, row.service), EdgeKey::Middleware(row.hop, peer.to_owned()));
+        if middleware
+            && let Some(node) = block.node(row)
+            && let Some(peer) = node.peer.as_deref()
+        {
+            let key = (name(state, row.service), EdgeKey::Middleware(row.hop, peer_of(node, peer)));
             edges.entry(key).or_default().push((
                 row.start_ns,
                 row.duration(),
@@ -354,12 +364,19 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
             ));
         }
     };
-    scan_rows(lock, window.start_ns, window.end_ns, per_row, |_| names.borrow_mut().clear());
+    let flush = |_: &State| {
+        names.borrow_mut().clear();
+        peers.borrow_mut().clear();
+    };
+    scan_rows(lock, window.start_ns, window.end_ns, per_row, flush);
     let mut sorted: BTreeMap<(String, EdgeTarget), Vec<Sample>> = BTreeMap::new();
     for ((from, to), samples) in edges {
         let to = match to {
             EdgeKey::Service(name) => EdgeTarget::Service { name: name.to_string() },
-            EdgeKey::Middleware(hop_kind, peer) => EdgeTarget::Middleware { hop_kind, peer },
+            EdgeKey::Middleware(hop_kind, peer) => EdgeTarget::Middleware {
+                hop_kind,
+                peer: peer.to_string(),
+            },
         };
         sorted.entry((from.to_string(), to)).or_default().extend(samples);
     }
