@@ -45,7 +45,7 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let cloud_rules = CloudRules::new(&config.cloud).map_err(|e| anyhow::anyhow!("invalid [cloud] configuration: {e}"))?;
     config.sla.validate().map_err(|e| anyhow::anyhow!("invalid [sla] configuration: {e}"))?;
     config.layers.validate().map_err(|e| anyhow::anyhow!("invalid [layers] configuration: {e}"))?;
-    let ingest = Arc::new(Ingest::new(Arc::clone(&pipeline.writer)).with_log(Arc::clone(&pipeline.log)).with_cloud_rules(cloud_rules));
+    let ingest = Arc::new(Ingest::new(Arc::clone(&pipeline.writer)).with_log(Arc::clone(&pipeline.log)).with_cloud_rules(cloud_rules).with_max_inflight_requests(config.collector.max_inflight_requests));
     let observed = Observed {
         ingest: Arc::clone(&ingest),
         wal: Arc::clone(&pipeline.wal),

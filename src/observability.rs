@@ -60,6 +60,7 @@ pub fn render(observed: &Observed) -> String {
     let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
     metric(&mut out, "hopscope_requests_total", "counter", "OTLP export requests decoded", ingest.requests);
     metric(&mut out, "hopscope_requests_invalid_total", "counter", "OTLP requests refused before decoding finished", ingest.invalid_requests);
+    metric(&mut out, "hopscope_requests_throttled_total", "counter", "OTLP requests refused because collector.max_inflight_requests were in flight", ingest.requests_throttled);
     metric(&mut out, "hopscope_spans_received_total", "counter", "Spans in decoded export requests, valid or not", ingest.spans_received);
     metric(&mut out, "hopscope_spans_accepted_total", "counter", "Spans acknowledged (in the write-ahead log)", ingest.spans_accepted);
     metric(&mut out, "hopscope_spans_rejected_total", "counter", "Invalid spans reported as OTLP partial success", ingest.spans_rejected);

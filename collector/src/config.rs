@@ -10,6 +10,8 @@ pub const DEFAULT_GRPC_PORT: u16 = 4317;
 pub const DEFAULT_HTTP_PORT: u16 = 4318;
 /// Default cap on one request body, before and after decompression: 16 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Default cap on export requests in flight over all receivers.
+pub const DEFAULT_MAX_INFLIGHT_REQUESTS: usize = 64;
 
 /// Settings of the OTLP receivers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -23,6 +25,11 @@ pub struct CollectorConfig {
     /// the body after decompression, so a small gzip bomb is refused without inflating it.
     /// Larger requests get HTTP 413 / gRPC `RESOURCE_EXHAUSTED`. Default 16 MiB.
     pub max_request_bytes: usize,
+    /// Most export requests handled at once over both receivers; each holds its body
+    /// (at most `max_request_bytes`) until it is answered, so this bounds the memory
+    /// bodies take. More get gRPC `RESOURCE_EXHAUSTED` / HTTP 429 with a retry delay at
+    /// once. Default 64.
+    pub max_inflight_requests: usize,
 }
 
 impl Default for CollectorConfig {
@@ -37,6 +44,7 @@ impl Default for CollectorConfig {
                 DEFAULT_HTTP_PORT,
             )),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
         }
     }
 }

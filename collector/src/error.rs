@@ -54,6 +54,12 @@ pub enum IngestError {
     /// An HTTP method other than `POST` (or the CORS preflight `OPTIONS`).
     #[error("method {0} is not allowed; use POST")]
     MethodNotAllowed(String),
+    /// Too many export requests are in flight ([`crate::Ingest::admit`]).
+    #[error("{limit} export requests are in flight, the collector's limit; retry later")]
+    Overloaded {
+        /// The configured `max_inflight_requests`.
+        limit: usize,
+    },
     /// The store refused or failed the write.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -95,6 +101,7 @@ impl IngestError {
             | Self::BodyRead(_) => Code::InvalidArgument,
             Self::BodyTooLarge { .. }
             | Self::DecompressedTooLarge { .. }
+            | Self::Overloaded { .. }
             | Self::Storage(StorageError::Full(_)) => Code::ResourceExhausted,
             Self::MethodNotAllowed(_) => Code::Unimplemented,
             Self::Storage(StorageError::Retryable(_)) => Code::Unavailable,
@@ -116,7 +123,9 @@ impl IngestError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Storage(StorageError::Full(_)) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded { .. } | Self::Storage(StorageError::Full(_)) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Storage(StorageError::Retryable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -144,6 +153,7 @@ impl IngestError {
             Self::Storage(StorageError::Retryable(_) | StorageError::Full(_)) => {
                 tracing::warn!(error = %self, ?code, "export failed, storage unavailable")
             }
+            Self::Overloaded { .. } => tracing::debug!(error = %self, ?code, "export throttled"),
             Self::Storage(_) | Self::Internal(_) => {
                 tracing::error!(error = %self, ?code, "export failed")
             }
@@ -196,7 +206,10 @@ impl From<IngestError> for tonic::Status {
         error.log();
         let code = error.grpc_code();
         let message = error.client_message();
-        if matches!(error, IngestError::Storage(StorageError::Full(_))) {
+        if matches!(
+            error,
+            IngestError::Overloaded { .. } | IngestError::Storage(StorageError::Full(_))
+        ) {
             // OTLP clients retry RESOURCE_EXHAUSTED only when the server says recovery is
             // possible, with a google.rpc.RetryInfo detail.
             let details = retry_info_status(code as i32, &message).encode_to_vec();

@@ -30,8 +30,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cloud::CloudRules;
+use crate::config::DEFAULT_MAX_INFLIGHT_REQUESTS;
 use crate::durable::{LogPayload, WalWriter};
 use crate::error::{IngestError, Result};
 
@@ -57,6 +59,8 @@ pub struct IngestStats {
     pub spans_failed: u64,
     /// Failed `write_spans` calls.
     pub write_errors: u64,
+    /// Requests refused because [`Ingest::admit`] found the in-flight limit reached.
+    pub requests_throttled: u64,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +72,7 @@ struct Counters {
     spans_rejected: AtomicU64,
     spans_failed: AtomicU64,
     write_errors: AtomicU64,
+    requests_throttled: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -98,6 +103,9 @@ pub enum Received {
 /// Validates, maps and stores export requests; shared by all receivers as `Arc<Ingest>`.
 pub struct Ingest {
     writer: Arc<dyn SpanWriter>,
+    /// Permits for requests in flight ([`Ingest::admit`]).
+    admission: Arc<Semaphore>,
+    max_inflight_requests: usize,
     /// Where fully valid requests go unmapped (see the module doc).
     log: Option<Arc<WalWriter>>,
     counters: Counters,
@@ -117,10 +125,20 @@ impl Ingest {
     pub fn new(writer: Arc<dyn SpanWriter>) -> Self {
         Self {
             writer,
+            admission: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT_REQUESTS)),
+            max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
             log: None,
             counters: Counters::default(),
             cloud: CloudRules::default(),
         }
+    }
+
+    /// Admits at most `limit` export requests at once ([`Ingest::admit`]; at least 1).
+    pub fn with_max_inflight_requests(mut self, limit: usize) -> Self {
+        let limit = limit.max(1);
+        self.admission = Arc::new(Semaphore::new(limit));
+        self.max_inflight_requests = limit;
+        self
     }
 
     /// Sends requests whose spans are all valid straight to this log as one record,
@@ -296,7 +314,23 @@ impl Ingest {
             spans_rejected: get(&c.spans_rejected),
             spans_failed: get(&c.spans_failed),
             write_errors: get(&c.write_errors),
+            requests_throttled: get(&c.requests_throttled),
         }
+    }
+
+    /// Admits one export request, to be called before its body is read: the request
+    /// holds the permit until it is answered, so at most `max_inflight_requests` bodies
+    /// (each at most `max_request_bytes`) are held at once over all receivers, however
+    /// many clients send and however slowly the log takes them. Past the limit it
+    /// refuses at once with [`IngestError::Overloaded`] (gRPC `RESOURCE_EXHAUSTED` with
+    /// a retry delay, HTTP 429 with `Retry-After`).
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit> {
+        Arc::clone(&self.admission).try_acquire_owned().map_err(|_| {
+            add(&self.counters.requests_throttled, 1);
+            IngestError::Overloaded {
+                limit: self.max_inflight_requests,
+            }
+        })
     }
 
     /// Counts a request a receiver refused before it reached [`Ingest::export`].

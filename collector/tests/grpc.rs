@@ -238,3 +238,23 @@ async fn serve_returns_after_shutdown() {
     assert_still_serving(&server, &recorder).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn requests_past_the_in_flight_limit_are_resource_exhausted_with_a_retry_delay() {
+    let (server, recorder) = setup(MIB).await;
+    let held: Vec<_> = (0..hopscope_collector::config::DEFAULT_MAX_INFLIGHT_REQUESTS)
+        .map(|_| server.ingest.admit().unwrap())
+        .collect();
+    let status = client(&server, false)
+        .await
+        .export(request(vec![span("over")]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("in flight"), "{status:?}");
+    assert!(!status.details().is_empty(), "a RetryInfo detail tells OTLP clients to retry");
+    assert_eq!(server.ingest.stats().requests_throttled, 1);
+    assert_eq!(recorder.count(), 0);
+    drop(held);
+    assert_still_serving(&server, &recorder).await;
+}

@@ -439,3 +439,23 @@ async fn serve_returns_after_shutdown() {
     assert_still_serving(&server, &recorder).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn requests_past_the_in_flight_limit_are_429_with_retry_after() {
+    let recorder = Arc::new(Recorder::default());
+    let server = http_server(recorder.clone(), MIB).await;
+    let held: Vec<_> = (0..hopscope_collector::config::DEFAULT_MAX_INFLIGHT_REQUESTS)
+        .map(|_| server.ingest.admit().unwrap())
+        .collect();
+    let body = request(vec![span("over")]).encode_to_vec();
+    let response = post(&server, PROTOBUF, None, body.clone()).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(rpc_status(response).await.code, 8);
+    assert_eq!(server.ingest.stats().requests_throttled, 1);
+    assert_eq!(recorder.count(), 0);
+    drop(held);
+    let response = post(&server, PROTOBUF, None, body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(recorder.count(), 1);
+}

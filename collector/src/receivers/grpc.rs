@@ -262,10 +262,19 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // Admitted before tonic reads the body; the permit lives until the answer.
+        let permit = match self.ingest.admit() {
+            Ok(permit) => permit,
+            Err(err) => {
+                let response = tonic::Status::from(err).into_http();
+                return Box::pin(std::future::ready(Ok(response)));
+            }
+        };
         let future = self.inner.call(request);
         let ingest = Arc::clone(&self.ingest);
         Box::pin(async move {
             let mut response = future.await?;
+            drop(permit);
             // A failure before the handler ran is a trailers-only response: the status is in
             // the headers. Successful responses carry it in trailers and are left alone.
             let fixed =

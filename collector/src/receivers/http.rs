@@ -126,6 +126,11 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
             return err.into_http_response(BodyFormat::Json);
         }
     };
+    // Admitted before the body is read; the permit lives until the answer.
+    let _permit = match state.ingest.admit() {
+        Ok(permit) => permit,
+        Err(err) => return err.into_http_response(format),
+    };
     let result = match read_and_decode(&state, &headers, body, format).await {
         Ok(received) => state.ingest.export_received(received).await,
         Err(err) => {
