@@ -234,6 +234,25 @@ impl StoreFeeder {
         })
     }
 
+    /// One attempt: the decoded spans when given, else the encoded bodies.
+    async fn write_once(
+        &self,
+        bodies: &Arc<[Vec<u8>]>,
+        decoded: Option<Decoded>,
+    ) -> hopscope_storage::Result<OtlpWrite> {
+        let Some((spans, undecodable)) = decoded else {
+            return self.store.write_otlp(Arc::clone(bodies)).await;
+        };
+        let count = spans.len() as u64;
+        if count > 0 {
+            self.store.write_spans(spans).await?;
+        }
+        Ok(OtlpWrite {
+            spans: count,
+            undecodable,
+        })
+    }
+
     /// Writes the records' spans, retrying retryable errors with capped exponential
     /// backoff for as long as it takes; a permanent refusal is logged and counted.
     /// `decoded` are the records' spans (and undecodable records) for the first attempt,
@@ -250,18 +269,7 @@ impl StoreFeeder {
         let max_delay = Duration::from_millis(self.config.retry_max_ms.max(1));
         for attempt in 1u64.. {
             let started = Instant::now();
-            let result = match decoded.take() {
-                Some((spans, undecodable)) => {
-                    let count = spans.len() as u64;
-                    let written = match count {
-                        0 => Ok(()),
-                        _ => self.store.write_spans(spans).await,
-                    };
-                    written.map(|()| OtlpWrite { spans: count, undecodable })
-                }
-                None => self.store.write_otlp(Arc::clone(bodies)).await,
-            };
-            match result {
+            match self.write_once(bodies, decoded.take()).await {
                 Ok(written) => {
                     self.stats.insert_latency.observe(started.elapsed());
                     self.stats
