@@ -22,7 +22,7 @@ use rustc_hash::FxHashMap;
 
 use super::EmbeddedStore;
 use super::block::{Block, Node, Row};
-use super::planner::{ParentFinder, scan_rows};
+use super::planner::{find_span, scan_rows};
 use super::state::State;
 use crate::analytics::{
     AnalyticsReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup,
@@ -324,7 +324,6 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
         let mut names = names.borrow_mut();
         Rc::clone(names.entry(id).or_insert_with(|| Rc::from(state.catalog.service_name(id))))
     };
-    let parents: RefCell<ParentFinder> = RefCell::default();
     // Peers by node address, valid while the chunk's read lock is held.
     let peers: RefCell<FxHashMap<usize, Rc<str>>> = RefCell::default();
     let peer_of = |node: &Node, peer: &str| -> Rc<str> {
@@ -335,14 +334,15 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
         let Some(row) = block.rows.get(i) else { return };
         let middleware = matches!(row.kind, SpanKind::Client | SpanKind::Producer)
             && matches!(row.hop, HopKind::Db | HopKind::Cache | HopKind::Mq);
-        let parent = parents
-            .borrow_mut()
-            .parent(state, row)
+        let parent = row
+            .parent()
+            .and_then(|p| find_span(state, &row.trace_id, p))
+            .map(|(_, parent)| parent)
             .filter(|parent| parent.service != row.service);
         if !(middleware || parent.is_some()) || !cloud_ok(window, block, row) {
             return;
         }
-        if let Some(parent) = &parent {
+        if let Some(parent) = parent {
             let caller_view = matches!(parent.kind, SpanKind::Client | SpanKind::Producer);
             let timed = if caller_view { parent } else { row };
             let key = (name(state, parent.service), EdgeKey::Service(name(state, row.service)));
@@ -367,7 +367,6 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
     let flush = |_: &State| {
         names.borrow_mut().clear();
         peers.borrow_mut().clear();
-        parents.borrow_mut().forget();
     };
     scan_rows(lock, window.start_ns, window.end_ns, per_row, flush);
     let mut sorted: BTreeMap<(String, EdgeTarget), Vec<Sample>> = BTreeMap::new();

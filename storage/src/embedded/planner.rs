@@ -289,42 +289,6 @@ pub(crate) fn find_span<'s>(
     })
 }
 
-/// The parent rows of rows that a scan visits trace by trace (a trace's spans mostly
-/// sit next to each other in a block): the rows of the last trace looked up are kept, so
-/// a trace costs one trace-map lookup rather than one per span. Traces large enough to
-/// have a span-id map are looked up directly. Copies of rows, valid while the read
-/// lock they were taken under is held: [`ParentFinder::forget`] at the end of a chunk.
-#[derive(Default)]
-pub(crate) struct ParentFinder {
-    trace: Option<TraceId>,
-    rows: Vec<Row>,
-}
-
-impl ParentFinder {
-    /// The row of `row`'s parent span, when the parent is stored.
-    pub fn parent(&mut self, state: &State, row: &Row) -> Option<Row> {
-        let parent_id = row.parent()?;
-        if self.trace != Some(row.trace_id) {
-            self.trace = Some(row.trace_id);
-            self.rows.clear();
-            let entry = state.traces.get(&row.trace_id)?;
-            if entry.ids().is_some() {
-                self.trace = None;
-                return find_span(state, &row.trace_id, parent_id).map(|(_, r)| *r);
-            }
-            self.rows
-                .extend(entry.locs.iter().filter_map(|loc| state.row(*loc)).copied());
-        }
-        self.rows.iter().find(|r| r.span_id == parent_id).copied()
-    }
-
-    /// Drops the kept rows (the read lock is about to be released).
-    pub fn forget(&mut self) {
-        self.trace = None;
-        self.rows.clear();
-    }
-}
-
 /// Calls `f(state, block, row index)` for every live row starting in
 /// `[start_ns, end_ns]`, block by block, taking the read lock once per [`CHUNK`] rows;
 /// `flush` runs at the end of each chunk, still under the lock.
@@ -381,15 +345,18 @@ pub(crate) fn dependencies(
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     // Service ids may be reused once a chunk's lock is released: names are taken per chunk.
     let pending: RefCell<FxHashMap<(u32, u32), u64>> = RefCell::default();
-    let parents: RefCell<ParentFinder> = RefCell::default();
     scan_rows(
         lock,
         start_ns,
         end_ns,
         |state, block, i| {
             let Some(row) = block.rows.get(i) else { return };
-            let parent = parents.borrow_mut().parent(state, row);
-            if let Some(service) = parent.map(|p| p.service)
+            let Some(parent_id) = row.parent() else {
+                return;
+            };
+            let parent =
+                find_span(state, &row.trace_id, parent_id).map(|(_, p)| (p.trace_id, p.service));
+            if let Some((_, service)) = parent
                 && service != row.service
             {
                 *pending
@@ -399,7 +366,6 @@ pub(crate) fn dependencies(
             }
         },
         |state| {
-            parents.borrow_mut().forget();
             for ((parent, child), n) in pending.borrow_mut().drain() {
                 let parent = state.catalog.service_name(parent).to_owned();
                 let child = state.catalog.service_name(child).to_owned();
