@@ -3,9 +3,11 @@
 //!
 //! `cargo bench -p hopscope-storage --bench embedded_ingest` (env `SPANS`, default
 //! 1,000,000). Generating the spans is not timed; each batch of 512 spans (whole traces)
-//! is written through `SpanWriter::write_spans` on a current-thread runtime. Store work
-//! is reported as CPU time of all threads during the write calls (robust to other load
-//! on the machine) and as wall time.
+//! is written through `SpanWriter::write_spans` on a current-thread runtime; a last run
+//! writes the same kind of batches as encoded OTLP requests through
+//! `SpanWriter::write_otlp`, the collector's path (walked in place, no `SpanRecord`s;
+//! encoding them is not timed). Store work is reported as CPU time of all threads
+//! during the write calls (robust to other load on the machine) and as wall time.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,7 +17,12 @@ mod workload;
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use hopscope_schemas::otlp::traces_data;
 use hopscope_storage::{EmbeddedConfig, EmbeddedStore, SpanWriter};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use workload::{Workload, cpu_ns, rss};
 
 #[global_allocator]
@@ -40,6 +47,33 @@ fn load(
         let c = cpu_ns();
         let t = Instant::now();
         rt.block_on(store.write_spans(batch)).unwrap();
+        spent += t.elapsed();
+        cpu += cpu_ns().saturating_sub(c);
+    }
+    (spent, cpu, written)
+}
+
+/// As [`load`], through `write_otlp` with each batch encoded as one request.
+fn load_encoded(
+    store: &EmbeddedStore,
+    spans: usize,
+    rt: &tokio::runtime::Runtime,
+) -> (Duration, u64, usize) {
+    let mut work = Workload::new(7);
+    let mut written = 0;
+    let mut spent = Duration::ZERO;
+    let mut cpu = 0;
+    while written < spans {
+        let batch = work.batch(BATCH);
+        written += batch.len();
+        let body = ExportTraceServiceRequest {
+            resource_spans: traces_data(&batch).resource_spans,
+        }
+        .encode_to_vec();
+        let bodies: Arc<[Vec<u8>]> = vec![body].into();
+        let c = cpu_ns();
+        let t = Instant::now();
+        rt.block_on(store.write_otlp(bodies)).unwrap();
         spent += t.elapsed();
         cpu += cpu_ns().saturating_sub(c);
     }
@@ -103,5 +137,20 @@ fn main() {
         "  counted {:.0} B/span; peak RSS {:.1} MiB",
         stats.bytes as f64 / stats.spans.max(1) as f64,
         rss().1 as f64 / (1 << 20) as f64
+    );
+
+    drop(store);
+
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: usize::MAX,
+        max_bytes: usize::MAX,
+    });
+    let (spent, cpu, written) = load_encoded(&store, spans, &rt);
+    println!(
+        "encoded requests (write_otlp): {:.0} ns/span CPU, {:.0} ns/span wall ({:.2} M spans/s), {} spans stored",
+        cpu as f64 / written as f64,
+        spent.as_nanos() as f64 / written as f64,
+        written as f64 / spent.as_secs_f64() / 1e6,
+        store.stats().spans
     );
 }
