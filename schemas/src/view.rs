@@ -46,18 +46,6 @@ impl<'a> ValueRef<'a> {
         }
     }
 
-    /// The same value, borrowed from this one.
-    pub fn reborrow(&self) -> ValueRef<'_> {
-        match self {
-            ValueRef::Str(s) => ValueRef::Str(s),
-            ValueRef::Bool(b) => ValueRef::Bool(*b),
-            ValueRef::Int(i) => ValueRef::Int(*i),
-            ValueRef::Double(d) => ValueRef::Double(*d),
-            ValueRef::Bytes(b) => ValueRef::Bytes(b),
-            ValueRef::Other(v) => ValueRef::Other(Cow::Borrowed(&**v)),
-        }
-    }
-
     /// The owned value.
     pub fn to_owned_value(&self) -> AttrValue {
         match self {

@@ -30,12 +30,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 512;
 
-/// Loads `spans` spans; returns (wall time, CPU ns of all threads, spans written) of the
-/// write calls alone.
+/// How batches reach the store.
+#[derive(Clone, Copy)]
+enum Path {
+    /// As `SpanRecord`s, through `write_spans`.
+    Records,
+    /// Each batch encoded as one OTLP request, through `write_otlp` (the collector's path).
+    Encoded,
+}
+
+/// Loads `spans` spans along `path`; returns (wall time, CPU ns of all threads, spans
+/// written) of the write calls alone (generating and encoding batches is not timed).
 fn load(
     store: &EmbeddedStore,
     spans: usize,
     rt: &tokio::runtime::Runtime,
+    path: Path,
 ) -> (Duration, u64, usize) {
     let mut work = Workload::new(7);
     let mut written = 0;
@@ -44,36 +54,18 @@ fn load(
     while written < spans {
         let batch = work.batch(BATCH);
         written += batch.len();
+        let body = matches!(path, Path::Encoded).then(|| {
+            let request = ExportTraceServiceRequest {
+                resource_spans: traces_data(&batch).resource_spans,
+            };
+            Arc::<[Vec<u8>]>::from(vec![request.encode_to_vec()])
+        });
         let c = cpu_ns();
         let t = Instant::now();
-        rt.block_on(store.write_spans(batch)).unwrap();
-        spent += t.elapsed();
-        cpu += cpu_ns().saturating_sub(c);
-    }
-    (spent, cpu, written)
-}
-
-/// As [`load`], through `write_otlp` with each batch encoded as one request.
-fn load_encoded(
-    store: &EmbeddedStore,
-    spans: usize,
-    rt: &tokio::runtime::Runtime,
-) -> (Duration, u64, usize) {
-    let mut work = Workload::new(7);
-    let mut written = 0;
-    let mut spent = Duration::ZERO;
-    let mut cpu = 0;
-    while written < spans {
-        let batch = work.batch(BATCH);
-        written += batch.len();
-        let body = ExportTraceServiceRequest {
-            resource_spans: traces_data(&batch).resource_spans,
+        match body {
+            Some(bodies) => drop(rt.block_on(store.write_otlp(bodies)).unwrap()),
+            None => rt.block_on(store.write_spans(batch)).unwrap(),
         }
-        .encode_to_vec();
-        let bodies: Arc<[Vec<u8>]> = vec![body].into();
-        let c = cpu_ns();
-        let t = Instant::now();
-        rt.block_on(store.write_otlp(bodies)).unwrap();
         spent += t.elapsed();
         cpu += cpu_ns().saturating_sub(c);
     }
@@ -96,7 +88,7 @@ fn main() {
         max_spans: usize::MAX,
         max_bytes: usize::MAX,
     });
-    let (spent, cpu, written) = load(&store, spans, &rt);
+    let (spent, cpu, written) = load(&store, spans, &rt, Path::Records);
     let (rss1, hwm1) = rss();
     let stats = store.stats();
     println!(
@@ -122,7 +114,7 @@ fn main() {
         max_spans,
         max_bytes: usize::MAX,
     });
-    let (spent, cpu, written) = load(&store, spans, &rt);
+    let (spent, cpu, written) = load(&store, spans, &rt, Path::Records);
     let stats = store.stats();
     println!(
         "with eviction (max_spans {max_spans}): {:.0} ns/span CPU, {:.0} ns/span wall ({:.2} M spans/s); kept {} spans, evicted {} spans in {} traces",
@@ -145,7 +137,7 @@ fn main() {
         max_spans: usize::MAX,
         max_bytes: usize::MAX,
     });
-    let (spent, cpu, written) = load_encoded(&store, spans, &rt);
+    let (spent, cpu, written) = load(&store, spans, &rt, Path::Encoded);
     println!(
         "encoded requests (write_otlp): {:.0} ns/span CPU, {:.0} ns/span wall ({:.2} M spans/s), {} spans stored",
         cpu as f64 / written as f64,

@@ -90,7 +90,8 @@ impl OtlpGrpcReceiver {
         };
         // HTTP/2 flow-control windows and frames sized for OTLP batches (hundreds of KiB):
         // with h2's 64 KiB defaults a 270 KiB request needs several window updates and
-        // ~17 frames. Memory stays bounded by the concurrency limit times the window.
+        // ~17 frames. Unread data stays within a connection's window; bodies being read
+        // are bounded by the admission limit (`Ingest::admit`).
         Server::builder()
             .initial_stream_window_size(Some(STREAM_WINDOW))
             .initial_connection_window_size(Some(4 * STREAM_WINDOW))
