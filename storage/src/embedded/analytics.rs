@@ -5,10 +5,10 @@
 //! [`planner::CHUNK`] rows, taking the read lock once per chunk, on the blocking pool. A
 //! cheap test on the hot row (kind, hop kind, parent, cloud of the resource, exception
 //! flag) runs first; only rows that pass are decoded. The middleware and dependency
-//! aggregates decode nothing: peer, host and system come from the block's node table. The work is bounded by the spans in
-//! the window, which the store's `max_spans` bounds; durations are kept per group to
-//! compute exact percentiles, so memory is about 24 bytes per matching span while a call
-//! runs.
+//! aggregates decode nothing: peer, host and system come from the block's node table.
+//! The work is bounded by the spans in the window, which the store's `max_spans` bounds;
+//! durations are kept per group to compute exact percentiles, so memory is about 24
+//! bytes per matching span while a call runs.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -314,9 +314,9 @@ enum EdgeKey {
 /// Calls between services (child span under a parent of another service; the caller's
 /// duration and status when the parent is a client or producer span, else the callee's)
 /// and from services to middleware instances (client/producer spans of a db, cache or mq
-/// hop, by peer). Service edges come from hot rows alone; only middleware spans are
-/// decoded, for their peer. Names are resolved per chunk, while the read lock is held,
-/// since an interned id can be reused once its last span is evicted.
+/// hop, by peer). Everything comes from hot rows and the block's node table; no span is
+/// decoded. Names are resolved per chunk, while the read lock is held, since an interned
+/// id can be reused once its last span is evicted.
 fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge> {
     let mut edges: FxHashMap<(Rc<str>, EdgeKey), Vec<Sample>> = FxHashMap::default();
     let names: RefCell<FxHashMap<u32, Rc<str>>> = RefCell::default();
