@@ -10,14 +10,26 @@
 //!   a receiver did per request before raw pass-through.
 //! - `scan_check`: `otlp_scan::valid_span_count`, the allocation-free check the
 //!   receivers now run instead of a decode before logging a body as it arrived.
+//! - `store_insert`: what the feeder then does with the logged bodies on the embedded
+//!   path: `SpanWriter::write_otlp` into one long-lived `EmbeddedStore` (64 MiB, so
+//!   blocks are sealed and evicted as in `hopscope --max-bytes 64MiB`). Each iteration
+//!   writes fresh copies of the bodies (new trace ids, made untimed), so no span is a
+//!   duplicate.
+
+use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hopscope_collector::durable::encode_spans;
 use hopscope_loadgen::workload::{WorkloadConfig, generate};
 use hopscope_schemas::otlp::spans_from_request;
 use hopscope_schemas::otlp_scan::valid_span_count;
+use hopscope_storage::{EmbeddedConfig, EmbeddedStore, SpanWriter};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+
+/// The allocator hopscope runs with (src/main.rs), so allocation costs as it does there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
     for spans_per_request in [50, 500] {
@@ -60,6 +72,30 @@ fn bench(c: &mut Criterion) {
                     }
                 },
                 BatchSize::SmallInput,
+            )
+        });
+        let store = EmbeddedStore::new(EmbeddedConfig {
+            max_bytes: 64 << 20,
+            ..EmbeddedConfig::default()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut seq = 0;
+        group.bench_function("store_insert", |b| {
+            b.iter_batched(
+                || {
+                    seq += 1;
+                    let now = 1_700_000_000_000_000_000 + seq * 1_000_000_000;
+                    let fresh: Vec<Vec<u8>> =
+                        pool.iter().map(|body| body.instantiate(seq, now).to_vec()).collect();
+                    Arc::<[Vec<u8>]>::from(fresh)
+                },
+                |bodies| {
+                    let written = rt.block_on(store.write_otlp(bodies)).expect("store write");
+                    std::hint::black_box(written);
+                },
+                BatchSize::PerIteration,
             )
         });
         group.finish();

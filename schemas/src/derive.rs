@@ -124,15 +124,13 @@ pub fn peer<A: AttrLookup + ?Sized>(kind: SpanKind, hop: HopKind, attrs: &A) -> 
     if kind == SpanKind::Server {
         return None;
     }
-    let address = address(attrs);
     match hop {
         HopKind::Mq => first_str(attrs, &["messaging.destination.name", "messaging.destination"])
             .map(str::to_owned)
-            .or(address),
-        HopKind::Db | HopKind::Cache => {
-            address.or_else(|| first_str(attrs, &["db.namespace", "db.name"]).map(str::to_owned))
-        }
-        HopKind::Http | HopKind::Rpc | HopKind::Internal => address,
+            .or_else(|| address(attrs)),
+        HopKind::Db | HopKind::Cache => address(attrs)
+            .or_else(|| first_str(attrs, &["db.namespace", "db.name"]).map(str::to_owned)),
+        HopKind::Http | HopKind::Rpc | HopKind::Internal => address(attrs),
     }
 }
 
@@ -146,13 +144,36 @@ fn address<A: AttrLookup + ?Sized>(attrs: &A) -> Option<String> {
     ];
     for (host_key, port_key) in pairs {
         if let Some(host) = look_up_str(attrs, host_key).filter(|h| !h.is_empty()) {
-            return Some(match port(attrs, port_key) {
-                Some(port) => format!("{host}:{port}"),
-                None => host.to_owned(),
-            });
+            let mut peer = String::with_capacity(host.len() + 6);
+            peer.push_str(host);
+            if let Some(port) = port(attrs, port_key) {
+                peer.push(':');
+                peer.push_str(int_text(port, &mut [0; 20]));
+            }
+            return Some(peer);
         }
     }
     first_str(attrs, &["url.full", "http.url"]).and_then(url_authority)
+}
+
+/// `i.to_string()` written into `buf`, without allocating or the formatting machinery
+/// (which costs more than the rest of a span's derivation).
+pub fn int_text(i: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = i.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    std::str::from_utf8(&buf[pos..]).unwrap_or("")
 }
 
 fn port<A: AttrLookup + ?Sized>(attrs: &A, key: &str) -> Option<i64> {
@@ -266,6 +287,13 @@ mod tests {
 
     fn i(key: &str, value: i64) -> KeyValue {
         KeyValue::new(key, AttrValue::Int(value))
+    }
+
+    #[test]
+    fn int_text_matches_to_string() {
+        for i in [0, 7, -7, 10, 500, -123_456, i64::MAX, i64::MIN] {
+            assert_eq!(int_text(i, &mut [0; 20]), i.to_string());
+        }
     }
 
     #[test]

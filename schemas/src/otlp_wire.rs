@@ -36,6 +36,9 @@ use crate::otlp_scan::{any_value, delimited, each_field, fixed, fixed64, skip, v
 use crate::span::{AttrValue, Resource, Scope, SpanKind, StatusCode};
 use crate::view::{AttrRef, EventView, LinkView, SpanView, ValueRef};
 
+/// Attributes of a typical span (instrumentation libraries set about 5–20).
+const TYPICAL_ATTRIBUTES: usize = 16;
+
 /// A request body split into its resources and scopes, each decoded once; the spans
 /// stay encoded until [`WireRequest::views`].
 #[derive(Debug)]
@@ -177,7 +180,8 @@ fn span<'a>(
     scope: &'a Arc<Scope>,
 ) -> Option<SpanView<'a>> {
     let mut raw = RawSpan::default();
-    let mut attributes = Vec::new();
+    // Sized for a typical span, so that most spans allocate their list once.
+    let mut attributes = Vec::with_capacity(TYPICAL_ATTRIBUTES);
     let mut events = Vec::new();
     let mut links = Vec::new();
     let mut dropped_links = 0u32;

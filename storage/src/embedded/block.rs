@@ -89,6 +89,12 @@ impl Row {
 #[derive(Debug)]
 struct SharedTable<T> {
     items: Vec<Arc<T>>,
+    /// The item last interned and its id. The spans of one request share their
+    /// resource's and scope's `Arc` and arrive one after another, so this finds nearly
+    /// every item without hashing its content, including items equal to a stored one
+    /// but decoded from another request (a different allocation). Holding the `Arc`
+    /// keeps its address from being reused while it is here.
+    last: Option<(Arc<T>, u32)>,
     /// Allocation address → id. The table holds the `Arc`, so an address cannot be
     /// reused by another item while the entry exists.
     by_address: FxHashMap<usize, u32>,
@@ -101,6 +107,7 @@ impl<T> Default for SharedTable<T> {
     fn default() -> Self {
         Self {
             items: Vec::new(),
+            last: None,
             by_address: FxHashMap::default(),
             by_content: FxHashMap::default(),
             bytes: 0,
@@ -110,6 +117,22 @@ impl<T> Default for SharedTable<T> {
 
 impl<T: PartialEq> SharedTable<T> {
     fn intern(
+        &mut self,
+        item: &Arc<T>,
+        fingerprint: impl FnOnce(&T) -> u64,
+        size: impl FnOnce(&T) -> usize,
+    ) -> u32 {
+        if let Some((last, id)) = &self.last
+            && Arc::ptr_eq(last, item)
+        {
+            return *id;
+        }
+        let id = self.find_or_insert(item, fingerprint, size);
+        self.last = Some((Arc::clone(item), id));
+        id
+    }
+
+    fn find_or_insert(
         &mut self,
         item: &Arc<T>,
         fingerprint: impl FnOnce(&T) -> u64,
@@ -144,6 +167,7 @@ impl<T: PartialEq> SharedTable<T> {
     }
 
     fn seal(&mut self) {
+        self.last = None;
         self.by_address = FxHashMap::default();
         self.by_content = FxHashMap::default();
         self.items.shrink_to_fit();

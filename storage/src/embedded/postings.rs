@@ -8,6 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 
+use hopscope_schemas::derive::int_text;
 use hopscope_schemas::{AttrValue, KeyValue, SpanView, ValueRef};
 use rustc_hash::{FxHashMap, FxHasher};
 
@@ -233,25 +234,6 @@ fn with_indexed_text(value: &ValueRef<'_>, f: impl FnOnce(&str)) {
     }
 }
 
-/// `i.to_string()` into `buf`, without allocating.
-fn int_text(i: i64, buf: &mut [u8; 20]) -> &str {
-    let mut n = i.unsigned_abs();
-    let mut pos = buf.len();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        pos -= 1;
-        buf[pos] = b'-';
-    }
-    std::str::from_utf8(&buf[pos..]).unwrap_or("")
-}
-
 /// True when the term lists hold every span matching `key=value`, so a search may use
 /// that term's list as its candidates.
 pub(crate) fn term_is_complete(key: &str, value: &str) -> bool {
@@ -267,14 +249,6 @@ pub(crate) fn term_is_complete(key: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn int_text_matches_to_string() {
-        for i in [0, 7, -7, 10, 500, -123_456, i64::MAX, i64::MIN] {
-            let mut buf = [0u8; 20];
-            assert_eq!(int_text(i, &mut buf), i.to_string());
-        }
-    }
 
     #[test]
     fn open_and_sealed_lists_agree() {
