@@ -11,10 +11,10 @@
 //! - segment files `{first_seq:020}.wal`, each `MAGIC record*` (framing in [`record`]);
 //!   records carry consecutive sequence numbers starting at 1 (gaps only where corruption
 //!   was cut out);
-//! - `commit`: the highest committed sequence number, `seq:u64le crc32:u32le`, replaced
-//!   atomically (write `commit.tmp`, rename);
-//! - `intent`: the sequence range the writer is about to hand to the store,
-//!   `first:u64le last:u64le crc32:u32le`, replaced atomically. After a crash between a
+//! - `commit`: the highest committed sequence number (`seq:u64le`), replaced in place
+//!   so that a torn write leaves the previous value ([`marker`]: two checksummed slots);
+//! - `intent`: the sequence range the writer is about to hand to the store
+//!   (`first:u64le last:u64le`), kept the same way. After a crash between a
 //!   store write and its commit, the writer replays exactly that range as one batch, so a
 //!   store that deduplicates whole batches (ClickHouse's insert deduplication token) sees
 //!   the same batch again rather than a differently cut one.
@@ -40,6 +40,7 @@
 //!   growing (the limit is counted per segment, so it is exceeded by at most one segment).
 
 mod config;
+mod marker;
 pub mod record;
 
 use std::fs::{self, File, OpenOptions};
@@ -52,6 +53,7 @@ use parking_lot::Mutex;
 use tracing::{info, warn};
 
 pub use config::{Durability, WalConfig};
+use marker::Marker;
 use record::{Decoded, HEADER_LEN, MAGIC};
 
 const COMMIT_FILE: &str = "commit";
@@ -164,6 +166,8 @@ struct State {
     active: File,
     next_seq: u64,
     committed: u64,
+    /// Where `committed` is kept.
+    commit_file: Marker<8>,
     last_sync: Instant,
     unsynced: bool,
 }
@@ -175,6 +179,7 @@ pub struct Wal {
     dir: PathBuf,
     config: WalConfig,
     state: Mutex<State>,
+    intent_file: Mutex<Marker<16>>,
 }
 
 impl Wal {
@@ -182,7 +187,17 @@ impl Wal {
     /// describes.
     pub fn open(dir: &Path, config: WalConfig) -> Result<(Wal, Recovery)> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let committed = read_commit(dir);
+        let (commit_file, committed) = Marker::<8>::open(dir, COMMIT_FILE)?;
+        let committed = match committed {
+            Some(seq) => u64::from_le_bytes(seq),
+            None => {
+                if fs::metadata(dir.join(COMMIT_FILE)).is_ok_and(|m| m.len() > 0) {
+                    warn!(dir = %dir.display(), "commit file damaged; replaying the whole log");
+                }
+                0
+            }
+        };
+        let (intent_file, _) = Marker::<16>::open(dir, INTENT_FILE)?;
         let mut recovery = Recovery {
             committed,
             ..Recovery::default()
@@ -232,9 +247,11 @@ impl Wal {
                 active,
                 next_seq,
                 committed,
+                commit_file,
                 last_sync: Instant::now(),
                 unsynced: false,
             }),
+            intent_file: Mutex::new(intent_file),
         };
         wal.apply_retention(&mut wal.state.lock())?;
         info!(dir = %dir.display(), records = recovery.records, committed, next_seq,
@@ -342,11 +359,8 @@ impl Wal {
             return Ok(());
         }
         let seq = seq.min(state.next_seq.saturating_sub(1));
-        write_commit(
-            &self.dir,
-            seq,
-            self.config.durability != Durability::Process,
-        )?;
+        let sync = self.config.durability != Durability::Process;
+        state.commit_file.write(&seq.to_le_bytes(), sync)?;
         state.committed = seq;
         self.apply_retention(&mut state)
     }
@@ -373,25 +387,17 @@ impl Wal {
     /// Records that the records `first..=last` are about to be written to the store as
     /// one batch (see the module doc). Durable like commits.
     pub fn set_intent(&self, first: u64, last: u64) -> Result<()> {
-        let mut bytes = first.to_le_bytes().to_vec();
-        bytes.extend_from_slice(&last.to_le_bytes());
-        let crc = crc32fast::hash(&bytes);
-        bytes.extend_from_slice(&crc.to_le_bytes());
-        replace_file(
-            &self.dir,
-            INTENT_FILE,
-            &bytes,
-            self.config.durability != Durability::Process,
-        )
+        let mut value = [0u8; 16];
+        value[..8].copy_from_slice(&first.to_le_bytes());
+        value[8..].copy_from_slice(&last.to_le_bytes());
+        let sync = self.config.durability != Durability::Process;
+        self.intent_file.lock().write(&value, sync)
     }
 
     /// The last recorded intent `(first, last)`, if its file is intact.
     pub fn intent(&self) -> Option<(u64, u64)> {
-        let bytes = fs::read(self.dir.join(INTENT_FILE)).ok()?;
-        if bytes.len() != 20 || crc32fast::hash(&bytes[..16]).to_le_bytes() != bytes[16..20] {
-            return None;
-        }
-        let word = |at: usize| bytes[at..at + 8].try_into().ok().map(u64::from_le_bytes);
+        let value = self.intent_file.lock().read()?;
+        let word = |at: usize| value[at..at + 8].try_into().ok().map(u64::from_le_bytes);
         Some((word(0)?, word(8)?))
     }
 
@@ -639,40 +645,6 @@ fn scan_segment(path: &Path) -> Result<Scan> {
         ));
         return Ok(scan);
     }
-}
-
-fn read_commit(dir: &Path) -> u64 {
-    let path = dir.join(COMMIT_FILE);
-    let Ok(bytes) = fs::read(&path) else { return 0 };
-    let valid = bytes.len() == 12 && {
-        let crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        crc32fast::hash(&bytes[..8]) == crc
-    };
-    if !valid {
-        warn!(path = %path.display(), "commit file damaged; replaying the whole log");
-        return 0;
-    }
-    let mut seq = [0u8; 8];
-    seq.copy_from_slice(&bytes[..8]);
-    u64::from_le_bytes(seq)
-}
-
-fn write_commit(dir: &Path, seq: u64, sync: bool) -> Result<()> {
-    let mut bytes = seq.to_le_bytes().to_vec();
-    bytes.extend_from_slice(&crc32fast::hash(&seq.to_le_bytes()).to_le_bytes());
-    replace_file(dir, COMMIT_FILE, &bytes, sync)
-}
-
-/// Replaces `dir/name` atomically: write a temporary file, optionally flush it, rename.
-fn replace_file(dir: &Path, name: &str, bytes: &[u8], sync: bool) -> Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(bytes).map_err(io_err(&tmp))?;
-    if sync {
-        file.sync_data().map_err(io_err(&tmp))?;
-    }
-    let target = dir.join(name);
-    fs::rename(&tmp, &target).map_err(io_err(&target))
 }
 
 #[cfg(test)]
