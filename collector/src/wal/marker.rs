@@ -124,6 +124,7 @@ fn legacy<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
