@@ -239,3 +239,80 @@ proptest! {
         prop_assert_eq!(valid_span_count(&request.encode_to_vec()), Some(span_count(&request)));
     }
 }
+
+/// What prost makes of a `KeyValue` body, in the terms of [`simple_key_value`].
+fn prost_simple(body: &[u8]) -> Option<(Vec<u8>, Option<any_value::Value>)> {
+    let decoded = KeyValue::decode(body).ok()?;
+    Some((decoded.key.into_bytes(), decoded.value.and_then(|v| v.value)))
+}
+
+fn same_as_prost(body: &[u8]) -> bool {
+    let Some((key, value)) = simple_key_value(body) else {
+        return true;
+    };
+    let Some((prost_key, Some(prost_value))) = prost_simple(body) else {
+        // prost refuses only bad UTF-8 here, which the callers check themselves.
+        return std::str::from_utf8(key).is_err()
+            || matches!(value, Simple::Str(t) if std::str::from_utf8(t).is_err());
+    };
+    key == prost_key.as_slice()
+        && match (value, prost_value) {
+            (Simple::Str(t), any_value::Value::StringValue(p)) => t == p.as_bytes(),
+            (Simple::Bool(b), any_value::Value::BoolValue(p)) => b == p,
+            (Simple::Int(i), any_value::Value::IntValue(p)) => i == p,
+            (Simple::Double(d), any_value::Value::DoubleValue(p)) => d.to_bits() == p.to_bits(),
+            _ => false,
+        }
+}
+
+#[test]
+fn simple_key_values_read_as_prost_reads_them_and_other_layouts_are_walked() {
+    use any_value::Value;
+    for value in [
+        Value::StringValue("GET".into()),
+        Value::StringValue(String::new()),
+        Value::StringValue("ünïcode".into()),
+        Value::BoolValue(true),
+        Value::BoolValue(false),
+        Value::IntValue(-5),
+        Value::IntValue(i64::MAX),
+        Value::DoubleValue(2.5),
+    ] {
+        let body = kv("http.route", value.clone()).encode_to_vec();
+        assert!(simple_key_value(&body).is_some(), "{value:?} is the simple layout");
+        assert!(same_as_prost(&body), "{value:?}");
+    }
+    let long = kv(&"k".repeat(200), Value::StringValue("v".into())).encode_to_vec();
+    let bytes = kv("k", Value::BytesValue(vec![1])).encode_to_vec();
+    let array = kv("k", Value::ArrayValue(ArrayValue::default())).encode_to_vec();
+    let no_value = KeyValue { key: "k".into(), ..Default::default() }.encode_to_vec();
+    let mut trailing = kv("k", Value::IntValue(1)).encode_to_vec();
+    trailing.push(0x18);
+    for other in [long, bytes, array, no_value, trailing] {
+        assert_eq!(simple_key_value(&other), None, "{other:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    /// Whatever bytes it is given, the simple reading agrees with prost's decode.
+    #[test]
+    fn the_simple_reading_agrees_with_prost_on_damaged_bodies(
+        key in "[a-z.ü]{0,8}",
+        text in "[a-z ü]{0,8}",
+        int in any::<i64>(),
+        pick in 0u8..4,
+        edits in proptest::collection::vec((0.0f64..1.0, any::<u8>(), any::<u8>()), 0..3),
+    ) {
+        use any_value::Value;
+        let value = match pick {
+            0 => Value::StringValue(text),
+            1 => Value::BoolValue(int % 2 == 0),
+            2 => Value::IntValue(int),
+            _ => Value::DoubleValue(int as f64 / 7.0),
+        };
+        let body = damage(kv(&key, value).encode_to_vec(), &edits);
+        prop_assert!(same_as_prost(&body), "{body:?}");
+    }
+}

@@ -32,7 +32,9 @@ use crate::derive;
 use crate::otlp::{
     resource_from_otlp, scope_from_otlp, span_id, span_id_or_zero, trace_id, value_from_otlp,
 };
-use crate::otlp_scan::{any_value, delimited, each_field, fixed, fixed64, skip, varint};
+use crate::otlp_scan::{
+    Simple, any_value, delimited, each_field, fixed, fixed64, simple_key_value, skip, varint,
+};
 use crate::span::{AttrValue, Resource, Scope, SpanKind, StatusCode};
 use crate::view::{AttrRef, EventView, LinkView, SpanView, ValueRef};
 
@@ -309,6 +311,27 @@ fn link(body: &[u8]) -> Option<Option<LinkView<'_>>> {
 
 /// An attribute (`KeyValue` at nesting depth 1).
 fn key_value(body: &[u8]) -> Option<AttrRef<'_>> {
+    if let Some((key, value)) = simple_key_value(body) {
+        let value = match value {
+            Simple::Str(text) => {
+                // Every byte around the two strings is below 0x80 in this layout, so the
+                // whole message is UTF-8 exactly when both strings are: one check, and
+                // both slices fall on character boundaries.
+                let whole = std::str::from_utf8(body).ok()?;
+                let key = whole.get(2..2 + key.len())?;
+                let text = whole.get(body.len() - text.len()..)?;
+                return Some(AttrRef {
+                    key,
+                    value: ValueRef::Str(text),
+                });
+            }
+            Simple::Bool(b) => ValueRef::Bool(b),
+            Simple::Int(i) => ValueRef::Int(i),
+            Simple::Double(d) => ValueRef::Double(d),
+        };
+        let key = std::str::from_utf8(key).ok()?;
+        return Some(AttrRef { key, value });
+    }
     let mut key = "";
     let mut value = None;
     each_field(body, |tag, wire, buf| match tag {
