@@ -98,8 +98,10 @@ pub fn read_record(input: &mut impl Read) -> io::Result<Decoded> {
     if len > MAX_PAYLOAD {
         return Ok(Decoded::Corrupt("record length is out of range"));
     }
-    let mut payload = vec![0u8; len];
-    if read_full(input, &mut payload)? < len {
+    // Read without zeroing the buffer first (a record is ~270 KiB at 500 spans);
+    // `read_to_end` stops at the length or where the input ends, retrying interruptions.
+    let mut payload = Vec::with_capacity(len);
+    if input.by_ref().take(len as u64).read_to_end(&mut payload)? < len {
         return Ok(Decoded::Torn);
     }
     if checksum(seq, &payload) != crc {
