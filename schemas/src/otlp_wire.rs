@@ -21,6 +21,7 @@
 //! values are too.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1 as otlp_common;
@@ -50,10 +51,75 @@ pub struct WireRequest<'a> {
 
 #[derive(Debug)]
 struct WireResource<'a> {
+    header: Arc<ResourceHeader>,
+    scopes: Vec<WireScope<'a>>,
+}
+
+/// A decoded resource with what is derived from it once for all its spans.
+#[derive(Debug)]
+struct ResourceHeader {
     resource: Arc<Resource>,
     service_name: String,
     host: Option<String>,
-    scopes: Vec<WireScope<'a>>,
+}
+
+/// Resources and scopes of earlier requests, by their encoded bytes. An agent sends the
+/// same resource and scope in every request, so each is decoded once, and the spans of
+/// every request share one `Arc` of it (a store can then recognise it by address rather
+/// than by comparing contents). Holds at most [`HeaderCache::MAX_ENTRIES`] resources and
+/// as many scopes; a full cache starts over.
+#[derive(Debug, Default)]
+pub struct HeaderCache {
+    resources: ByBytes<Arc<ResourceHeader>>,
+    scopes: ByBytes<Arc<Scope>>,
+}
+
+impl HeaderCache {
+    /// Most entries of each kind.
+    pub const MAX_ENTRIES: usize = 1024;
+}
+
+/// Values by the exact bytes they were decoded from: a header message's occurrences and
+/// its schema URL, each length-prefixed.
+#[derive(Debug)]
+struct ByBytes<V> {
+    map: HashMap<Box<[u8]>, V>,
+}
+
+impl<V> Default for ByBytes<V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+        }
+    }
+}
+
+impl<V: Clone> ByBytes<V> {
+    /// The value for `occurrences` and `schema_url`, made with `make` on a miss.
+    fn get_or_make(
+        &mut self,
+        occurrences: &[&[u8]],
+        schema_url: &str,
+        make: impl FnOnce() -> Option<V>,
+    ) -> Option<V> {
+        let mut key = Vec::with_capacity(
+            occurrences.iter().map(|o| o.len() + 4).sum::<usize>() + schema_url.len(),
+        );
+        for occurrence in occurrences {
+            key.extend_from_slice(&u32::try_from(occurrence.len()).ok()?.to_le_bytes());
+            key.extend_from_slice(occurrence);
+        }
+        key.extend_from_slice(schema_url.as_bytes());
+        if let Some(value) = self.map.get(key.as_slice()) {
+            return Some(value.clone());
+        }
+        let value = make()?;
+        if self.map.len() >= HeaderCache::MAX_ENTRIES {
+            self.map.clear();
+        }
+        self.map.insert(key.into(), value.clone());
+        Some(value)
+    }
 }
 
 #[derive(Debug)]
@@ -66,10 +132,16 @@ impl<'a> WireRequest<'a> {
     /// Splits `body`; `None` when it is not a well-formed request this walk follows
     /// exactly (see the module doc).
     pub fn parse(body: &'a [u8]) -> Option<Self> {
+        Self::parse_cached(body, &mut HeaderCache::default())
+    }
+
+    /// [`WireRequest::parse`], decoding only the resources and scopes `cache` has not
+    /// seen.
+    pub fn parse_cached(body: &'a [u8], cache: &mut HeaderCache) -> Option<Self> {
         let mut resources = Vec::new();
         each_field(body, |tag, wire, buf| match tag {
             1 => {
-                resources.push(resource_spans(delimited(wire, buf)?)?);
+                resources.push(resource_spans(delimited(wire, buf)?, cache)?);
                 Some(())
             }
             _ => skip(tag, wire, buf),
@@ -92,7 +164,7 @@ impl<'a> WireRequest<'a> {
         for r in &self.resources {
             for s in &r.scopes {
                 for body in &s.spans {
-                    views.push(span(body, r, &s.scope)?);
+                    views.push(span(body, &r.header, &s.scope)?);
                 }
             }
         }
@@ -133,30 +205,35 @@ fn parts(body: &[u8]) -> Option<Parts<'_>> {
     Some((header, items, schema_url))
 }
 
-fn resource_spans(body: &[u8]) -> Option<WireResource<'_>> {
+fn resource_spans<'a>(body: &'a [u8], cache: &mut HeaderCache) -> Option<WireResource<'a>> {
     let (resource, scopes, schema_url) = parts(body)?;
-    let resource = resource_from_otlp(
-        merged::<otlp_resource::Resource>(&resource)?,
-        schema_url.to_owned(),
-    );
-    Some(WireResource {
-        service_name: derive::service_name(&resource.attributes),
-        host: derive::host(&resource.attributes),
-        resource: Arc::new(resource),
-        scopes: scopes.into_iter().map(scope_spans).collect::<Option<_>>()?,
-    })
+    let header = cache.resources.get_or_make(&resource, schema_url, || {
+        let resource = resource_from_otlp(
+            merged::<otlp_resource::Resource>(&resource)?,
+            schema_url.to_owned(),
+        );
+        Some(Arc::new(ResourceHeader {
+            service_name: derive::service_name(&resource.attributes),
+            host: derive::host(&resource.attributes),
+            resource: Arc::new(resource),
+        }))
+    })?;
+    let scopes = scopes
+        .into_iter()
+        .map(|body| scope_spans(body, cache))
+        .collect::<Option<_>>()?;
+    Some(WireResource { header, scopes })
 }
 
-fn scope_spans(body: &[u8]) -> Option<WireScope<'_>> {
+fn scope_spans<'a>(body: &'a [u8], cache: &mut HeaderCache) -> Option<WireScope<'a>> {
     let (scope, spans, schema_url) = parts(body)?;
-    let scope = scope_from_otlp(
-        merged::<otlp_common::InstrumentationScope>(&scope)?,
-        schema_url.to_owned(),
-    );
-    Some(WireScope {
-        scope: Arc::new(scope),
-        spans,
-    })
+    let scope = cache.scopes.get_or_make(&scope, schema_url, || {
+        Some(Arc::new(scope_from_otlp(
+            merged::<otlp_common::InstrumentationScope>(&scope)?,
+            schema_url.to_owned(),
+        )))
+    })?;
+    Some(WireScope { scope, spans })
 }
 
 /// The fields of a span as found on the wire, the last occurrence of each scalar
@@ -178,7 +255,7 @@ struct RawSpan<'a> {
 
 fn span<'a>(
     body: &'a [u8],
-    r: &'a WireResource<'_>,
+    r: &'a ResourceHeader,
     scope: &'a Arc<Scope>,
 ) -> Option<SpanView<'a>> {
     let mut raw = RawSpan::default();

@@ -92,9 +92,9 @@ mod trace_map;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hopscope_schemas::otlp_wire::WireRequest;
+use hopscope_schemas::otlp_wire::{HeaderCache, WireRequest};
 use hopscope_schemas::{SpanRecord, SpanView, TraceId};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use self::state::State;
@@ -148,6 +148,8 @@ pub struct EmbeddedStats {
 struct Shared {
     config: EmbeddedConfig,
     state: RwLock<State>,
+    /// Resources and scopes decoded from earlier encoded requests ([`Shared::write_otlp`]).
+    headers: Mutex<HeaderCache>,
 }
 
 impl Shared {
@@ -163,7 +165,7 @@ impl Shared {
     fn write_otlp(&self, bodies: &[Vec<u8>]) -> OtlpWrite {
         let mut result = OtlpWrite::default();
         for (i, body) in bodies.iter().enumerate() {
-            let request = WireRequest::parse(body);
+            let request = WireRequest::parse_cached(body, &mut self.headers.lock());
             if let Some(views) = request.as_ref().and_then(WireRequest::views) {
                 result.spans += views.len() as u64;
                 for chunk in views.chunks(WRITE_CHUNK) {
@@ -226,6 +228,7 @@ impl EmbeddedStore {
             shared: Arc::new(Shared {
                 config: config.clone(),
                 state: RwLock::new(State::new(config.max_spans, config.max_bytes)),
+                headers: Mutex::new(HeaderCache::default()),
             }),
         }
     }
