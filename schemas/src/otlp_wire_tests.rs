@@ -159,3 +159,35 @@ proptest! {
         prop_assert!(walked(&body).is_some());
     }
 }
+
+#[test]
+fn a_cache_shares_resources_and_scopes_across_requests_and_stays_bounded() {
+    let mut cache = HeaderCache::default();
+    let first = request(&[2, 1]).encode_to_vec();
+    let mut second = request(&[2, 1]);
+    second.resource_spans[0].scope_spans[0].spans.truncate(1);
+    let second = second.encode_to_vec();
+    let a = WireRequest::parse_cached(&first, &mut cache).unwrap();
+    let b = WireRequest::parse_cached(&second, &mut cache).unwrap();
+    let (a, b) = (a.views().unwrap(), b.views().unwrap());
+    assert!(Arc::ptr_eq(a[0].resource, b[0].resource) && Arc::ptr_eq(a[0].scope, b[0].scope));
+    // Cached or not, the views are the same spans.
+    let uncached: Vec<SpanRecord> = walked(&second).unwrap();
+    assert_eq!(b.iter().map(SpanView::to_record).collect::<Vec<_>>(), uncached);
+
+    // Another schema URL is another resource.
+    let mut other = request(&[2, 1]);
+    other.resource_spans[0].schema_url = "https://example.com/other".into();
+    let other = other.encode_to_vec();
+    let c = WireRequest::parse_cached(&other, &mut cache).unwrap();
+    let c = c.views().unwrap();
+    assert!(!Arc::ptr_eq(a[0].resource, c[0].resource));
+    assert_eq!(c[0].resource.schema_url, "https://example.com/other");
+
+    for i in 0..HeaderCache::MAX_ENTRIES + 10 {
+        let mut r = request(&[1]);
+        r.resource_spans[0].schema_url = format!("https://example.com/{i}");
+        WireRequest::parse_cached(&r.encode_to_vec(), &mut cache).unwrap();
+    }
+    assert!(cache.resources.map.len() <= HeaderCache::MAX_ENTRIES);
+}
