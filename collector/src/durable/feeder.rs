@@ -28,6 +28,12 @@ pub struct FeederConfig {
     /// Longest retry delay, in milliseconds. Retries never stop: acknowledged spans are
     /// not given up while the store may come back.
     pub retry_max_ms: u64,
+    /// Once the feeder has caught up with the log, how long it waits after new records
+    /// arrive before reading them, in milliseconds, so that a steady trickle of requests
+    /// reaches the store as a few larger writes rather than one write per request (each
+    /// write records its intent and commit, and a store works faster on a batch). Spans
+    /// become queryable up to this much later. 0 reads at once.
+    pub linger_ms: u64,
 }
 
 impl Default for FeederConfig {
@@ -36,6 +42,7 @@ impl Default for FeederConfig {
             max_batch_spans: 10_000,
             retry_initial_ms: 100,
             retry_max_ms: 5_000,
+            linger_ms: 20,
         }
     }
 }
@@ -180,10 +187,19 @@ impl StoreFeeder {
                     info!("store feeder drained the log");
                     return;
                 }
-                tokio::select! {
-                    () = self.appended.notified() => {}
-                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    () = &mut shutdown, if !stopping => stopping = true,
+                let appended = tokio::select! {
+                    () = self.appended.notified() => true,
+                    () = tokio::time::sleep(Duration::from_millis(250)) => false,
+                    () = &mut shutdown, if !stopping => {
+                        stopping = true;
+                        false
+                    }
+                };
+                if appended && self.config.linger_ms > 0 {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(self.config.linger_ms)) => {}
+                        () = &mut shutdown, if !stopping => stopping = true,
+                    }
                 }
                 next = self.prepare(reader, None);
                 continue;
@@ -346,4 +362,75 @@ fn read_batch(
         }
     }
     Ok((reader, records))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use hopscope_storage::Result;
+
+    use super::*;
+    use crate::wal::WalConfig;
+
+    /// Records how many log records each store write carried.
+    #[derive(Default)]
+    struct Recorder {
+        writes: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl SpanWriter for Recorder {
+        async fn write_spans(&self, _spans: Vec<SpanRecord>) -> Result<()> {
+            Ok(())
+        }
+
+        async fn write_otlp(&self, bodies: Arc<[Vec<u8>]>) -> Result<OtlpWrite> {
+            self.writes.lock().unwrap().push(bodies.len());
+            Ok(OtlpWrite::default())
+        }
+
+        fn reads_otlp(&self) -> bool {
+            true
+        }
+    }
+
+    /// Appends two records `gap` apart once the feeder has caught up; returns the
+    /// records of each store write.
+    async fn writes_for(linger_ms: u64, gap: Duration) -> Vec<usize> {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Arc::new(Wal::open(dir.path(), WalConfig::default()).unwrap().0);
+        let store = Arc::new(Recorder::default());
+        let appended = Arc::new(Notify::new());
+        let config = FeederConfig {
+            linger_ms,
+            ..FeederConfig::default()
+        };
+        let feeder = StoreFeeder::new(Arc::clone(&wal), store.clone(), Arc::clone(&appended), config);
+        let stats = feeder.stats();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(feeder.run(1, async {
+            let _ = stopped.await;
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..2 {
+            wal.append(b"not a request; the recorder does not read it").unwrap();
+            appended.notify_one();
+            tokio::time::sleep(gap).await;
+        }
+        while stats.records_written.load(Ordering::Relaxed) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        store.writes.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_trickle_of_records_is_written_together_after_the_linger() {
+        assert_eq!(writes_for(500, Duration::from_millis(20)).await, vec![2]);
+        assert_eq!(writes_for(0, Duration::from_millis(300)).await, vec![1, 1]);
+    }
 }
