@@ -80,7 +80,8 @@ impl HeaderCache {
 }
 
 /// Values by the exact bytes they were decoded from: a header message's occurrences and
-/// its schema URL, each length-prefixed.
+/// its schema URL, keyed as the number of occurrences, each occurrence length-prefixed,
+/// then the schema URL (so no two different inputs share a key).
 #[derive(Debug)]
 struct ByBytes<V> {
     map: HashMap<Box<[u8]>, V>,
@@ -103,8 +104,9 @@ impl<V: Clone> ByBytes<V> {
         make: impl FnOnce() -> Option<V>,
     ) -> Option<V> {
         let mut key = Vec::with_capacity(
-            occurrences.iter().map(|o| o.len() + 4).sum::<usize>() + schema_url.len(),
+            4 + occurrences.iter().map(|o| o.len() + 4).sum::<usize>() + schema_url.len(),
         );
+        key.extend_from_slice(&u32::try_from(occurrences.len()).ok()?.to_le_bytes());
         for occurrence in occurrences {
             key.extend_from_slice(&u32::try_from(occurrence.len()).ok()?.to_le_bytes());
             key.extend_from_slice(occurrence);

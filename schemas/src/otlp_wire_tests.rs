@@ -184,6 +184,28 @@ fn a_cache_shares_resources_and_scopes_across_requests_and_stays_bounded() {
     assert!(!Arc::ptr_eq(a[0].resource, c[0].resource));
     assert_eq!(c[0].resource.schema_url, "https://example.com/other");
 
+    // A schema URL spelling out another resource's key bytes is still another resource.
+    let named = opentelemetry_proto::tonic::resource::v1::Resource {
+        attributes: vec![kv("service.name", any_value::Value::StringValue("a".into()))],
+        ..Default::default()
+    };
+    let mut with_resource = request(&[1]);
+    with_resource.resource_spans[0].resource = Some(named.clone());
+    with_resource.resource_spans[0].schema_url = "s".into();
+    let mut forged = with_resource.clone();
+    forged.resource_spans[0].resource = None;
+    let named = named.encode_to_vec();
+    let mut url = (named.len() as u32).to_le_bytes().to_vec();
+    url.extend_from_slice(&named);
+    url.push(b's');
+    forged.resource_spans[0].schema_url = String::from_utf8(url).unwrap();
+    let (with_resource, forged) = (with_resource.encode_to_vec(), forged.encode_to_vec());
+    let d = WireRequest::parse_cached(&with_resource, &mut cache).unwrap();
+    let e = WireRequest::parse_cached(&forged, &mut cache).unwrap();
+    let (d, e) = (d.views().unwrap(), e.views().unwrap());
+    assert_eq!(d[0].service_name, "a");
+    assert!(e[0].resource.attributes.is_empty() && e[0].service_name != "a");
+
     for i in 0..HeaderCache::MAX_ENTRIES + 10 {
         let mut r = request(&[1]);
         r.resource_spans[0].schema_url = format!("https://example.com/{i}");
