@@ -157,7 +157,7 @@ fn address<A: AttrLookup + ?Sized>(attrs: &A) -> Option<String> {
 }
 
 /// `i.to_string()` written into `buf`, without allocating or the formatting machinery
-/// (which costs more than the rest of a span's derivation).
+/// (`format!` was three quarters of [`peer`]'s instructions).
 pub fn int_text(i: i64, buf: &mut [u8; 20]) -> &str {
     let mut n = i.unsigned_abs();
     let mut pos = buf.len();
