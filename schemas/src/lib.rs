@@ -1,6 +1,6 @@
 //! The hopscope data contract: the span row shared by every writer and reader
 //! ([`SpanRecord`]), the ids, the fields derived from OpenTelemetry semantic conventions
-//! ([`derive`]), and the mapping from and to OTLP ([`otlp`]).
+//! ([`derive`](mod@derive)), and the mapping from and to OTLP ([`otlp`]).
 //!
 //! Golden files under `tests/golden/` pin the OTLP → row mapping; set `UPDATE_GOLDEN=1`
 //! to rewrite them after an intended change.
