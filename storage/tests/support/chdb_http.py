@@ -15,7 +15,6 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlparse
@@ -46,7 +45,10 @@ class Front:
     def __init__(self, path):
         self.session = chdb.session.Session(path)
         self.lock = threading.Lock()
-        self.tmp = tempfile.mkdtemp(prefix="chdb-front-")
+        # Insert bodies are spooled next to the database, in the test's own temporary
+        # directory, so they go with it (a directory under /tmp outlived every run).
+        self.tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "spool")
+        os.makedirs(self.tmp, exist_ok=True)
         self.counter = 0
 
     def query(self, sql, fmt="TSV"):
