@@ -89,14 +89,14 @@ impl Row {
 #[derive(Debug)]
 struct SharedTable<T> {
     items: Vec<Arc<T>>,
-    /// The item last interned and its id. The spans of one request share their
-    /// resource's and scope's `Arc` and arrive one after another, so this finds nearly
-    /// every item without hashing its content, including items equal to a stored one
-    /// but decoded from another request (a different allocation). Holding the `Arc`
-    /// keeps its address from being reused while it is here.
-    last: Option<(Arc<T>, u32)>,
-    /// Allocation address → id. The table holds the `Arc`, so an address cannot be
-    /// reused by another item while the entry exists.
+    /// Other allocations equal to a stored item (the same resource decoded again, e.g.
+    /// from another request), held so that their addresses stay theirs while they are
+    /// in `by_address`. At most one per distinct allocation interned while the block
+    /// is open; the store's encoded path shares resources across requests
+    /// (`HeaderCache`), so there it holds next to none.
+    aliases: Vec<Arc<T>>,
+    /// Allocation address → id, for every allocation interned so far (stored items and
+    /// aliases): each one's content is fingerprinted and compared once per block.
     by_address: FxHashMap<usize, u32>,
     /// Content fingerprint → ids.
     by_content: FxHashMap<u64, Vec<u32>>,
@@ -107,7 +107,7 @@ impl<T> Default for SharedTable<T> {
     fn default() -> Self {
         Self {
             items: Vec::new(),
-            last: None,
+            aliases: Vec::new(),
             by_address: FxHashMap::default(),
             by_content: FxHashMap::default(),
             bytes: 0,
@@ -117,22 +117,6 @@ impl<T> Default for SharedTable<T> {
 
 impl<T: PartialEq> SharedTable<T> {
     fn intern(
-        &mut self,
-        item: &Arc<T>,
-        fingerprint: impl FnOnce(&T) -> u64,
-        size: impl FnOnce(&T) -> usize,
-    ) -> u32 {
-        if let Some((last, id)) = &self.last
-            && Arc::ptr_eq(last, item)
-        {
-            return *id;
-        }
-        let id = self.find_or_insert(item, fingerprint, size);
-        self.last = Some((Arc::clone(item), id));
-        id
-    }
-
-    fn find_or_insert(
         &mut self,
         item: &Arc<T>,
         fingerprint: impl FnOnce(&T) -> u64,
@@ -149,7 +133,10 @@ impl<T: PartialEq> SharedTable<T> {
             .copied()
             .find(|id| self.items.get(*id as usize).is_some_and(|i| **i == **item));
         let id = match found {
-            Some(id) => id,
+            Some(id) => {
+                self.aliases.push(Arc::clone(item));
+                id
+            }
             None => {
                 let id = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
                 self.items.push(Arc::clone(item));
@@ -158,16 +145,12 @@ impl<T: PartialEq> SharedTable<T> {
                 id
             }
         };
-        if let Some(existing) = self.items.get(id as usize)
-            && Arc::ptr_eq(existing, item)
-        {
-            self.by_address.insert(address, id);
-        }
+        self.by_address.insert(address, id);
         id
     }
 
     fn seal(&mut self) {
-        self.last = None;
+        self.aliases = Vec::new();
         self.by_address = FxHashMap::default();
         self.by_content = FxHashMap::default();
         self.items.shrink_to_fit();
@@ -463,5 +446,28 @@ impl Block {
             peer: c.peer,
             host: c.host,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_items_share_an_id_and_each_allocation_is_compared_once() {
+        let mut table = SharedTable::<String>::default();
+        let fingerprint = |s: &String| s.len() as u64;
+        let once = |_: &String| -> u64 { panic!("fingerprinted an allocation seen before") };
+        let (a, b, c) = (Arc::new("pay".to_owned()), Arc::new("pay".to_owned()), Arc::new("cart".to_owned()));
+        assert_eq!(table.intern(&a, fingerprint, |_| 0), 0);
+        assert_eq!(table.intern(&b, fingerprint, |_| 0), 0, "equal content, another allocation");
+        assert_eq!(table.intern(&c, fingerprint, |_| 0), 1);
+        // Every allocation seen is found by address from then on, the alias included.
+        for item in [&b, &a, &c, &b] {
+            table.intern(item, once, |_| 0);
+        }
+        assert_eq!(table.items.len(), 2);
+        table.seal();
+        assert!(table.aliases.is_empty() && table.by_address.is_empty());
     }
 }
