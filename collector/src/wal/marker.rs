@@ -17,6 +17,7 @@
 //! collector's CPU at 48k spans/s (benches/README.md).
 
 use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,8 @@ impl<const N: usize> Marker<N> {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
-        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let mut bytes = Vec::new();
+        (&file).read_to_end(&mut bytes).map_err(io_err(&path))?;
         let (generation, next_slot, value) = match newest::<N>(&bytes) {
             Some((slot, generation, value)) => (generation, 1 - slot, Some(value)),
             None => match legacy::<N>(&bytes) {
@@ -93,7 +95,7 @@ impl<const N: usize> Marker<N> {
 
 /// The valid slot with the highest generation: (slot, generation, value).
 fn newest<const N: usize>(bytes: &[u8]) -> Option<(u64, u64, [u8; N])> {
-    let len = 8 + N + 4;
+    let len = Marker::<N>::SLOT;
     (0..2u64)
         .filter_map(|slot| {
             let start = usize::try_from(slot).ok()? * len;
@@ -112,7 +114,7 @@ fn newest<const N: usize>(bytes: &[u8]) -> Option<(u64, u64, [u8; N])> {
 /// The value of a file from before slots: `value crc32` alone, or followed by the zeros
 /// and the (torn) second slot of the first write after it.
 fn legacy<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
-    let slot = 8 + N + 4;
+    let slot = Marker::<N>::SLOT;
     if bytes.len() != N + 4 && bytes.len() != 2 * slot {
         return None;
     }
