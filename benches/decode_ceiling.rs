@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hopscope_collector::durable::encode_spans;
 use hopscope_loadgen::workload::{WorkloadConfig, generate};
@@ -87,9 +88,9 @@ fn bench(c: &mut Criterion) {
                 || {
                     seq += 1;
                     let now = 1_700_000_000_000_000_000 + seq * 1_000_000_000;
-                    let fresh: Vec<Vec<u8>> =
-                        pool.iter().map(|body| body.instantiate(seq, now).to_vec()).collect();
-                    Arc::<[Vec<u8>]>::from(fresh)
+                    pool.iter()
+                        .map(|body| Bytes::from(body.instantiate(seq, now).to_vec()))
+                        .collect::<Arc<[Bytes]>>()
                 },
                 |bodies| {
                     let written = rt.block_on(store.write_otlp(bodies)).expect("store write");

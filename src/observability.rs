@@ -69,6 +69,7 @@ pub fn render(observed: &Observed) -> String {
     metric(&mut out, "hopscope_wal_segments", "gauge", "Write-ahead log segment files", wal.segments);
     metric(&mut out, "hopscope_wal_backlog_bytes", "gauge", "Bytes of log segments holding records not yet in the store", wal.backlog_bytes);
     metric(&mut out, "hopscope_wal_backlog_records", "gauge", "Log records not yet in the store (writer lag)", wal.backlog_records);
+    metric(&mut out, "hopscope_wal_memory_tail_bytes", "gauge", "Bytes of the newest log records also held in memory for the store writer", wal.memory_tail_bytes);
     metric(&mut out, "hopscope_store_records_written_total", "counter", "Log records written to the store", load(&feeder.records_written));
     metric(&mut out, "hopscope_store_spans_written_total", "counter", "Spans written to the store", load(&feeder.spans_written));
     metric(&mut out, "hopscope_store_write_retries_total", "counter", "Store writes retried after a retryable error", load(&feeder.retries));

@@ -494,7 +494,7 @@ mod tests {
             let mut reader = wal.reader(1);
             let mut out = Vec::new();
             while let Some((_, payload)) = reader.next_record().unwrap() {
-                out.push(payload);
+                out.push(payload.to_vec());
             }
             out
         }

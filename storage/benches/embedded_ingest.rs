@@ -58,7 +58,7 @@ fn load(
             let request = ExportTraceServiceRequest {
                 resource_spans: traces_data(&batch).resource_spans,
             };
-            Arc::<[Vec<u8>]>::from(vec![request.encode_to_vec()])
+            Arc::<[bytes::Bytes]>::from(vec![request.encode_to_vec().into()])
         });
         let c = cpu_ns();
         let t = Instant::now();

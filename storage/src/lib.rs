@@ -18,6 +18,7 @@ pub mod query;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use hopscope_schemas::{SpanRecord, TraceId};
 
 pub use analytics::AnalyticsReader;
@@ -49,7 +50,7 @@ pub trait SpanWriter: Send + Sync {
     /// [`SpanWriter::write_spans`] would (that method's contract holds). Bodies that do
     /// not decode are skipped and named in the result. The default does just that; a
     /// store that reads bodies in place overrides it and [`SpanWriter::reads_otlp`].
-    async fn write_otlp(&self, bodies: Arc<[Vec<u8>]>) -> Result<OtlpWrite> {
+    async fn write_otlp(&self, bodies: Arc<[Bytes]>) -> Result<OtlpWrite> {
         let (spans, undecodable) = otlp_bodies::decode_all(&bodies);
         let count = spans.len() as u64;
         if count > 0 {

@@ -24,11 +24,11 @@ pub fn decode(body: &[u8]) -> Result<Vec<SpanRecord>, String> {
 }
 
 /// The valid spans of every body, in order, and the bodies that do not decode.
-pub fn decode_all(bodies: &[Vec<u8>]) -> (Vec<SpanRecord>, Vec<(usize, String)>) {
+pub fn decode_all(bodies: &[impl AsRef<[u8]>]) -> (Vec<SpanRecord>, Vec<(usize, String)>) {
     let mut spans = Vec::new();
     let mut undecodable = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
-        match decode(body) {
+        match decode(body.as_ref()) {
             Ok(mapped) => spans.extend(mapped),
             Err(err) => undecodable.push((i, err)),
         }

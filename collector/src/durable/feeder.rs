@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use hopscope_schemas::SpanRecord;
 use hopscope_storage::otlp_bodies::decode_all;
 use hopscope_storage::{OtlpWrite, SpanWriter};
@@ -239,7 +240,7 @@ impl StoreFeeder {
         let decode = !self.store.reads_otlp();
         tokio::task::spawn_blocking(move || {
             let (reader, records) = read_batch(reader, until, max_bytes)?;
-            let (seqs, bodies): (Vec<u64>, Vec<Vec<u8>>) = records.into_iter().unzip();
+            let (seqs, bodies): (Vec<u64>, Vec<Bytes>) = records.into_iter().unzip();
             let decoded = decode.then(|| decode_all(&bodies));
             Ok(Prepared {
                 reader,
@@ -253,7 +254,7 @@ impl StoreFeeder {
     /// One attempt: the decoded spans when given, else the encoded bodies.
     async fn write_once(
         &self,
-        bodies: &Arc<[Vec<u8>]>,
+        bodies: &Arc<[Bytes]>,
         decoded: Option<Decoded>,
     ) -> hopscope_storage::Result<OtlpWrite> {
         let Some((spans, undecodable)) = decoded else {
@@ -278,7 +279,7 @@ impl StoreFeeder {
     async fn write_with_retry(
         &self,
         seqs: &[u64],
-        bodies: &Arc<[Vec<u8>]>,
+        bodies: &Arc<[Bytes]>,
         mut decoded: Option<Decoded>,
     ) {
         let mut delay = Duration::from_millis(self.config.retry_initial_ms.max(1));
@@ -320,7 +321,7 @@ impl StoreFeeder {
 }
 
 /// A record read from the log: its sequence number and payload.
-type LogRecord = (u64, Vec<u8>);
+type LogRecord = (u64, Bytes);
 
 /// Decoded spans of a batch and its undecodable records (index, error).
 type Decoded = (Vec<SpanRecord>, Vec<(usize, String)>);
@@ -330,7 +331,7 @@ type Decoded = (Vec<SpanRecord>, Vec<(usize, String)>);
 struct Prepared {
     reader: WalReader,
     seqs: Vec<u64>,
-    bodies: Arc<[Vec<u8>]>,
+    bodies: Arc<[Bytes]>,
     decoded: Option<Decoded>,
 }
 
@@ -387,7 +388,7 @@ mod tests {
             Ok(())
         }
 
-        async fn write_otlp(&self, bodies: Arc<[Vec<u8>]>) -> Result<OtlpWrite> {
+        async fn write_otlp(&self, bodies: Arc<[Bytes]>) -> Result<OtlpWrite> {
             self.writes.lock().unwrap().push(bodies.len());
             Ok(OtlpWrite::default())
         }

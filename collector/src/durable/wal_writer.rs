@@ -59,8 +59,8 @@ impl WalWriter {
         let wal = Arc::clone(&self.wal);
         self.finish(
             tokio::task::spawn_blocking(move || match payload {
-                LogPayload::Encoded(bytes) => wal.append(&bytes),
-                LogPayload::Request(request) => wal.append(&request.encode_to_vec()),
+                LogPayload::Encoded(bytes) => wal.append_shared(bytes),
+                LogPayload::Request(request) => wal.append_shared(request.encode_to_vec().into()),
             })
             .await,
         )
@@ -92,6 +92,9 @@ impl SpanWriter for WalWriter {
         }
         let wal = Arc::clone(&self.wal);
         // Encoding and the write system call (or fsync) stay off the async reactor.
-        self.finish(tokio::task::spawn_blocking(move || wal.append(&encode_spans(&spans))).await)
+        self.finish(
+            tokio::task::spawn_blocking(move || wal.append_shared(encode_spans(&spans).into()))
+                .await,
+        )
     }
 }

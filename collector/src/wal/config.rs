@@ -55,6 +55,10 @@ pub struct WalConfig {
     pub retain_secs: u64,
     /// When records reach the disk.
     pub durability: Durability,
+    /// Most bytes of the newest records also kept in memory, so that the storage writer
+    /// following the appends takes them from there instead of reading the file back.
+    /// Records that do not fit are read from the file. 0 keeps none.
+    pub memory_tail_bytes: u64,
 }
 
 impl Default for WalConfig {
@@ -65,6 +69,7 @@ impl Default for WalConfig {
             retain_bytes: 2 * 1024 * 1024 * 1024,
             retain_secs: 7 * 24 * 3600,
             durability: Durability::Process,
+            memory_tail_bytes: 8 * 1024 * 1024,
         }
     }
 }

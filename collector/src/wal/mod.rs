@@ -42,6 +42,7 @@
 mod config;
 mod marker;
 pub mod record;
+mod tail;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Seek, SeekFrom, Write};
@@ -49,12 +50,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
 pub use config::{Durability, WalConfig};
 use marker::Marker;
 use record::{Decoded, HEADER_LEN, MAGIC};
+use tail::{Tail, TailRecord};
 
 const COMMIT_FILE: &str = "commit";
 const INTENT_FILE: &str = "intent";
@@ -141,6 +144,8 @@ pub struct WalStats {
     pub next_seq: u64,
     /// Highest committed sequence number.
     pub committed: u64,
+    /// Payload bytes of the newest records held in memory for the reader.
+    pub memory_tail_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -170,6 +175,8 @@ struct State {
     commit_file: Marker<8>,
     last_sync: Instant,
     unsynced: bool,
+    /// The newest records, in memory for the reader that follows the appends.
+    tail: Tail,
 }
 
 /// The write-ahead log. Share it as `Arc<Wal>`; every method is safe to call concurrently.
@@ -239,6 +246,7 @@ impl Wal {
         recovery.next_seq = next_seq;
         let (active, segment) = create_segment(dir, next_seq)?;
         segments.push(segment);
+        let tail = Tail::new(usize::try_from(config.memory_tail_bytes).unwrap_or(usize::MAX));
         let wal = Wal {
             dir: dir.to_owned(),
             config,
@@ -250,6 +258,7 @@ impl Wal {
                 commit_file,
                 last_sync: Instant::now(),
                 unsynced: false,
+                tail,
             }),
             intent_file: Mutex::new(intent_file),
         };
@@ -267,6 +276,17 @@ impl Wal {
     /// Appends one record and returns its sequence number, once it is as durable as the
     /// configured [`Durability`] promises.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
+        self.append_frame(payload, None)
+    }
+
+    /// [`Wal::append`] for a payload the caller shares: the log also keeps it in memory
+    /// (up to `memory_tail_bytes`) for the reader following the appends, which then need
+    /// not read it back from the file.
+    pub fn append_shared(&self, payload: Bytes) -> Result<u64> {
+        self.append_frame(&payload, Some(&payload))
+    }
+
+    fn append_frame(&self, payload: &[u8], shared: Option<&Bytes>) -> Result<u64> {
         let mut state = self.state.lock();
         let frame_len = (HEADER_LEN + payload.len()) as u64;
         let backlog = backlog_bytes(&state);
@@ -304,6 +324,15 @@ impl Wal {
         }
         segment.bytes += frame_len;
         segment.next_seq = seq + 1;
+        if let Some(payload) = shared {
+            let (segment, end) = (segment.first_seq, segment.bytes);
+            state.tail.push(TailRecord {
+                seq,
+                segment,
+                end,
+                payload: payload.clone(),
+            });
+        }
         state.next_seq = seq + 1;
         state.unsynced = true;
         let sync_now = match self.config.durability {
@@ -411,6 +440,7 @@ impl Wal {
             backlog_records: state.next_seq.saturating_sub(state.committed + 1),
             next_seq: state.next_seq,
             committed: state.committed,
+            memory_tail_bytes: state.tail.bytes() as u64,
         }
     }
 
@@ -435,13 +465,19 @@ impl Wal {
             wal: Arc::clone(self),
             position: from.max(1),
             current: None,
+            resume: None,
         }
     }
 
     /// Where `position` is: the log's next sequence number, and the segment that holds
-    /// `position` (its first sequence number and path) with the one after it, if any.
-    fn locate(&self, position: u64) -> (u64, Option<(u64, PathBuf)>, Option<u64>) {
-        let state = self.state.lock();
+    /// `position` (its first sequence number and path) with the one after it, if any;
+    /// and the record at `position` itself when the in-memory tail holds it (it is then
+    /// taken out of the tail).
+    fn locate(&self, position: u64) -> Location {
+        let mut state = self.state.lock();
+        let held = (position < state.next_seq)
+            .then(|| state.tail.take(position))
+            .flatten();
         let index = state
             .segments
             .iter()
@@ -452,8 +488,21 @@ impl Wal {
             .get(index)
             .map(|s| (s.first_seq, s.path.clone()));
         let next = state.segments.get(index + 1).map(|s| s.first_seq);
-        (state.next_seq, here, next)
+        Location {
+            next_seq: state.next_seq,
+            here,
+            next,
+            held,
+        }
     }
+}
+
+/// What [`Wal::locate`] found.
+struct Location {
+    next_seq: u64,
+    here: Option<(u64, PathBuf)>,
+    next: Option<u64>,
+    held: Option<TailRecord>,
 }
 
 /// Reads records in order; see [`Wal::reader`]. Reading does blocking file I/O.
@@ -462,6 +511,9 @@ pub struct WalReader {
     wal: Arc<Wal>,
     position: u64,
     current: Option<(u64, BufReader<File>)>,
+    /// Where the file reading goes on after records taken from the in-memory tail:
+    /// (segment, offset just past the last such record).
+    resume: Option<(u64, u64)>,
 }
 
 impl WalReader {
@@ -472,11 +524,21 @@ impl WalReader {
 
     /// The next record as `(seq, payload)`, or `None` when the reader has caught up with
     /// the last append.
-    pub fn next_record(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
+    pub fn next_record(&mut self) -> Result<Option<(u64, Bytes)>> {
         loop {
-            let (next_seq, here, next_segment) = self.wal.locate(self.position);
+            let Location {
+                next_seq,
+                here,
+                next: next_segment,
+                held,
+            } = self.wal.locate(self.position);
             if self.position >= next_seq {
                 return Ok(None);
+            }
+            if let Some(record) = held {
+                self.resume = Some((record.segment, record.end));
+                self.position = record.seq + 1;
+                return Ok(Some((record.seq, record.payload)));
             }
             let Some((first_seq, path)) = here else {
                 return Ok(None);
@@ -485,11 +547,20 @@ impl WalReader {
                 // Retention deleted what this reader wanted (it only deletes committed data).
                 self.position = first_seq;
             }
+            // Past records taken from the tail, reading goes on after the last of them
+            // (or from the start of another segment; records before `position` are
+            // skipped either way).
+            let resume_at = self
+                .resume
+                .take()
+                .and_then(|(segment, end)| (segment == first_seq).then_some(end));
             if self.current.as_ref().is_none_or(|(f, _)| *f != first_seq) {
                 let mut file = File::open(&path).map_err(io_err(&path))?;
-                file.seek(SeekFrom::Start(MAGIC.len() as u64))
+                file.seek(SeekFrom::Start(resume_at.unwrap_or(MAGIC.len() as u64)))
                     .map_err(io_err(&path))?;
                 self.current = Some((first_seq, BufReader::new(file)));
+            } else if let (Some(end), Some((_, reader))) = (resume_at, self.current.as_mut()) {
+                reader.seek(SeekFrom::Start(end)).map_err(io_err(&path))?;
             }
             let Some((_, reader)) = self.current.as_mut() else {
                 continue;
@@ -498,7 +569,7 @@ impl WalReader {
                 Decoded::Record { seq, payload } => {
                     if seq >= self.position {
                         self.position = seq + 1;
-                        return Ok(Some((seq, payload)));
+                        return Ok(Some((seq, Bytes::from(payload))));
                     }
                 }
                 // Found and reported at open; the frame is whole, so the next one follows.

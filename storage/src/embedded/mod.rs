@@ -92,6 +92,7 @@ mod trace_map;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use hopscope_schemas::otlp_wire::{HeaderCache, WireRequest};
 use hopscope_schemas::{SpanRecord, SpanView, TraceId};
 use parking_lot::{Mutex, RwLock};
@@ -162,7 +163,7 @@ impl Shared {
 
     /// Stores each body's spans: walked in place ([`WireRequest`]) when the walk follows
     /// it, else decoded and mapped.
-    fn write_otlp(&self, bodies: &[Vec<u8>]) -> OtlpWrite {
+    fn write_otlp(&self, bodies: &[Bytes]) -> OtlpWrite {
         let mut result = OtlpWrite::default();
         for (i, body) in bodies.iter().enumerate() {
             let request = WireRequest::parse_cached(body, &mut self.headers.lock());
@@ -280,7 +281,7 @@ impl SpanWriter for EmbeddedStore {
         }
     }
 
-    async fn write_otlp(&self, bodies: Arc<[Vec<u8>]>) -> Result<OtlpWrite> {
+    async fn write_otlp(&self, bodies: Arc<[Bytes]>) -> Result<OtlpWrite> {
         self.blocking(move |shared| shared.write_otlp(&bodies)).await
     }
 

@@ -1003,8 +1003,8 @@ async fn encoded_requests_are_stored_like_their_decoded_spans() {
     let good = span(9_999, 2, "front", "good", 1, 1);
     bodies.push(ExportTraceServiceRequest { resource_spans: traces_data(&[bad, good]).resource_spans }.encode_to_vec());
     bodies.push(vec![0x08, 0x01]);
-    let bodies: Arc<[Vec<u8>]> = bodies.into();
-    let walkable = |b: &Vec<u8>| WireRequest::parse(b).as_ref().and_then(WireRequest::views).is_some();
+    let bodies: Arc<[Bytes]> = bodies.into_iter().map(Bytes::from).collect();
+    let walkable = |b: &Bytes| WireRequest::parse(b).as_ref().and_then(WireRequest::views).is_some();
     assert!(bodies[..bodies.len() - 2].iter().all(walkable));
     assert!(!bodies[bodies.len() - 2..].iter().any(walkable));
 
