@@ -13,6 +13,7 @@
 //! Both receivers cap every request at [`CollectorConfig::max_request_bytes`], before and
 //! after decompression, and keep serving after any bad request.
 
+pub mod body_pool;
 pub mod cloud;
 pub mod config;
 pub mod decode;

@@ -162,7 +162,8 @@ async fn read_and_decode(
         }
         return Err(IngestError::BodyTooLarge { limit: max });
     }
-    let raw = read_body(body, declared.map_or(0, |len| len as usize), max).await?;
+    let buffer = state.ingest.body_pool().take(declared.map_or(0, |len| len as usize));
+    let raw = state.ingest.body_pool().share(read_body(body, buffer, max).await?);
     let heavy = raw.len() > DECODE_BLOCKING_THRESHOLD
         || (encoding == ContentEncoding::Gzip && raw.len() > DECODE_BLOCKING_THRESHOLD / 16);
     // The uncompressed protobuf body travels on so that the ingest path can log it as it is.
@@ -209,12 +210,10 @@ async fn discard_body(mut body: Body, limit: usize) {
     }
 }
 
-/// Reads the whole body, refusing it as soon as it passes `max` bytes (and then
-/// discarding a bounded rest of it; see [`drain_limit`]). `declared` (the content length,
-/// at most `max`; 0 when unknown) is reserved up front, so the body is gathered without
-/// reallocating.
-async fn read_body(mut body: Body, declared: usize, max: usize) -> Result<Bytes> {
-    let mut collected = bytes::BytesMut::with_capacity(declared.min(max));
+/// Reads the whole body into `collected` (empty; give it the declared length as capacity,
+/// so that gathering needs no reallocation), refusing it as soon as it passes `max` bytes
+/// (and then discarding a bounded rest of it; see [`drain_limit`]).
+async fn read_body(mut body: Body, mut collected: Vec<u8>, max: usize) -> Result<Vec<u8>> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|err| IngestError::BodyRead(err.to_string()))?;
         let Ok(data) = frame.into_data() else {
@@ -226,7 +225,7 @@ async fn read_body(mut body: Body, declared: usize, max: usize) -> Result<Bytes>
         }
         collected.extend_from_slice(&data);
     }
-    Ok(collected.freeze())
+    Ok(collected)
 }
 
 fn encode_response(response: &ExportTraceServiceResponse, format: BodyFormat) -> Result<Response> {

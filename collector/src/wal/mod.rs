@@ -19,6 +19,13 @@
 //!   store that deduplicates whole batches (ClickHouse's insert deduplication token) sees
 //!   the same batch again rather than a differently cut one.
 //!
+//! # In memory
+//!
+//! [`Wal::append_shared`] also keeps the newest records' payloads in memory (up to
+//! `memory_tail_bytes`, [`tail`]); the reader following the appends takes them from
+//! there instead of reading the file back. It is only a cache: a reader gets the same
+//! bytes either way.
+//!
 //! # Guarantees
 //!
 //! - [`Wal::append`] returns only after the record is written to the file (and flushed to
