@@ -43,9 +43,10 @@ use crate::error::{IngestError, Result};
 /// per item, so this keeps a reactor thread busy for well under a millisecond).
 pub const MAP_BLOCKING_THRESHOLD: usize = 512;
 
-/// Idle body buffers kept for reuse ([`BodyPool`]): about what one store write releases
-/// at once (a feeder batch of 10,000 spans is ~20 bodies of 500 spans).
-const SPARE_BODY_BUFFERS: usize = 24;
+/// Idle body buffers kept for reuse ([`BodyPool`]). A store write releases up to ~20
+/// bodies at once (a feeder batch of 10,000 spans); keeping 24 of them cost 7-16 MiB of
+/// peak RSS for the same CPU as keeping 8 (2026-12-02, `benches/README.md`).
+const SPARE_BODY_BUFFERS: usize = 8;
 
 /// Counters since start-up. Every field only grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
