@@ -62,7 +62,8 @@ impl BodyPool {
         self.spare.lock().len()
     }
 
-    fn give_back(&self, mut buffer: Vec<u8>) {
+    /// Gives back a buffer taken with [`BodyPool::take`] and not shared after all.
+    pub fn give_back(&self, mut buffer: Vec<u8>) {
         if buffer.capacity() > MAX_POOLED {
             return;
         }

@@ -63,6 +63,7 @@ use tracing::{info, warn};
 
 pub use config::{Durability, WalConfig};
 use marker::Marker;
+use crate::body_pool::BodyPool;
 use record::{Decoded, HEADER_LEN, MAGIC};
 use tail::{Tail, TailRecord};
 
@@ -194,7 +195,13 @@ pub struct Wal {
     config: WalConfig,
     state: Mutex<State>,
     intent_file: Mutex<Marker<16>>,
+    /// Buffers readers read payloads into, reused once the store writer is done with
+    /// them (as the receivers' bodies are).
+    read_buffers: Arc<BodyPool>,
 }
+
+/// Idle read buffers kept ([`BodyPool`]).
+const SPARE_READ_BUFFERS: usize = 8;
 
 impl Wal {
     /// Opens (or creates) the log in `dir`, recovering from damaged data as the module doc
@@ -268,6 +275,7 @@ impl Wal {
                 tail,
             }),
             intent_file: Mutex::new(intent_file),
+            read_buffers: BodyPool::new(SPARE_READ_BUFFERS),
         };
         wal.apply_retention(&mut wal.state.lock())?;
         info!(dir = %dir.display(), records = recovery.records, committed, next_seq,
@@ -572,12 +580,14 @@ impl WalReader {
             let Some((_, reader)) = self.current.as_mut() else {
                 continue;
             };
-            match record::read_record(reader).map_err(io_err(&path))? {
+            let buffer = self.wal.read_buffers.take(0);
+            match record::read_record_into(reader, buffer).map_err(io_err(&path))? {
                 Decoded::Record { seq, payload } => {
                     if seq >= self.position {
                         self.position = seq + 1;
-                        return Ok(Some((seq, Bytes::from(payload))));
+                        return Ok(Some((seq, self.wal.read_buffers.share(payload))));
                     }
+                    self.wal.read_buffers.give_back(payload);
                 }
                 // Found and reported at open; the frame is whole, so the next one follows.
                 Decoded::BadChecksum { .. } => {}

@@ -84,6 +84,13 @@ pub enum Decoded {
 
 /// Reads the next record. I/O errors other than a short read are returned as errors.
 pub fn read_record(input: &mut impl Read) -> io::Result<Decoded> {
+    read_record_into(input, Vec::new())
+}
+
+/// [`read_record`] with the payload read into `payload` (emptied first; a buffer to
+/// reuse), which a [`Decoded::Record`] hands back.
+pub fn read_record_into(input: &mut impl Read, mut payload: Vec<u8>) -> io::Result<Decoded> {
+    payload.clear();
     let mut header = [0u8; HEADER_LEN];
     match read_full(input, &mut header)? {
         0 => return Ok(Decoded::End),
@@ -100,7 +107,7 @@ pub fn read_record(input: &mut impl Read) -> io::Result<Decoded> {
     }
     // Read without zeroing the buffer first (a record is ~270 KiB at 500 spans);
     // `read_to_end` stops at the length or where the input ends, retrying interruptions.
-    let mut payload = Vec::with_capacity(len);
+    payload.reserve(len);
     if input.by_ref().take(len as u64).read_to_end(&mut payload)? < len {
         return Ok(Decoded::Torn);
     }
@@ -160,6 +167,19 @@ mod tests {
         assert_eq!(
             read_record(&mut &huge[..]).unwrap(),
             Decoded::Corrupt("record length is out of range")
+        );
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_exactly_the_record() {
+        let frame = encode(8, b"abc");
+        let used = b"left over from an earlier, longer record".to_vec();
+        assert_eq!(
+            read_record_into(&mut &frame[..], used).unwrap(),
+            Decoded::Record {
+                seq: 8,
+                payload: b"abc".to_vec()
+            }
         );
     }
 }
