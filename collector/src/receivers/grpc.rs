@@ -22,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Buf;
+use bytes::{Buf, BufMut};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tonic::body::Body;
@@ -244,14 +244,8 @@ impl Decoder for BodyKeepingCodec {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Received>, Status> {
         // Copied out of tonic's buffer, which is freed when the call ends, into one that
         // is reused once the log's tail and the store writer are done with it.
-        let len = src.remaining();
-        let mut buffer = self.ingest.body_pool().take(len);
-        while src.has_remaining() {
-            let chunk = src.chunk();
-            buffer.extend_from_slice(chunk);
-            let read = chunk.len();
-            src.advance(read);
-        }
+        let mut buffer = self.ingest.body_pool().take(src.remaining());
+        buffer.put(&mut *src);
         let body = self.ingest.body_pool().share(buffer);
         // Same message text as tonic's prost codec, which `fix_decode_status` relies on.
         let received = self

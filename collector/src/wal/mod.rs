@@ -493,6 +493,15 @@ impl Wal {
         let held = (position < state.next_seq)
             .then(|| state.tail.take(position))
             .flatten();
+        if held.is_some() {
+            // The reader needs no file for it.
+            return Location {
+                next_seq: state.next_seq,
+                here: None,
+                next: None,
+                held,
+            };
+        }
         let index = state
             .segments
             .iter()

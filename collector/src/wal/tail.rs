@@ -44,17 +44,14 @@ impl Tail {
         }
     }
 
-    /// Keeps `record` if it fits. Records must be pushed in increasing `seq` order.
+    /// Keeps `record` if it fits. Records must be pushed in increasing `seq` order (the
+    /// log pushes under the lock that assigns sequence numbers).
     pub fn push(&mut self, record: TailRecord) {
         let len = record.payload.len();
         if self.bytes + len > self.max_bytes {
             return;
         }
-        if self.records.back().is_some_and(|last| last.seq >= record.seq) {
-            // Out of order (cannot happen with serialised appends): drop what is held
-            // rather than hand out records in the wrong order.
-            self.clear();
-        }
+        debug_assert!(self.records.back().is_none_or(|last| last.seq < record.seq));
         self.bytes += len;
         self.records.push_back(record);
     }
@@ -73,12 +70,6 @@ impl Tail {
             }
         }
         None
-    }
-
-    /// Drops everything.
-    pub fn clear(&mut self) {
-        self.records.clear();
-        self.bytes = 0;
     }
 
     /// Payload bytes held.
