@@ -21,17 +21,16 @@ const DICT_VALUES: usize = 8192;
 const DICT_ENTRY: usize = 4;
 
 /// A block's string dictionary: the entries' text back to back in one buffer. The
-/// lookup map (text hash → id) exists only while the block is open; two texts with the
-/// same hash are not both entered (the second is stored inline).
+/// lookup maps exist only while the block is open.
 #[derive(Debug, Default)]
 pub(crate) struct Dict {
     text: String,
     /// End offset of each entry in `text`.
     ends: Vec<u32>,
-    /// Text hash → id, for keys and event names (few, so the map stays in cache) and for
+    /// Lookup key → id, for keys and event names (few, so the map stays in cache) and for
     /// values.
-    key_ids: FxHashMap<u64, u32>,
-    value_ids: FxHashMap<u64, u32>,
+    key_ids: FxHashMap<TextKey, u32>,
+    value_ids: FxHashMap<TextKey, u32>,
     /// Per key id: string values found in the dictionary and not found. Keys whose
     /// values are nearly all distinct (request ids, URLs) stop using the dictionary.
     value_stats: Vec<[u32; 2]>,
@@ -40,26 +39,78 @@ pub(crate) struct Dict {
     pub bytes: usize,
 }
 
+/// Bytes of text a [`TextKey::Short`] holds.
+const SHORT_TEXT: usize = 32;
+
+/// How the dictionary looks a text up. Most texts (attribute keys, methods, codes, host
+/// and service names) are short: their key *is* the text, so a lookup compares four words
+/// in the map entry and never reads the dictionary's buffer. A longer text is looked up
+/// by its hash and confirmed against the entry's text; of two longer texts with the same
+/// hash only the first is entered (the second is stored inline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TextKey {
+    /// At most [`SHORT_TEXT`] bytes, zero-padded, as little-endian words, and the length
+    /// (so texts ending in zero bytes stay apart).
+    Short([u64; SHORT_TEXT / 8], u8),
+    Long(u64),
+}
+
+impl TextKey {
+    fn of(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        if bytes.len() > SHORT_TEXT {
+            let mut h = FxHasher::default();
+            bytes.hash(&mut h);
+            return TextKey::Long(h.finish());
+        }
+        let mut words = [0u64; SHORT_TEXT / 8];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+            *word = match <[u8; 8]>::try_from(chunk) {
+                Ok(whole) => u64::from_le_bytes(whole),
+                Err(_) => partial_word(chunk),
+            };
+        }
+        TextKey::Short(words, bytes.len() as u8)
+    }
+}
+
+/// Up to 7 bytes as a zero-padded little-endian word, in at most three reads (no call
+/// to memcpy for a handful of bytes).
+fn partial_word(mut chunk: &[u8]) -> u64 {
+    let (mut word, mut shift) = (0u64, 0);
+    if let Some((four, rest)) = chunk.split_first_chunk::<4>() {
+        word = u64::from(u32::from_le_bytes(*four));
+        shift = 32;
+        chunk = rest;
+    }
+    if let Some((two, rest)) = chunk.split_first_chunk::<2>() {
+        word |= u64::from(u16::from_le_bytes(*two)) << shift;
+        shift += 16;
+        chunk = rest;
+    }
+    if let Some(&byte) = chunk.first() {
+        word |= u64::from(byte) << shift;
+    }
+    word
+}
+
 impl Dict {
     /// The entry for `text`, entered if there is room; the flag says it already existed.
     fn intern(&mut self, text: &str, is_key: bool) -> (Option<u32>, bool) {
-        let hash = {
-            let mut h = FxHasher::default();
-            text.hash(&mut h);
-            h.finish()
-        };
+        let key = TextKey::of(text);
         let ids = if is_key {
             &self.key_ids
         } else {
             &self.value_ids
         };
-        if let Some(id) = ids.get(&hash) {
-            return ((self.get(*id as usize) == text).then_some(*id), true);
+        if let Some(&id) = ids.get(&key) {
+            let same = matches!(key, TextKey::Short(..)) || self.get(id as usize) == text;
+            return (same.then_some(id), true);
         }
-        (self.insert(text, hash, is_key), false)
+        (self.insert(text, key, is_key), false)
     }
 
-    fn insert(&mut self, text: &str, hash: u64, is_key: bool) -> Option<u32> {
+    fn insert(&mut self, text: &str, key: TextKey, is_key: bool) -> Option<u32> {
         let cap = if is_key { 2 * DICT_VALUES } else { DICT_VALUES };
         if self.ends.len() >= cap || (!is_key && text.len() > DICT_VALUE_MAX) {
             return None;
@@ -68,9 +119,9 @@ impl Dict {
         self.text.push_str(text);
         self.ends.push(u32::try_from(self.text.len()).ok()?);
         if is_key {
-            self.key_ids.insert(hash, id);
+            self.key_ids.insert(key, id);
         } else {
-            self.value_ids.insert(hash, id);
+            self.value_ids.insert(key, id);
         }
         self.bytes += DICT_ENTRY + text.len();
         Some(id)
@@ -497,5 +548,37 @@ mod tests {
         assert_eq!(r.kvs().unwrap(), kvs);
         assert_eq!(r.kvs().unwrap(), kvs);
         assert_eq!(r.pos, out.len());
+    }
+
+    #[test]
+    fn texts_of_every_length_get_their_own_entries() {
+        // Lengths around the short-key limit, texts differing only in their last byte
+        // or in trailing zero bytes, and long texts.
+        let mut texts: Vec<String> = Vec::new();
+        for len in [1, 7, 8, 9, 16, 31, 32, 33, 40, 64] {
+            texts.push("a".repeat(len));
+            texts.push(format!("{}b", "a".repeat(len - 1)));
+        }
+        texts.extend(["\0".into(), "\0\0".into(), "a\0".into(), "ü".into()]);
+        let mut dict = Dict::default();
+        let ids: Vec<_> = texts.iter().map(|t| dict.intern(t, false)).collect();
+        for (text, (id, existed)) in texts.iter().zip(&ids) {
+            assert!(!existed, "{text:?} is new");
+            assert_eq!(dict.get(id.unwrap() as usize), text);
+        }
+        for (text, first) in texts.iter().zip(&ids) {
+            assert_eq!(dict.intern(text, false), (first.0, true), "{text:?} found again");
+        }
+        assert_eq!(dict.intern("a", true), (Some(ids.len() as u32), false), "keys apart");
+    }
+
+    #[test]
+    fn partial_words_are_the_bytes_zero_padded() {
+        let bytes = [1u8, 2, 3, 4, 5, 6, 7];
+        for len in 0..8 {
+            let mut padded = [0u8; 8];
+            padded[..len].copy_from_slice(&bytes[..len]);
+            assert_eq!(partial_word(&bytes[..len]), u64::from_le_bytes(padded), "{len} bytes");
+        }
     }
 }
