@@ -15,7 +15,9 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 use super::cold::{self, Dict};
 use super::intern::Catalog;
-use super::postings::{Postings, op_key, resource_terms, service_key, span_terms, term_key};
+use super::postings::{
+    Postings, op_key, resource_terms, service_key, span_terms, table_bytes, term_key,
+};
 
 /// The row was evicted (its trace had a span in an evicted block).
 const DEAD: u8 = 1;
@@ -312,6 +314,18 @@ impl Block {
     /// The node of a row.
     pub fn node(&self, row: &Row) -> Option<&Node> {
         self.nodes.get(row.node as usize)
+    }
+
+    /// Bytes of the lookup tables only an open block has (posting-list and dictionary
+    /// hash tables, node lookup), which [`Block::bytes`] leaves out: they go when the
+    /// block is sealed, so counting them in the block would make its count drop then.
+    pub fn open_table_bytes(&self) -> usize {
+        if self.sealed {
+            return 0;
+        }
+        self.postings.open_table_bytes()
+            + self.dict.open_table_bytes()
+            + table_bytes::<u64, u32>(self.node_ids.capacity())
     }
 
     fn estimate(&self) -> usize {

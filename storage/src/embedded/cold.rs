@@ -12,6 +12,8 @@ use std::hash::{Hash, Hasher};
 use hopscope_schemas::{AttrRef, AttrValue, Event, KeyValue, Link, SpanId, SpanView, TraceId, ValueRef};
 use rustc_hash::{FxHashMap, FxHasher};
 
+use super::postings::table_bytes;
+
 /// String values longer than this are always stored inline.
 const DICT_VALUE_MAX: usize = 64;
 /// Dictionary entries per block; beyond them new values are stored inline (keys, which
@@ -34,8 +36,8 @@ pub(crate) struct Dict {
     /// Per key id: string values found in the dictionary and not found. Keys whose
     /// values are nearly all distinct (request ids, URLs) stop using the dictionary.
     value_stats: Vec<[u32; 2]>,
-    /// Estimated bytes of the entries (the open block's map apart, as for its posting
-    /// lists).
+    /// Estimated bytes of the entries (the lookup tables apart, see
+    /// [`Dict::open_table_bytes`]).
     pub bytes: usize,
 }
 
@@ -125,6 +127,13 @@ impl Dict {
         }
         self.bytes += DICT_ENTRY + text.len();
         Some(id)
+    }
+
+    /// Bytes of the lookup tables as allocated (0 once sealed); not in [`Dict::bytes`].
+    pub fn open_table_bytes(&self) -> usize {
+        table_bytes::<TextKey, u32>(self.key_ids.capacity())
+            + table_bytes::<TextKey, u32>(self.value_ids.capacity())
+            + self.value_stats.capacity() * std::mem::size_of::<[u32; 2]>()
     }
 
     /// Drops the lookup map once no more spans will be encoded.

@@ -64,7 +64,9 @@
 //! The store counts estimated bytes rather than measuring the allocator: per block its
 //! rows, cold bytes, dictionary text, resources and scopes, and posting lists, all at
 //! their sealed (packed) size from the first row on, so a block's count does not jump
-//! when it is sealed; the hash maps of the one open block are not counted. Per trace its
+//! when it is sealed; the lookup tables of the one open block (posting-list and
+//! dictionary hash tables, as allocated) are counted apart, in the store's total but not
+//! in the block's, and go when it is sealed. Per trace its
 //! map entry and locations; per interned name its text and entries. An empty store
 //! counts 0 bytes. (On a realistic workload the count is about 200 bytes per span and the
 //! process RSS about 230 bytes per span at 10M spans: see `benches/embedded_scale.rs`.)

@@ -17,8 +17,15 @@ use rustc_hash::{FxHashMap, FxHasher};
 pub(crate) const MAX_INDEXED_VALUE: usize = 256;
 /// Bytes of one list in a sealed block besides its rows (key and end offset). An open
 /// block's lists are counted at this sealed size too, so a block's count does not jump
-/// when it is sealed; the extra of the one open block's hash map is not counted.
+/// when it is sealed; the open block's hash table is counted apart
+/// ([`Postings::open_table_bytes`]).
 const LIST: usize = 12;
+
+/// Bytes a hashbrown table with room for `capacity` entries of `(K, V)` allocates: its
+/// buckets (capacity × 8/7) each hold an entry and a control byte.
+pub(crate) fn table_bytes<K, V>(capacity: usize) -> usize {
+    capacity.div_ceil(7) * 8 * (std::mem::size_of::<(K, V)>() + 1)
+}
 
 /// The key of a service's list.
 pub(crate) fn service_key(sid: u32) -> u64 {
@@ -103,6 +110,15 @@ impl Postings {
             lists,
             Default::default(),
         ))
+    }
+
+    /// Bytes of an open block's hash table as allocated (a slot per bucket and a control
+    /// byte), which the lists' own estimate leaves out and sealing frees; 0 once sealed.
+    pub fn open_table_bytes(&self) -> usize {
+        match self {
+            Postings::Open(map) => table_bytes::<u64, OpenList>(map.capacity()),
+            Postings::Sealed { .. } => 0,
+        }
     }
 
     /// Number of lists.

@@ -48,9 +48,11 @@ impl State {
         }
     }
 
-    /// Estimated bytes held, everything included.
+    /// Estimated bytes held, everything included: the open block's lookup tables too,
+    /// which hold as much as a few sealed blocks' posting lists.
     pub fn bytes(&self) -> usize {
-        self.block_bytes + self.catalog.bytes + self.traces.bytes
+        let open_tables = self.blocks.back().map_or(0, Block::open_table_bytes);
+        self.block_bytes + open_tables + self.catalog.bytes + self.traces.bytes
     }
 
     /// The block with sequence number `seq`, unless evicted.

@@ -425,7 +425,13 @@ async fn evicts_oldest_blocks_with_their_traces_whole_by_span_count() {
 
 #[tokio::test]
 async fn evicts_by_bytes_and_accounting_returns_to_zero() {
-    let store = big();
+    // One span in a sealed block (one row per block at 16 spans): what each trace takes
+    // below, where every block is sealed after one span (its byte target is 1/16 of the
+    // limit) and the next one's lookup tables exist only while it takes its span.
+    let store = EmbeddedStore::new(EmbeddedConfig {
+        max_spans: 16,
+        ..Default::default()
+    });
     let one = with_attr(
         span(1, 1, "a", "x", 10, 1),
         "url",
