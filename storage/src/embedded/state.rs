@@ -48,8 +48,8 @@ impl State {
         }
     }
 
-    /// Estimated bytes held, everything included: the open block's lookup tables too,
-    /// which hold as much as a few sealed blocks' posting lists.
+    /// Estimated bytes held, everything included: the open block's lookup tables too
+    /// ([`Block::open_table_bytes`]), which go when it is sealed.
     pub fn bytes(&self) -> usize {
         let open_tables = self.blocks.back().map_or(0, Block::open_table_bytes);
         self.block_bytes + open_tables + self.catalog.bytes + self.traces.bytes
