@@ -15,9 +15,8 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 use super::cold::{self, Dict};
 use super::intern::Catalog;
-use super::postings::{
-    Postings, op_key, resource_terms, service_key, span_terms, table_bytes, term_key,
-};
+use super::postings::{Postings, op_key, resource_terms, service_key, span_terms, term_key};
+use super::table_bytes;
 
 /// The row was evicted (its trace had a span in an evicted block).
 const DEAD: u8 = 1;

@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 use hopscope_schemas::{AttrRef, AttrValue, Event, KeyValue, Link, SpanId, SpanView, TraceId, ValueRef};
 use rustc_hash::{FxHashMap, FxHasher};
 
-use super::postings::table_bytes;
+use super::table_bytes;
 
 /// String values longer than this are always stored inline.
 const DICT_VALUE_MAX: usize = 64;

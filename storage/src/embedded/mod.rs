@@ -106,6 +106,12 @@ use crate::otlp_bodies::{self, OtlpWrite};
 use crate::query::{DependencyLink, Operation, OperationQuery, Trace, TraceQuery};
 use crate::{SpanReader, SpanWriter};
 
+/// Bytes a hashbrown table with room for `capacity` entries of `(K, V)` allocates: its
+/// buckets (capacity × 8/7) each hold an entry and a control byte.
+pub(crate) fn table_bytes<K, V>(capacity: usize) -> usize {
+    capacity.div_ceil(7) * 8 * (std::mem::size_of::<(K, V)>() + 1)
+}
+
 /// Spans stored per write-lock acquisition, so readers interleave with big batches.
 const WRITE_CHUNK: usize = 512;
 /// Batches up to this size are stored on the calling task; larger ones on the blocking

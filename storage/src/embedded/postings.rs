@@ -12,6 +12,8 @@ use hopscope_schemas::derive::int_text;
 use hopscope_schemas::{AttrValue, KeyValue, SpanView, ValueRef};
 use rustc_hash::{FxHashMap, FxHasher};
 
+use super::table_bytes;
+
 /// Attribute values whose text is longer than this are not indexed (they are still
 /// matched by the scan).
 pub(crate) const MAX_INDEXED_VALUE: usize = 256;
@@ -20,12 +22,6 @@ pub(crate) const MAX_INDEXED_VALUE: usize = 256;
 /// when it is sealed; the open block's hash table is counted apart
 /// ([`Postings::open_table_bytes`]).
 const LIST: usize = 12;
-
-/// Bytes a hashbrown table with room for `capacity` entries of `(K, V)` allocates: its
-/// buckets (capacity × 8/7) each hold an entry and a control byte.
-pub(crate) fn table_bytes<K, V>(capacity: usize) -> usize {
-    capacity.div_ceil(7) * 8 * (std::mem::size_of::<(K, V)>() + 1)
-}
 
 /// The key of a service's list.
 pub(crate) fn service_key(sid: u32) -> u64 {
