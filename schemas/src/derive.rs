@@ -92,8 +92,9 @@ pub fn hop_kind<A: AttrLookup + ?Sized>(attrs: &A) -> HopKind {
         return HopKind::Mq;
     }
     if let Some(system) = first_str(attrs, &["db.system.name", "db.system"]) {
-        let system = system.to_ascii_lowercase();
-        return if CACHE_SYSTEMS.contains(&system.as_str()) { HopKind::Cache } else { HopKind::Db };
+        // CACHE_SYSTEMS is lowercase: a case-insensitive match, without a lowercased copy.
+        let cache = CACHE_SYSTEMS.iter().any(|c| c.eq_ignore_ascii_case(system));
+        return if cache { HopKind::Cache } else { HopKind::Db };
     }
     if has(attrs, "rpc.system") {
         return HopKind::Rpc;
@@ -301,6 +302,13 @@ mod tests {
         let attrs = [s("db.system.name", "redis"), s("server.address", "redis-shard-2"), i("server.port", 6379)];
         assert_eq!(hop_kind(&attrs), HopKind::Cache);
         assert_eq!(peer(SpanKind::Client, HopKind::Cache, &attrs).as_deref(), Some("redis-shard-2:6379"));
+    }
+
+    #[test]
+    fn cache_systems_match_in_any_case() {
+        assert_eq!(hop_kind(&[s("db.system", "Redis")]), HopKind::Cache);
+        assert_eq!(hop_kind(&[s("db.system.name", "MEMCACHED")]), HopKind::Cache);
+        assert_eq!(hop_kind(&[s("db.system", "redis2")]), HopKind::Db);
     }
 
     #[test]

@@ -36,11 +36,8 @@ use crate::otlp::{
 use crate::otlp_scan::{
     Simple, any_value, delimited, each_field, fixed, fixed64, simple_key_value, skip, varint,
 };
-use crate::span::{AttrValue, Resource, Scope, SpanKind, StatusCode};
+use crate::span::{AttrValue, HopKind, Resource, Scope, SpanKind, StatusCode};
 use crate::view::{AttrRef, EventView, LinkView, SpanView, ValueRef};
-
-/// Attributes of a typical span (instrumentation libraries set about 5–20).
-const TYPICAL_ATTRIBUTES: usize = 16;
 
 /// A request body split into its resources and scopes, each decoded once; the spans
 /// stay encoded until [`WireRequest::views`].
@@ -124,6 +121,44 @@ impl<V: Clone> ByBytes<V> {
     }
 }
 
+/// The allocation of an attribute list for [`WireRequest::views`], kept from one walk to
+/// the next (the list borrows each request's body, so the list itself cannot be kept).
+#[derive(Debug, Default)]
+pub struct AttributeSpace(Vec<AttrRef<'static>>);
+
+impl AttributeSpace {
+    /// Largest list (in attributes) whose allocation is kept: about 4 MB, the
+    /// attributes of a few thousand typical spans; a larger one (an unusual request) is
+    /// freed rather than held for good.
+    pub const MAX_KEPT: usize = 65_536;
+
+    /// An empty list in the kept allocation (a new one when none is kept).
+    pub fn take<'a>(&mut self) -> Vec<AttrRef<'a>> {
+        reuse(std::mem::take(&mut self.0))
+    }
+
+    /// Keeps `list`'s allocation (emptied) for the next [`AttributeSpace::take`], unless
+    /// it holds more than [`AttributeSpace::MAX_KEPT`] attributes.
+    pub fn keep(&mut self, list: Vec<AttrRef<'_>>) {
+        if list.capacity() <= Self::MAX_KEPT {
+            self.0 = reuse(list);
+        }
+    }
+
+    /// Attributes the kept allocation holds.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+/// `list` emptied, as a list of attributes of another lifetime in the same allocation
+/// (collecting a vector's own iterator into a vector of a same-sized type reuses it).
+#[allow(clippy::unnecessary_filter_map)] // `filter` would keep the old lifetime
+fn reuse<'b>(mut list: Vec<AttrRef<'_>>) -> Vec<AttrRef<'b>> {
+    list.clear();
+    list.into_iter().filter_map(|_| None).collect()
+}
+
 #[derive(Debug)]
 struct WireScope<'a> {
     scope: Arc<Scope>,
@@ -161,14 +196,30 @@ impl<'a> WireRequest<'a> {
     }
 
     /// Every span, in request order; `None` as for [`WireRequest::parse`].
-    pub fn views(&self) -> Option<Vec<SpanView<'_>>> {
+    ///
+    /// The spans' attributes are kept in `attributes` (cleared first), each view
+    /// borrowing its own run of it, so a caller that walks many requests with one vector
+    /// allocates no attribute list per span.
+    pub fn views<'w>(&'w self, attributes: &'w mut Vec<AttrRef<'a>>) -> Option<Vec<SpanView<'w>>> {
+        attributes.clear();
         let mut views = Vec::with_capacity(self.span_count());
+        let mut ends = Vec::with_capacity(self.span_count());
         for r in &self.resources {
             for s in &r.scopes {
                 for body in &s.spans {
-                    views.push(span(body, &r.header, &s.scope)?);
+                    views.push(span(body, &r.header, &s.scope, attributes)?);
+                    ends.push(attributes.len());
                 }
             }
+        }
+        let attributes: &'w [AttrRef<'a>] = attributes;
+        let mut start = 0;
+        for (view, end) in views.iter_mut().zip(ends) {
+            let own = attributes.get(start..end)?;
+            start = end;
+            view.hop_kind = derive::hop_kind(own);
+            view.peer = derive::peer(view.kind, view.hop_kind, own).map(Cow::Owned);
+            view.attributes = Cow::Borrowed(own);
         }
         Some(views)
     }
@@ -255,14 +306,18 @@ struct RawSpan<'a> {
     dropped: [u32; 3],
 }
 
-fn span<'a>(
+/// A span, its attributes appended to `attributes`; the view's own attributes, hop kind
+/// and peer are left empty for [`WireRequest::views`] to fill in from them.
+fn span<'a, 'w>(
     body: &'a [u8],
-    r: &'a ResourceHeader,
-    scope: &'a Arc<Scope>,
-) -> Option<SpanView<'a>> {
+    r: &'w ResourceHeader,
+    scope: &'w Arc<Scope>,
+    attributes: &mut Vec<AttrRef<'a>>,
+) -> Option<SpanView<'w>>
+where
+    'a: 'w,
+{
     let mut raw = RawSpan::default();
-    // Sized for a typical span, so that most spans allocate their list once.
-    let mut attributes = Vec::with_capacity(TYPICAL_ATTRIBUTES);
     let mut events = Vec::new();
     let mut links = Vec::new();
     let mut dropped_links = 0u32;
@@ -301,9 +356,6 @@ fn span<'a>(
     if raw.start == 0 || raw.end < raw.start {
         return None;
     }
-    let kind = SpanKind::from_otlp(raw.kind);
-    let hop_kind = derive::hop_kind(&attributes[..]);
-    let peer = derive::peer(kind, hop_kind, &attributes[..]).map(Cow::Owned);
     let (status_code, status_message) = raw.status.unwrap_or((0, ""));
     Some(SpanView {
         trace_id,
@@ -312,12 +364,12 @@ fn span<'a>(
         trace_state: raw.trace_state,
         flags: raw.flags,
         name: raw.name,
-        kind,
+        kind: SpanKind::from_otlp(raw.kind),
         start_time_unix_nano: raw.start,
         end_time_unix_nano: raw.end,
         status_code: StatusCode::from_otlp(status_code),
         status_message,
-        attributes,
+        attributes: Cow::Borrowed(&[]),
         dropped_attributes_count: raw.dropped[0],
         events,
         dropped_events_count: raw.dropped[1],
@@ -326,8 +378,8 @@ fn span<'a>(
         resource: &r.resource,
         scope,
         service_name: &r.service_name,
-        hop_kind,
-        peer,
+        hop_kind: HopKind::default(),
+        peer: None,
         host: r.host.as_deref(),
     })
 }

@@ -15,7 +15,8 @@ use crate::span::SpanRecord;
 /// What the walk gives for `body`, as owned records.
 fn walked(body: &[u8]) -> Option<Vec<SpanRecord>> {
     let request = WireRequest::parse(body)?;
-    let views = request.views()?;
+    let mut attributes = Vec::new();
+    let views = request.views(&mut attributes)?;
     assert_eq!(views.len(), request.span_count());
     Some(views.iter().map(SpanView::to_record).collect())
 }
@@ -132,6 +133,45 @@ fn repeated_fields_follow_prost_or_are_left_to_it() {
 }
 
 #[test]
+fn one_attribute_list_serves_request_after_request() {
+    // A long request, then a shorter one, through one list: each view holds exactly its
+    // own span's attributes, nothing left over from the walk before.
+    let (long, short) = (request(&[3, 0, 5]).encode_to_vec(), request(&[2]).encode_to_vec());
+    let mut attributes = Vec::new();
+    for body in [&long, &short, &long] {
+        let request = WireRequest::parse(body).unwrap();
+        let views = request.views(&mut attributes).unwrap();
+        let records: Vec<SpanRecord> = views.iter().map(SpanView::to_record).collect();
+        assert_eq!(Some(records), mapped(body));
+    }
+}
+
+#[test]
+fn an_attribute_space_keeps_one_allocation_across_bodies() {
+    let mut space = AttributeSpace::default();
+    let body = request(&[3, 0, 5]).encode_to_vec();
+    let mut list = space.take();
+    let request = WireRequest::parse(&body).unwrap();
+    request.views(&mut list).unwrap();
+    let (capacity, address) = (list.capacity(), list.as_ptr() as usize);
+    assert!(capacity > 0);
+    space.keep(list);
+    assert_eq!(space.capacity(), capacity);
+    // A later body (another lifetime) walks in the same allocation.
+    let later = body.clone();
+    let list = space.take();
+    assert!(list.is_empty());
+    assert_eq!((list.capacity(), list.as_ptr() as usize), (capacity, address));
+    let mut list = list;
+    let request = WireRequest::parse(&later).unwrap();
+    assert_eq!(request.views(&mut list).unwrap().len(), 8);
+
+    // An outsized list is not kept.
+    space.keep(Vec::with_capacity(AttributeSpace::MAX_KEPT + 1));
+    assert_eq!(space.capacity(), 0);
+}
+
+#[test]
 fn an_empty_request_has_no_spans() {
     assert_eq!(walked(&[]), Some(Vec::new()));
 }
@@ -169,7 +209,8 @@ fn a_cache_shares_resources_and_scopes_across_requests_and_stays_bounded() {
     let second = second.encode_to_vec();
     let a = WireRequest::parse_cached(&first, &mut cache).unwrap();
     let b = WireRequest::parse_cached(&second, &mut cache).unwrap();
-    let (a, b) = (a.views().unwrap(), b.views().unwrap());
+    let (mut a_attrs, mut b_attrs) = (Vec::new(), Vec::new());
+    let (a, b) = (a.views(&mut a_attrs).unwrap(), b.views(&mut b_attrs).unwrap());
     assert!(Arc::ptr_eq(a[0].resource, b[0].resource) && Arc::ptr_eq(a[0].scope, b[0].scope));
     // Cached or not, the views are the same spans.
     let uncached: Vec<SpanRecord> = walked(&second).unwrap();
@@ -180,7 +221,8 @@ fn a_cache_shares_resources_and_scopes_across_requests_and_stays_bounded() {
     other.resource_spans[0].schema_url = "https://example.com/other".into();
     let other = other.encode_to_vec();
     let c = WireRequest::parse_cached(&other, &mut cache).unwrap();
-    let c = c.views().unwrap();
+    let mut c_attrs = Vec::new();
+    let c = c.views(&mut c_attrs).unwrap();
     assert!(!Arc::ptr_eq(a[0].resource, c[0].resource));
     assert_eq!(c[0].resource.schema_url, "https://example.com/other");
 
@@ -202,7 +244,8 @@ fn a_cache_shares_resources_and_scopes_across_requests_and_stays_bounded() {
     let (with_resource, forged) = (with_resource.encode_to_vec(), forged.encode_to_vec());
     let d = WireRequest::parse_cached(&with_resource, &mut cache).unwrap();
     let e = WireRequest::parse_cached(&forged, &mut cache).unwrap();
-    let (d, e) = (d.views().unwrap(), e.views().unwrap());
+    let (mut d_attrs, mut e_attrs) = (Vec::new(), Vec::new());
+    let (d, e) = (d.views(&mut d_attrs).unwrap(), e.views(&mut e_attrs).unwrap());
     assert_eq!(d[0].service_name, "a");
     assert!(e[0].resource.attributes.is_empty() && e[0].service_name != "a");
 

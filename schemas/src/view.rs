@@ -153,8 +153,9 @@ pub struct SpanView<'a> {
     pub status_code: StatusCode,
     /// Status message.
     pub status_message: &'a str,
-    /// Span attributes.
-    pub attributes: Vec<AttrRef<'a>>,
+    /// Span attributes: borrowed from a shared list when walked from the wire
+    /// ([`crate::otlp_wire::WireRequest::views`]), owned when borrowed from a record.
+    pub attributes: Cow<'a, [AttrRef<'a>]>,
     /// Attributes the SDK dropped.
     pub dropped_attributes_count: u32,
     /// Events.
@@ -194,7 +195,7 @@ impl<'a> SpanView<'a> {
             end_time_unix_nano: span.end_time_unix_nano,
             status_code: span.status_code,
             status_message: &span.status_message,
-            attributes: AttrRef::all_of(&span.attributes),
+            attributes: Cow::Owned(AttrRef::all_of(&span.attributes)),
             dropped_attributes_count: span.dropped_attributes_count,
             events: span
                 .events

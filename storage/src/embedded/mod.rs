@@ -95,7 +95,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hopscope_schemas::otlp_wire::{HeaderCache, WireRequest};
+use hopscope_schemas::otlp_wire::{AttributeSpace, HeaderCache, WireRequest};
 use hopscope_schemas::{SpanRecord, SpanView, TraceId};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -159,6 +159,8 @@ struct Shared {
     state: RwLock<State>,
     /// Resources and scopes decoded from earlier encoded requests ([`Shared::write_otlp`]).
     headers: Mutex<HeaderCache>,
+    /// The attribute list [`Shared::write_otlp`] walks requests with, kept between calls.
+    attributes: Mutex<AttributeSpace>,
 }
 
 impl Shared {
@@ -173,9 +175,11 @@ impl Shared {
     /// it, else decoded and mapped.
     fn write_otlp(&self, bodies: &[Bytes]) -> OtlpWrite {
         let mut result = OtlpWrite::default();
+        // One list for the attributes of every span walked here, in the kept allocation.
+        let mut attributes = self.attributes.lock().take();
         for (i, body) in bodies.iter().enumerate() {
             let request = WireRequest::parse_cached(body, &mut self.headers.lock());
-            if let Some(views) = request.as_ref().and_then(WireRequest::views) {
+            if let Some(views) = request.as_ref().and_then(|r| r.views(&mut attributes)) {
                 result.spans += views.len() as u64;
                 for chunk in views.chunks(WRITE_CHUNK) {
                     self.write_views(chunk);
@@ -190,6 +194,7 @@ impl Shared {
                 Err(err) => result.undecodable.push((i, err)),
             }
         }
+        self.attributes.lock().keep(attributes);
         result
     }
 
@@ -238,6 +243,7 @@ impl EmbeddedStore {
                 config: config.clone(),
                 state: RwLock::new(State::new(config.max_spans, config.max_bytes)),
                 headers: Mutex::new(HeaderCache::default()),
+                attributes: Mutex::new(AttributeSpace::default()),
             }),
         }
     }

@@ -200,7 +200,7 @@ impl Postings {
 /// key/value lists excepted, plus the synthetic `error=true` for ERROR spans. The same
 /// term may be reported twice.
 pub(crate) fn span_terms(span: &SpanView<'_>, mut f: impl FnMut(&str, &str)) {
-    for a in &span.attributes {
+    for a in span.attributes.iter() {
         with_indexed_text(&a.value, |text| f(a.key, text));
     }
     for event in &span.events {
