@@ -200,7 +200,10 @@ impl<'a> WireRequest<'a> {
     /// The spans' attributes are kept in `attributes` (cleared first), each view
     /// borrowing its own run of it, so a caller that walks many requests with one vector
     /// allocates no attribute list per span.
-    pub fn views<'w>(&'w self, attributes: &'w mut Vec<AttrRef<'a>>) -> Option<Vec<SpanView<'w>>> {
+    pub fn views<'w>(
+        &'w self,
+        attributes: &'w mut Vec<AttrRef<'a>>,
+    ) -> Option<Vec<SpanView<'w>>> {
         attributes.clear();
         let mut views = Vec::with_capacity(self.span_count());
         let mut ends = Vec::with_capacity(self.span_count());
