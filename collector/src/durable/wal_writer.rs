@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::sync::Notify;
 
-use crate::wal::{Wal, WalError};
+use crate::wal::{Durability, Wal, WalError};
 
 /// Encodes validated spans as the log's record payload: an OTLP
 /// `ExportTraceServiceRequest` in protobuf, so a record can be replayed through the same
@@ -55,7 +55,18 @@ impl WalWriter {
     /// [`encode_spans`] writes, so the feeder and replay read both alike; the caller must
     /// have checked that every span maps ([`hopscope_schemas::otlp::request_is_valid`]),
     /// so that the log holds exactly the spans that were acknowledged.
+    ///
+    /// A body logged as it arrived, under [`Durability::Process`], is appended right here
+    /// when the log is free (one `write(2)` into the page cache, no flush): no hand-over
+    /// to a blocking thread, whose wake-up and copy from another core's cache cost more
+    /// than the write. Anything else, or a log in use, goes to the blocking pool.
     pub async fn append_request(&self, payload: LogPayload) -> Result<()> {
+        if self.wal.config().durability == Durability::Process
+            && let LogPayload::Encoded(bytes) = &payload
+            && let Some(appended) = self.wal.try_append_shared(bytes.clone())
+        {
+            return self.finish(Ok(appended));
+        }
         let wal = Arc::clone(&self.wal);
         self.finish(
             tokio::task::spawn_blocking(move || match payload {

@@ -188,7 +188,8 @@ struct State {
 }
 
 /// The write-ahead log. Share it as `Arc<Wal>`; every method is safe to call concurrently.
-/// Methods do blocking file I/O: call them from blocking threads, not the async reactor.
+/// Methods do blocking file I/O: call them from blocking threads, not the async reactor
+/// (the one exception, [`Wal::try_append_shared`] under [`Durability::Process`], says why).
 #[derive(Debug)]
 pub struct Wal {
     dir: PathBuf,
@@ -301,10 +302,29 @@ impl Wal {
         self.append_frame(&payload, Some(&payload))
     }
 
+    /// [`Wal::append_shared`] only if no other append, sync or reader holds the log at
+    /// this moment: `None`, without waiting and without writing, when one does. Meant
+    /// for callers that must not block on the lock (an async task under
+    /// [`Durability::Process`], where an append is one `write(2)` into the page cache)
+    /// and can fall back to [`Wal::append_shared`] elsewhere.
+    pub fn try_append_shared(&self, payload: Bytes) -> Option<Result<u64>> {
+        let mut state = self.state.try_lock()?;
+        Some(self.append_locked(&mut state, &payload, Some(&payload)))
+    }
+
     fn append_frame(&self, payload: &[u8], shared: Option<&Bytes>) -> Result<u64> {
-        let mut state = self.state.lock();
+        self.append_locked(&mut self.state.lock(), payload, shared)
+    }
+
+    /// The append itself, with the log's state already locked.
+    fn append_locked(
+        &self,
+        state: &mut State,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+    ) -> Result<u64> {
         let frame_len = (HEADER_LEN + payload.len()) as u64;
-        let backlog = backlog_bytes(&state);
+        let backlog = backlog_bytes(state);
         if backlog > 0 && backlog + frame_len > self.config.max_backlog_bytes {
             return Err(WalError::Full {
                 backlog_bytes: backlog,
@@ -317,13 +337,13 @@ impl Wal {
             .is_some_and(|s| s.next_seq > s.first_seq);
         let active_bytes = state.segments.last().map_or(0, |s| s.bytes);
         if active_has_records && active_bytes + frame_len > self.config.segment_bytes {
-            self.roll(&mut state)?;
+            self.roll(state)?;
         }
         let seq = state.next_seq;
         let header = record::header(seq, payload);
         let State {
             segments, active, ..
-        } = &mut *state;
+        } = state;
         let segment = segments.last_mut().ok_or_else(|| WalError::Io {
             path: self.dir.clone(),
             source: io::Error::other("no active segment"),
@@ -360,7 +380,7 @@ impl Wal {
                 .is_some_and(|i| state.last_sync.elapsed() >= i),
         };
         if sync_now {
-            self.sync_locked(&mut state)?;
+            self.sync_locked(state)?;
         }
         Ok(seq)
     }

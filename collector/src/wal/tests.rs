@@ -309,3 +309,16 @@ fn a_reader_takes_records_from_memory_and_goes_on_in_the_file_after_them() {
     let got: Vec<(u64, u8)> = read_all(&wal, 1).iter().map(|(seq, p)| (*seq, p[0])).collect();
     assert_eq!(got, vec![(2, 2), (4, 4)], "from the file, 1 and 3 fail their checksums");
 }
+
+#[test]
+fn try_append_writes_nothing_while_the_log_is_held_and_appends_when_it_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(Wal::open(dir.path(), small_config(u64::MAX)).unwrap().0);
+    let held = wal.state.lock();
+    assert!(wal.try_append_shared(Bytes::from_static(b"refused")).is_none());
+    drop(held);
+    let seq = wal.try_append_shared(Bytes::from_static(b"taken")).unwrap().unwrap();
+    assert_eq!(seq, 1);
+    wal.append(b"next").unwrap();
+    assert_eq!(read_all(&wal, 1), vec![(1, b"taken".to_vec()), (2, b"next".to_vec())]);
+}
