@@ -57,9 +57,10 @@ impl WalWriter {
     /// so that the log holds exactly the spans that were acknowledged.
     ///
     /// A body logged as it arrived, under [`Durability::Process`], is appended right here
-    /// when the log is free (one `write(2)` into the page cache, no flush): no hand-over
-    /// to a blocking thread, whose wake-up and copy from another core's cache cost more
-    /// than the write. Anything else, or a log in use, goes to the blocking pool.
+    /// when the log is free (one `write(2)` into the page cache, no flush; a new segment
+    /// file now and then): without the hand-over to a blocking thread, measured to cost
+    /// less CPU and ack latency (benches/README.md, fourth 2026-12-02 round). Anything
+    /// else, or a log in use, goes to the blocking pool.
     pub async fn append_request(&self, payload: LogPayload) -> Result<()> {
         if self.wal.config().durability == Durability::Process
             && let LogPayload::Encoded(bytes) = &payload
