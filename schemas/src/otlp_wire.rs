@@ -205,8 +205,8 @@ impl<'a> WireRequest<'a> {
         attributes: &'w mut Vec<AttrRef<'a>>,
     ) -> Option<Vec<SpanView<'w>>> {
         attributes.clear();
-        let mut views = Vec::with_capacity(self.span_count());
-        let mut ends = Vec::with_capacity(self.span_count());
+        let count = self.span_count();
+        let (mut views, mut ends) = (Vec::with_capacity(count), Vec::with_capacity(count));
         for r in &self.resources {
             for s in &r.scopes {
                 for body in &s.spans {
