@@ -8,7 +8,7 @@ use hopscope_collector::{CloudConfig, CollectorConfig};
 use hopscope_collector::durable::FeederConfig;
 use hopscope_collector::wal::WalConfig;
 use hopscope_query_api::QueryApiConfig;
-use hopscope_query_api::analysis::rules::{LayersConfig, SlaConfig};
+use hopscope_analysis::rules::{LayersConfig, SlaConfig};
 use hopscope_storage::clickhouse::ClickHouseConfig;
 use hopscope_storage::embedded::EmbeddedConfig;
 use serde::{Deserialize, Serialize};

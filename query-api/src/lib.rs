@@ -10,11 +10,10 @@
 //! - `GET /api/dependencies`
 //! - `GET /api/v3/services`, `GET /api/v3/operations`, `GET /api/v3/traces`,
 //!   `GET /api/v3/traces/{trace_id}`
-//! - the analysis API ([`v1`], [`analysis`]): `GET /api/v1/traces/{traceID}/analysis`,
+//! - the analysis API ([`v1`], over [`hopscope_analysis`]): `GET /api/v1/traces/{traceID}/analysis`,
 //!   `/api/v1/blame`, `/api/v1/middleware`, `/api/v1/sla`, `/api/v1/exceptions`,
 //!   `/api/v1/dependencies`, `/api/v1/mismatches`
 
-pub mod analysis;
 pub mod api_v3;
 pub mod error;
 pub mod jaeger;
@@ -69,9 +68,9 @@ impl QueryApiConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnalysisConfig {
     /// SLA levels and interface rules.
-    pub sla: analysis::rules::SlaConfig,
+    pub sla: hopscope_analysis::rules::SlaConfig,
     /// Service layers.
-    pub layers: analysis::rules::LayersConfig,
+    pub layers: hopscope_analysis::rules::LayersConfig,
 }
 
 /// What every handler shares.

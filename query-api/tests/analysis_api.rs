@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use hopscope_query_api::analysis::rules::{LayerRule, LayersConfig, SlaConfig, SlaLevel, SlaRule};
+use hopscope_analysis::rules::{LayerRule, LayersConfig, SlaConfig, SlaLevel, SlaRule};
 use hopscope_query_api::{AnalysisConfig, QueryApiConfig, router, router_with_analytics};
 use hopscope_storage::analytics::fixtures::{self, T0};
 use hopscope_storage::embedded::EmbeddedStore;

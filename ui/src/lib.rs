@@ -7,7 +7,7 @@
 //!
 //! The pages read through the query API's data layer: [`SpanReader`] for traces,
 //! [`AnalyticsReader`] for window aggregates and the analysis functions of
-//! [`hopscope_query_api::analysis`] — the same calls the `/api/v1` handlers make. There is
+//! [`hopscope_analysis`] — the same calls the `/api/v1` handlers make. There is
 //! no SQL here and no HTTP round trip to the API.
 //!
 //! Routes: `/`, `/search`, `/trace/{traceID}`, `/services`, `/middleware`, `/sla`,

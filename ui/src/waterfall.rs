@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use hopscope_query_api::analysis::{ItemKind, TraceAnalysis};
+use hopscope_analysis::{ItemKind, TraceAnalysis};
 use hopscope_schemas::{KeyValue, SpanId, SpanKind, SpanRecord};
 use leptos::prelude::*;
 

@@ -1,7 +1,7 @@
 //! `GET /api/v1/blame?service&operation&start&end[&baseline_start&baseline_end][&cloud_kind][&limit]`:
 //! ranks nodes by excess self time per trace of the entry operation `service`/`operation`
 //! over the baseline window, or by contribution to the p99 tail without one
-//! ([`crate::analysis::blame`]). At most `limit` traces per window (default
+//! ([`hopscope_analysis::blame`]). At most `limit` traces per window (default
 //! [`DEFAULT_TRACES`], at most [`MAX_TRACES`]) are analysed, evenly sampled by the store
 //! ([`hopscope_storage::AnalyticsReader::entry_traces`]); `cloud_kind` filters the entry
 //! spans.
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::params::{analytics, limit, window, window_named};
 use crate::AppState;
-use crate::analysis::blame::{BlameReport, analyze_entries, blame_p99, blame_with_baseline, entry_traces};
+use hopscope_analysis::blame::{BlameReport, analyze_entries, blame_p99, blame_with_baseline, entry_traces};
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;

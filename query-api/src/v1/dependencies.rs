@@ -1,6 +1,6 @@
 //! `GET /api/v1/dependencies?start&end[&cloud_kind]`: service → service and service →
 //! middleware edges ([`hopscope_storage::AnalyticsReader::dependency_edges`]) and the
-//! configured layer rules' `violations` ([`crate::analysis::rules::LayersConfig`]).
+//! configured layer rules' `violations` ([`hopscope_analysis::rules::LayersConfig`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::params::{analytics, us, window};
 use crate::AppState;
-use crate::analysis::rules::Violation;
+use hopscope_analysis::rules::Violation;
 use crate::error::ApiResult;
 use crate::params::QueryParams;
 

@@ -1,5 +1,5 @@
 //! `GET /api/v1/sla?start&end[&cloud_kind]`: SLA health per service and level and per
-//! interface, from the configured levels and rules ([`crate::analysis::rules::SlaConfig`])
+//! interface, from the configured levels and rules ([`hopscope_analysis::rules::SlaConfig`])
 //! and the store's interface stats ([`hopscope_storage::AnalyticsReader::interfaces`]).
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! `GET /api/v1/traces/{traceID}/analysis[?cloud_kind=]`: critical path, culprit and
-//! root-cause errors of one trace ([`crate::analysis::analyze`]). With `cloud_kind`, the
+//! root-cause errors of one trace ([`hopscope_analysis::analyze`]). With `cloud_kind`, the
 //! culprit is the largest self time among path items of that kind and `errors` keeps
 //! that kind only; the critical path is always complete.
 
@@ -11,7 +11,7 @@ use hopscope_schemas::TraceId;
 
 use super::params::cloud_kind;
 use crate::AppState;
-use crate::analysis::{Culprit, analyze};
+use hopscope_analysis::{Culprit, analyze};
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use hopscope_query_api::analysis::TraceAnalysis;
-use hopscope_query_api::analysis::blame::{
+use hopscope_analysis::TraceAnalysis;
+use hopscope_analysis::blame::{
     BlameNode, BlameReport, NodeType, analyze_entries, blame_p99, blame_with_baseline, entry_traces,
 };
 use hopscope_schemas::SpanKind;

@@ -13,7 +13,7 @@ pub mod trace;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use hopscope_query_api::analysis::{Culprit, TraceAnalysis, analyze};
+use hopscope_analysis::{Culprit, TraceAnalysis, analyze};
 use hopscope_schemas::SpanRecord;
 use hopscope_storage::{StorageError, Trace};
 use leptos::prelude::*;
@@ -92,7 +92,7 @@ pub fn summarize(trace: &Trace) -> Option<TraceSummary> {
 pub fn culprit_node(c: &Culprit) -> String {
     let item = &c.item;
     match &item.peer {
-        Some(peer) if item.operation == hopscope_query_api::analysis::QUEUE_WAIT => format!("queue wait on {peer}"),
+        Some(peer) if item.operation == hopscope_analysis::QUEUE_WAIT => format!("queue wait on {peer}"),
         Some(peer) => format!("{} on {peer}", item.operation),
         None => format!("{}: {}", item.service, item.operation),
     }

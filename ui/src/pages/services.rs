@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use hopscope_query_api::analysis::rules::Violation;
+use hopscope_analysis::rules::Violation;
 use hopscope_storage::analytics::{DependencyEdge, EdgeTarget};
 use leptos::prelude::*;
 

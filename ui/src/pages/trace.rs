@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hopscope_query_api::analysis::{Culprit, ItemKind, TraceAnalysis, analyze};
+use hopscope_analysis::{Culprit, ItemKind, TraceAnalysis, analyze};
 use hopscope_schemas::{CloudKind, SpanRecord, TraceId};
 use leptos::prelude::*;
 

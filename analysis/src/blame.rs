@@ -420,7 +420,7 @@ mod tests {
     use hopscope_storage::analytics::fixtures::{self, T0, US, trace_id};
 
     use super::*;
-    use crate::analysis::analyze;
+    use crate::analyze;
 
     fn analyses(from_us: u64, to_us: u64) -> Vec<TraceAnalysis> {
         let spans = fixtures::slow_redis_shard();

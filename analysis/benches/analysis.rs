@@ -1,4 +1,4 @@
-//! Per-trace analysis of large traces: `cargo bench -p hopscope-query-api --bench analysis`.
+//! Per-trace analysis of large traces: `cargo bench -p hopscope-analysis --bench analysis`.
 //! Results are written down in `benches/README.md` ("Analysis").
 
 #![allow(clippy::unwrap_used)]
@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hopscope_query_api::analysis::analyze;
+use hopscope_analysis::analyze;
 use hopscope_schemas::{SpanKind, SpanRecord};
 use hopscope_storage::analytics::fixtures::{resource, span, trace_id};
 
