@@ -34,7 +34,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
     for spans_per_request in [50, 500] {
-        let pool = generate(&WorkloadConfig { seed: 42, pool: 16, spans_per_request });
+        let pool = generate(&WorkloadConfig {
+            seed: 42,
+            pool: 16,
+            spans_per_request,
+        });
         let spans: u64 = pool.iter().map(|b| b.spans).sum();
         let bytes: Vec<_> = pool.iter().map(|b| b.bytes.clone()).collect();
         let mut group = c.benchmark_group(format!("otlp_{spans_per_request}_spans_per_request"));
@@ -79,9 +83,7 @@ fn bench(c: &mut Criterion) {
             max_bytes: 64 << 20,
             ..EmbeddedConfig::default()
         });
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         let mut seq = 0;
         group.bench_function("store_insert", |b| {
             b.iter_batched(

@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use hopscope_collector::{CloudRules, Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
 use hopscope_query_api::AnalysisConfig;
-use hopscope_storage::clickhouse::ClickHouseStore;
 use hopscope_storage::AnalyticsReader;
-use hopscope_storage::embedded::EmbeddedStore;
+use hopscope_storage::clickhouse::ClickHouseStore;
 use hopscope_storage::deferred::DeferredStore;
+use hopscope_storage::embedded::EmbeddedStore;
 use hopscope_storage::{AnalyticsStore, SpanReader, SpanWriter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,7 +25,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The store behind the pipeline: writer, reader, analytics (when the store has them)
 /// and whether the store keeps spans across restarts.
-type Stores = (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, Option<Arc<dyn AnalyticsReader>>, StoreMemory);
+type Stores = (
+    Arc<dyn SpanWriter>,
+    Arc<dyn SpanReader>,
+    Option<Arc<dyn AnalyticsReader>>,
+    StoreMemory,
+);
 
 /// Runs until SIGINT or SIGTERM, then stops accepting connections, lets in-flight requests
 /// finish, drains the write-ahead log into the store (all within [`SHUTDOWN_GRACE`]) and
@@ -33,19 +38,30 @@ type Stores = (Arc<dyn SpanWriter>, Arc<dyn SpanReader>, Option<Arc<dyn Analytic
 pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
 
-    let (store_writer, reader, analytics, memory): Stores =
-        if config.clickhouse.enabled() {
-            let store = open_clickhouse(&config).await?;
-            (store.clone(), store.clone(), Some(store), StoreMemory::Persistent)
-        } else {
-            let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
-            (store.clone(), store.clone(), Some(store), StoreMemory::Volatile)
-        };
+    let (store_writer, reader, analytics, memory): Stores = if config.clickhouse.enabled() {
+        let store = open_clickhouse(&config).await?;
+        (store.clone(), store.clone(), Some(store), StoreMemory::Persistent)
+    } else {
+        let store = Arc::new(EmbeddedStore::new(config.embedded.clone()));
+        (store.clone(), store.clone(), Some(store), StoreMemory::Volatile)
+    };
     let pipeline = Pipeline::open(&config, store_writer, memory)?;
-    let cloud_rules = CloudRules::new(&config.cloud).map_err(|e| anyhow::anyhow!("invalid [cloud] configuration: {e}"))?;
-    config.sla.validate().map_err(|e| anyhow::anyhow!("invalid [sla] configuration: {e}"))?;
-    config.layers.validate().map_err(|e| anyhow::anyhow!("invalid [layers] configuration: {e}"))?;
-    let ingest = Arc::new(Ingest::new(Arc::clone(&pipeline.writer)).with_log(Arc::clone(&pipeline.log)).with_cloud_rules(cloud_rules).with_max_inflight_requests(config.collector.max_inflight_requests));
+    let cloud_rules =
+        CloudRules::new(&config.cloud).map_err(|e| anyhow::anyhow!("invalid [cloud] configuration: {e}"))?;
+    config
+        .sla
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid [sla] configuration: {e}"))?;
+    config
+        .layers
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid [layers] configuration: {e}"))?;
+    let ingest = Arc::new(
+        Ingest::new(Arc::clone(&pipeline.writer))
+            .with_log(Arc::clone(&pipeline.log))
+            .with_cloud_rules(cloud_rules)
+            .with_max_inflight_requests(config.collector.max_inflight_requests),
+    );
     let observed = Observed {
         ingest: Arc::clone(&ingest),
         wal: Arc::clone(&pipeline.wal),
@@ -71,8 +87,15 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let http = OtlpHttpReceiver::builder(ingest.clone())
         .max_request_bytes(config.collector.max_request_bytes)
         .build();
-    let analysis = AnalysisConfig { sla: config.sla.clone(), layers: config.layers.clone() };
-    let ui = hopscope_ui::router(hopscope_ui::UiState::new(Arc::clone(&reader), analytics.clone(), analysis.clone()));
+    let analysis = AnalysisConfig {
+        sla: config.sla.clone(),
+        layers: config.layers.clone(),
+    };
+    let ui = hopscope_ui::router(hopscope_ui::UiState::new(
+        Arc::clone(&reader),
+        analytics.clone(),
+        analysis.clone(),
+    ));
     let app = hopscope_query_api::router_with_analytics(reader, analytics, &config.query, &analysis)
         .merge(observability::router(observed))
         .merge(ui);
@@ -85,9 +108,17 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
 
     let mut servers = tokio::task::JoinSet::new();
     let grpc_stop = stopped();
-    servers.spawn(async move { grpc.serve(grpc_listener, grpc_stop).await.context("otlp grpc receiver failed") });
+    servers.spawn(async move {
+        grpc.serve(grpc_listener, grpc_stop)
+            .await
+            .context("otlp grpc receiver failed")
+    });
     let http_stop = stopped();
-    servers.spawn(async move { http.serve(http_listener, http_stop).await.context("otlp http receiver failed") });
+    servers.spawn(async move {
+        http.serve(http_listener, http_stop)
+            .await
+            .context("otlp http receiver failed")
+    });
     let query_stop = stopped();
     servers.spawn(async move {
         axum::serve(query_listener, app)
@@ -125,7 +156,10 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     })
     .await;
     if drained.is_err() {
-        error!(grace_secs = SHUTDOWN_GRACE.as_secs(), "shutdown grace period over; exiting anyway");
+        error!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "shutdown grace period over; exiting anyway"
+        );
     }
     let stats = ingest.stats();
     info!(?stats, "stopped");
@@ -169,7 +203,10 @@ fn lock_data_dir(config: &HopscopeConfig) -> anyhow::Result<File> {
     let path = dir.join("hopscope.lock");
     let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
     file.try_lock().map_err(|err| {
-        anyhow::anyhow!("data directory {} is in use by another hopscope process ({err})", dir.display())
+        anyhow::anyhow!(
+            "data directory {} is in use by another hopscope process ({err})",
+            dir.display()
+        )
     })?;
     Ok(file)
 }

@@ -189,7 +189,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hopscope-cli-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("hopscope.toml");
-        std::fs::write(&file, "[collector]\nhttp_listen = \"127.0.0.1:9999\"\ngrpc_listen = \"127.0.0.1:9998\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[collector]\nhttp_listen = \"127.0.0.1:9999\"\ngrpc_listen = \"127.0.0.1:9998\"\n",
+        )
+        .unwrap();
         let cli = Cli::try_parse_from([
             "hopscope",
             "--config",

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hopscope_collector::{CloudConfig, CollectorConfig};
+use hopscope_analysis::rules::{LayersConfig, SlaConfig};
 use hopscope_collector::durable::FeederConfig;
 use hopscope_collector::wal::WalConfig;
+use hopscope_collector::{CloudConfig, CollectorConfig};
 use hopscope_query_api::QueryApiConfig;
-use hopscope_analysis::rules::{LayersConfig, SlaConfig};
 use hopscope_storage::clickhouse::ClickHouseConfig;
 use hopscope_storage::embedded::EmbeddedConfig;
 use serde::{Deserialize, Serialize};
@@ -56,8 +56,8 @@ impl Default for DataDir {
 impl HopscopeConfig {
     /// Reads a TOML file; unknown keys are errors that name the key.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 

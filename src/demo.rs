@@ -34,5 +34,9 @@ pub async fn run(config: HopscopeConfig, args: DemoArgs) -> anyhow::Result<()> {
 /// Where a local client reaches a listener bound to `addr` (an unspecified address
 /// becomes loopback).
 fn loopback(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() { SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()) } else { addr }
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
 }

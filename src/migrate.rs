@@ -34,7 +34,9 @@ pub async fn run(config: HopscopeConfig, print: bool, legacy: bool) -> anyhow::R
         .await
         .context("cannot reach clickhouse")?;
     let target = clickhouse::target(ch, version.generation());
-    let applied = clickhouse::migrate(&client, &target).await.context("migration failed")?;
+    let applied = clickhouse::migrate(&client, &target)
+        .await
+        .context("migration failed")?;
     println!(
         "clickhouse {version} ({}): database {}, {} migration(s) applied, {} already present",
         target.generation.as_str(),

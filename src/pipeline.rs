@@ -50,19 +50,34 @@ impl Pipeline {
             StoreMemory::Persistent => wal.committed() + 1,
         };
         // Each damaged place was already logged by `Wal::open`.
-        info!(records = recovery.records, damaged = recovery.damaged.len(), replay_from,
-              next_seq = recovery.next_seq, "write-ahead log ready");
+        info!(
+            records = recovery.records,
+            damaged = recovery.damaged.len(),
+            replay_from,
+            next_seq = recovery.next_seq,
+            "write-ahead log ready"
+        );
         let appended = Arc::new(Notify::new());
         let log = Arc::new(WalWriter::new(Arc::clone(&wal), Arc::clone(&appended)));
         let writer: Arc<dyn SpanWriter> = log.clone();
         let feeder = StoreFeeder::new(Arc::clone(&wal), store, appended, config.feeder.clone());
         let feeder_stats = feeder.stats();
-        Ok(Self { wal, writer, log, feeder_stats, feeder, replay_from })
+        Ok(Self {
+            wal,
+            writer,
+            log,
+            feeder_stats,
+            feeder,
+            replay_from,
+        })
     }
 
     /// Starts the feeder (and, for interval durability, the periodic flush). The returned
     /// task ends after `shutdown` completes and the log is drained.
-    pub fn spawn(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         if let Some(interval) = self.wal.config().durability.interval() {
             let wal = Arc::clone(&self.wal);
             tokio::spawn(periodic_sync(wal, interval));

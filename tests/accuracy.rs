@@ -75,7 +75,9 @@ fn waited_update(span: &Value) -> bool {
 
 fn caller_timed_out(trace: &Value) -> bool {
     spans(trace).any(|s| {
-        name(s).starts_with("POST /charge") && str_tag(s, "span.kind") == Some("client") && tag(&s["tags"], "error").is_some()
+        name(s).starts_with("POST /charge")
+            && str_tag(s, "span.kind") == Some("client")
+            && tag(&s["tags"], "error").is_some()
     })
 }
 
@@ -101,16 +103,26 @@ const CASES: &[Case] = &[
         fault: |f| f.db_lock_wait = true,
         affected: |t| spans(t).any(waited_update),
         culprit_ok: |c| field(c, "hop_kind") == "db" && field(c, "operation").starts_with("UPDATE"),
-        blame_ok: |n| field(n, "node_type") == "peer" && field(n, "hop_kind") == "db" && field(n, "peer").ends_with(":3306"),
+        blame_ok: |n| {
+            field(n, "node_type") == "peer" && field(n, "hop_kind") == "db" && field(n, "peer").ends_with(":3306")
+        },
     },
     Case {
         name: "timeout on a call the callee completed",
         flag: "--fault-timeout",
         truth: "operation demo-payment fraud-check",
         fault: |f| f.timeout = true,
-        affected: |t| spans(t).any(|s| name(s) == "fraud-check" && tag(&s["tags"], "fraud.slow_path").is_some_and(|v| v["value"] == true)),
+        affected: |t| {
+            spans(t).any(|s| {
+                name(s) == "fraud-check" && tag(&s["tags"], "fraud.slow_path").is_some_and(|v| v["value"] == true)
+            })
+        },
         culprit_ok: |c| field(c, "service") == "demo-payment" && field(c, "operation") == "fraud-check",
-        blame_ok: |n| field(n, "node_type") == "operation" && field(n, "service") == "demo-payment" && field(n, "operation") == "fraud-check",
+        blame_ok: |n| {
+            field(n, "node_type") == "operation"
+                && field(n, "service") == "demo-payment"
+                && field(n, "operation") == "fraud-check"
+        },
     },
     Case {
         name: "queue backlog (slow ledger consumer)",
@@ -160,7 +172,9 @@ async fn window(hopscope: &Hopscope, faults: Faults, secs: u64, rate: f64, n: us
     // The demo connects to the middleware before the load starts: the window opens at the
     // first request, near enough (traces are selected by their start time).
     let start = now_us();
-    hopscope_demo::run(config, std::future::pending()).await.expect("demo workload");
+    hopscope_demo::run(config, std::future::pending())
+        .await
+        .expect("demo workload");
     (start, now_us())
 }
 
@@ -178,13 +192,21 @@ fn describe_culprit(c: &Value) -> String {
         return "none".into();
     }
     match c["peer"].as_str() {
-        Some(peer) if field(c, "hop_kind") != "internal" && field(c, "operation") != "queue wait" && matches!(field(c, "hop_kind"), "cache" | "db") => {
+        Some(peer)
+            if field(c, "hop_kind") != "internal"
+                && field(c, "operation") != "queue wait"
+                && matches!(field(c, "hop_kind"), "cache" | "db") =>
+        {
             format!("peer {peer} ({})", field(c, "operation"))
         }
         _ => {
             // One queue per window: name it once.
             let op = field(c, "operation");
-            let op = if op.starts_with("process ") { "process <queue>" } else { op };
+            let op = if op.starts_with("process ") {
+                "process <queue>"
+            } else {
+                op
+            };
             format!("{}/{op} @{}", field(c, "service"), c["host"].as_str().unwrap_or("-"))
         }
     }
@@ -244,7 +266,12 @@ async fn culprit_and_blame_accuracy_on_demo_faults() {
         .find(|o| o.contains("transfer"))
         .expect("the gateway's transfer operation")
         .to_owned();
-    let encode = |s: &str| s.replace('/', "%2F").replace('{', "%7B").replace('}', "%7D").replace(' ', "%20");
+    let encode = |s: &str| {
+        s.replace('/', "%2F")
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace(' ', "%20")
+    };
 
     let mut tallies: Vec<Tally> = CASES.iter().map(|_| Tally::default()).collect();
     for &(i, (start, end)) in &incidents {
@@ -266,7 +293,15 @@ async fn culprit_and_blame_accuracy_on_demo_faults() {
             let excess = |n: &Value| n["excess_us"].as_f64().unwrap_or(0.0);
             let margin = excess(top) / excess(second).max(1.0);
             if tally.closest.as_ref().is_none_or(|(m, _)| margin < *m) {
-                tally.closest = Some((margin, format!("{} ({:.0} µs vs {:.0} µs)", describe(second), excess(top), excess(second))));
+                tally.closest = Some((
+                    margin,
+                    format!(
+                        "{} ({:.0} µs vs {:.0} µs)",
+                        describe(second),
+                        excess(top),
+                        excess(second)
+                    ),
+                ));
             }
         } else {
             tally.blame_misses.push(format!(
@@ -278,7 +313,11 @@ async fn culprit_and_blame_accuracy_on_demo_faults() {
             ));
         }
 
-        let found = hopscope.get_ok(&format!("/api/traces?service=demo-gateway&start={start}&end={end}&limit=100000")).await;
+        let found = hopscope
+            .get_ok(&format!(
+                "/api/traces?service=demo-gateway&start={start}&end={end}&limit=100000"
+            ))
+            .await;
         for trace in found["data"].as_array().into_iter().flatten() {
             tally.traces += 1;
             if !(case.affected)(trace) {
@@ -303,7 +342,13 @@ async fn culprit_and_blame_accuracy_on_demo_faults() {
         }
     }
 
-    let ratio = |a: usize, b: usize| if b == 0 { "n/a".to_owned() } else { format!("{:.2} ({a}/{b})", a as f64 / b as f64) };
+    let ratio = |a: usize, b: usize| {
+        if b == 0 {
+            "n/a".to_owned()
+        } else {
+            format!("{:.2} ({a}/{b})", a as f64 / b as f64)
+        }
+    };
     let mut table = String::from(
         "| fault | ground truth | incident windows | affected traces | culprit top-1 | blame top-1 |\n|---|---|---|---|---|---|\n",
     );
@@ -338,7 +383,10 @@ async fn culprit_and_blame_accuracy_on_demo_faults() {
             notes.push_str(&format!("- {}: wrong culprits: {}\n", case.name, misses.join("; ")));
         }
         if let Some((margin, runner_up)) = &t.closest {
-            notes.push_str(&format!("- {}: closest blame runner-up: {runner_up}, top ahead ×{margin:.2}\n", case.name));
+            notes.push_str(&format!(
+                "- {}: closest blame runner-up: {runner_up}, top ahead ×{margin:.2}\n",
+                case.name
+            ));
         }
         for m in &t.blame_misses {
             notes.push_str(&format!("- {}: blame miss: {m}\n", case.name));

@@ -47,14 +47,21 @@ layer = "data"
 async fn analysis_api_end_to_end_with_cloud_rules() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hopscope.toml");
-    std::fs::File::create(&path).unwrap().write_all(CONFIG.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(CONFIG.as_bytes())
+        .unwrap();
     let hopscope = Hopscope::start(&["--config", path.to_str().unwrap()]).await;
 
     // A gateway on a private-DC host the SDK did not tag: the rule must tag it.
     let gw = resource("gateway", "dc1-gw-1", None);
     let mut spans = vec![
-        span(&gw, 900, 9001, None, "GET /home", SpanKind::Server, 0, 30_000).http("gateway").build(),
-        span(&gw, 900, 9002, Some(9001), "GET", SpanKind::Client, 1_000, 25_000).redis("redis-shard-9").build(),
+        span(&gw, 900, 9001, None, "GET /home", SpanKind::Server, 0, 30_000)
+            .http("gateway")
+            .build(),
+        span(&gw, 900, 9002, Some(9001), "GET", SpanKind::Client, 1_000, 25_000)
+            .redis("redis-shard-9")
+            .build(),
     ];
     spans.extend(fixtures::async_queue());
     spans.extend(fixtures::layering());
@@ -73,8 +80,12 @@ async fn analysis_api_end_to_end_with_cloud_rules() {
     assert_eq!(response.status().as_u16(), 200);
     let gw_trace = trace_id(900).to_hex();
     hopscope.wait_for_trace(&gw_trace, 2).await;
-    hopscope.wait_for_trace(&trace_id(fixtures::LOCK_TRACE).to_hex(), 4).await;
-    hopscope.wait_for_trace(&trace_id(fixtures::LAYER_TRACE).to_hex(), 7).await;
+    hopscope
+        .wait_for_trace(&trace_id(fixtures::LOCK_TRACE).to_hex(), 4)
+        .await;
+    hopscope
+        .wait_for_trace(&trace_id(fixtures::LAYER_TRACE).to_hex(), 7)
+        .await;
     let queue = trace_id(fixtures::QUEUE_TRACE).to_hex();
     hopscope.wait_for_trace(&queue, 4).await;
 
@@ -86,16 +97,36 @@ async fn analysis_api_end_to_end_with_cloud_rules() {
     assert_eq!(a["culprit"]["self_time_us"], 100_000);
 
     let window = format!("start={}&end={}", T0 / 1_000, T0 / 1_000 + 10_000_000);
-    let hosts = hopscope.get_ok(&format!("/api/v1/middleware?kind=host&{window}&cloud_kind=private")).await;
-    let names: Vec<&str> = hosts["instances"].as_array().unwrap().iter().map(|i| i["peer"].as_str().unwrap()).collect();
+    let hosts = hopscope
+        .get_ok(&format!("/api/v1/middleware?kind=host&{window}&cloud_kind=private"))
+        .await;
+    let names: Vec<&str> = hosts["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["peer"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"dc1-gw-1"), "{hosts}");
 
     let sla = hopscope.get_ok(&format!("/api/v1/sla?{window}")).await;
-    let gw_sla = sla["interfaces"].as_array().unwrap().iter().find(|i| i["service"] == "gateway").unwrap();
-    assert_eq!((gw_sla["level"].as_str(), gw_sla["status"].as_str()), (Some("B"), Some("met")));
+    let gw_sla = sla["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["service"] == "gateway")
+        .unwrap();
+    assert_eq!(
+        (gw_sla["level"].as_str(), gw_sla["status"].as_str()),
+        (Some("B"), Some("met"))
+    );
 
     let deps = hopscope.get_ok(&format!("/api/v1/dependencies?{window}")).await;
-    let kinds: Vec<&str> = deps["violations"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = deps["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["upward_call", "cycle"]);
 
     let mismatches = hopscope.get_ok(&format!("/api/v1/mismatches?{window}")).await;

@@ -11,10 +11,21 @@ use common::{Hopscope, binary};
 
 #[test]
 fn help_names_the_ports_and_options() {
-    let output = Command::new(binary()).arg("--help").output().expect("run hopscope --help");
+    let output = Command::new(binary())
+        .arg("--help")
+        .output()
+        .expect("run hopscope --help");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for expected in ["all-in-one", "--config", "--data-dir", "--grpc-listen", "--query-listen", "HOPSCOPE_DATA_DIR", "4317"] {
+    for expected in [
+        "all-in-one",
+        "--config",
+        "--data-dir",
+        "--grpc-listen",
+        "--query-listen",
+        "HOPSCOPE_DATA_DIR",
+        "4317",
+    ] {
         assert!(help.contains(expected), "--help does not mention {expected}:\n{help}");
     }
 }
@@ -29,7 +40,13 @@ fn flags_beat_environment_beats_file() {
     )
     .unwrap();
     let output = Command::new(binary())
-        .args(["--config", file.to_str().unwrap(), "--print-config", "--grpc-listen", "127.0.0.1:4444"])
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "--print-config",
+            "--grpc-listen",
+            "127.0.0.1:4444",
+        ])
         .env("HOPSCOPE_GRPC_LISTEN", "127.0.0.1:5555")
         .env("HOPSCOPE_HTTP_LISTEN", "127.0.0.1:6666")
         .output()
@@ -46,7 +63,10 @@ fn a_config_typo_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[collector]\nmax_request_byte = 10\n").unwrap();
-    let output = Command::new(binary()).args(["--config", file.to_str().unwrap()]).output().unwrap();
+    let output = Command::new(binary())
+        .args(["--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("max_request_byte"), "{stderr}");
@@ -59,7 +79,14 @@ async fn sigterm_shuts_down_cleanly_and_the_data_dir_is_exclusive() {
     let second = Command::new(binary())
         .arg("--data-dir")
         .arg(hopscope.data_dir.path())
-        .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--query-listen", "127.0.0.1:0"])
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--query-listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert!(!second.status.success(), "a second process shared the data directory");

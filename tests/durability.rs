@@ -15,7 +15,10 @@ use tokio::sync::Mutex;
 
 /// One request: a trace of `spans` spans whose id is derived from `n`.
 fn trace_request(n: u64, spans: u64) -> ExportTraceServiceRequest {
-    otlp::request("durable", otlp::trace_spans(&otlp::numbered_trace_id(0xab, n), spans, 0))
+    otlp::request(
+        "durable",
+        otlp::trace_spans(&otlp::numbered_trace_id(0xab, n), spans, 0),
+    )
 }
 
 fn trace_hex(n: u64) -> String {
@@ -27,7 +30,12 @@ async fn assert_all_served(hopscope: &Hopscope, acked: &HashMap<u64, u64>) {
     for (n, spans) in acked {
         let trace = hopscope.wait_for_trace(&trace_hex(*n), *spans as usize).await;
         let served = trace["spans"].as_array().unwrap();
-        assert_eq!(served.len() as u64, *spans, "trace {n} served {} spans, acknowledged {spans}", served.len());
+        assert_eq!(
+            served.len() as u64,
+            *spans,
+            "trace {n} served {} spans, acknowledged {spans}",
+            served.len()
+        );
     }
 }
 
@@ -41,7 +49,9 @@ async fn sigkill_under_load_loses_no_acknowledged_span() {
         let endpoint = hopscope.grpc_endpoint();
         let acked = Arc::clone(&acked);
         clients.push(tokio::spawn(async move {
-            let Ok(mut client) = TraceServiceClient::connect(endpoint).await else { return };
+            let Ok(mut client) = TraceServiceClient::connect(endpoint).await else {
+                return;
+            };
             for i in 0.. {
                 let n = worker * 1_000_000 + i;
                 let spans = 5 + n % 20;
@@ -117,7 +127,10 @@ async fn torn_tails_and_bit_flips_are_skipped_and_the_rest_is_served() {
 
     // The three requests are records 1..=3 of the only segment with data. Flip one
     // payload byte of record 2, then leave half a frame at the end, as a crash mid-write.
-    let segment = segment_files(data_dir.path()).into_iter().find(|p| std::fs::metadata(p).unwrap().len() > 8).unwrap();
+    let segment = segment_files(data_dir.path())
+        .into_iter()
+        .find(|p| std::fs::metadata(p).unwrap().len() > 8)
+        .unwrap();
     let mut bytes = std::fs::read(&segment).unwrap();
     let first_len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     let second = 8 + 16 + first_len;

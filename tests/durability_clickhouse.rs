@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
 #[path = "../storage/tests/support/mod.rs"]
 mod clickhouse_support;
+mod common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -27,12 +27,19 @@ fn trace_request(n: u64, spans: u64, padding: usize) -> ExportTraceServiceReques
 }
 
 fn clickhouse_args(server: &LegacyServer, database: &str) -> Vec<String> {
-    vec!["--clickhouse-url".into(), server.url(), "--clickhouse-database".into(), database.into()]
+    vec![
+        "--clickhouse-url".into(),
+        server.url(),
+        "--clickhouse-database".into(),
+        database.into(),
+    ]
 }
 
 /// Sends one trace per request at a steady pace until `until`, recording what was acked.
 async fn load(hopscope: &Hopscope, first: u64, until: Instant, acked: &mut HashMap<u64, u64>) {
-    let mut client = TraceServiceClient::connect(hopscope.grpc_endpoint()).await.expect("connect");
+    let mut client = TraceServiceClient::connect(hopscope.grpc_endpoint())
+        .await
+        .expect("connect");
     let mut n = first;
     while Instant::now() < until {
         let spans = 3 + n % 7;
@@ -49,14 +56,20 @@ async fn assert_served_exactly_once(hopscope: &Hopscope, acked: &HashMap<u64, u6
         let id = hex::encode(trace_id(*n));
         let trace = hopscope.wait_for_trace(&id, *spans as usize).await;
         let served = trace["spans"].as_array().unwrap().len() as u64;
-        assert_eq!(served, *spans, "trace {id}: {served} spans served, {spans} acknowledged");
+        assert_eq!(
+            served, *spans,
+            "trace {id}: {served} spans served, {spans} acknowledged"
+        );
     }
 }
 
 async fn wait_drained(hopscope: &Hopscope) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while hopscope.metric("hopscope_wal_backlog_records").await > 0.0 {
-        assert!(Instant::now() < deadline, "the log did not drain into clickhouse within 90 s");
+        assert!(
+            Instant::now() < deadline,
+            "the log did not drain into clickhouse within 90 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -124,7 +137,10 @@ async fn full_log_pushes_back_with_bounded_memory_and_resumes_after_the_drain() 
     }
     let status = grpc_pushback.expect("the log never filled up");
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
-    assert!(!status.details().is_empty(), "RESOURCE_EXHAUSTED carries RetryInfo so clients retry");
+    assert!(
+        !status.details().is_empty(),
+        "RESOURCE_EXHAUSTED carries RetryInfo so clients retry"
+    );
 
     let body = trace_request(999_999, 10, 2_000).encode_to_vec();
     let response = hopscope
@@ -143,12 +159,17 @@ async fn full_log_pushes_back_with_bounded_memory_and_resumes_after_the_drain() 
         assert!(grpc.export(trace_request(n, 10, 2_000)).await.is_err());
     }
     let rss = rss_bytes(hopscope.child.id());
-    assert!(rss < rss_at_start + 200 * 1024 * 1024, "RSS grew from {rss_at_start} to {rss} bytes while refusing load");
+    assert!(
+        rss < rss_at_start + 200 * 1024 * 1024,
+        "RSS grew from {rss_at_start} to {rss} bytes while refusing load"
+    );
     assert!(rss < 400 * 1024 * 1024, "RSS {rss} bytes");
 
     server.spawn();
     wait_drained(&hopscope).await;
-    grpc.export(trace_request(5_000, 10, 2_000)).await.expect("ingest resumes after the drain");
+    grpc.export(trace_request(5_000, 10, 2_000))
+        .await
+        .expect("ingest resumes after the drain");
     acked.insert(5_000, 10);
     assert_served_exactly_once(&hopscope, &acked).await;
 }

@@ -106,10 +106,18 @@ async fn bad_http_requests_get_clear_errors_and_the_server_keeps_serving() {
     let mut huge = span(5, 5);
     huge.attributes.push(KeyValue {
         key: "payload".into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue("x".repeat(512 * 1024))) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue("x".repeat(512 * 1024))),
+        }),
         ..Default::default()
     });
-    let (status, text) = post(&hopscope, PROTOBUF, None, request("malformed-test", vec![huge]).encode_to_vec()).await;
+    let (status, text) = post(
+        &hopscope,
+        PROTOBUF,
+        None,
+        request("malformed-test", vec![huge]).encode_to_vec(),
+    )
+    .await;
     assert_eq!(status, 200, "a 512 KiB attribute within the limit is accepted: {text}");
     let trace = hopscope.wait_for_trace(&hex::encode([5u8; 16]), 1).await;
     let payload = common::typed_tag(&trace["spans"][0]["tags"], "payload", "string");
@@ -137,15 +145,25 @@ async fn bad_grpc_requests_get_status_codes_and_the_server_keeps_serving() {
 
     let mut bad = span(6, 1);
     bad.span_id = vec![1; 3];
-    let response = client.export(request("grpc-test", vec![bad, span(7, 1)])).await.unwrap().into_inner();
+    let response = client
+        .export(request("grpc-test", vec![bad, span(7, 1)]))
+        .await
+        .unwrap()
+        .into_inner();
     let partial = response.partial_success.expect("partial success");
     assert_eq!(partial.rejected_spans, 1);
-    assert!(partial.error_message.contains("span_id has 3 bytes"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("span_id has 3 bytes"),
+        "{}",
+        partial.error_message
+    );
 
     let mut huge = span(8, 1);
     huge.attributes.push(KeyValue {
         key: "payload".into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue("y".repeat(2 * 1024 * 1024))) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue("y".repeat(2 * 1024 * 1024))),
+        }),
         ..Default::default()
     });
     let status = client.export(request("grpc-test", vec![huge])).await.unwrap_err();

@@ -65,8 +65,14 @@ async fn check_python_trace(hopscope: &Hopscope, protocol: &str, endpoint: &str)
     assert_eq!(child_refs[0]["spanID"], sent["root_span_id"]);
     assert_eq!(child_refs[0]["traceID"], trace_id);
     let root_refs = root["references"].as_array().expect("references");
-    assert!(root_refs.iter().all(|r| r["refType"] != "CHILD_OF"), "root has a parent: {root_refs:?}");
-    let link = root_refs.iter().find(|r| r["refType"] == "FOLLOWS_FROM").expect("link as FOLLOWS_FROM");
+    assert!(
+        root_refs.iter().all(|r| r["refType"] != "CHILD_OF"),
+        "root has a parent: {root_refs:?}"
+    );
+    let link = root_refs
+        .iter()
+        .find(|r| r["refType"] == "FOLLOWS_FROM")
+        .expect("link as FOLLOWS_FROM");
     assert_eq!(link["traceID"], sent["linked_trace_id"]);
     assert_eq!(link["spanID"], sent["linked_span_id"]);
 
@@ -75,16 +81,31 @@ async fn check_python_trace(hopscope: &Hopscope, protocol: &str, endpoint: &str)
     assert_eq!(typed_tag(&child["tags"], "span.kind", "string"), "client");
     assert_eq!(typed_tag(&child["tags"], "otel.status_code", "string"), "ERROR");
     assert_eq!(typed_tag(&child["tags"], "error", "bool"), true);
-    assert_eq!(typed_tag(&child["tags"], "otel.status_description", "string"), "timeout talking to redis-shard-2");
+    assert_eq!(
+        typed_tag(&child["tags"], "otel.status_description", "string"),
+        "timeout talking to redis-shard-2"
+    );
 
     // Times: the child slept 120 ms inside the root, which slept 20 ms before it.
     let (root_start, root_dur) = (root["startTime"].as_u64().unwrap(), root["duration"].as_u64().unwrap());
-    let (child_start, child_dur) = (child["startTime"].as_u64().unwrap(), child["duration"].as_u64().unwrap());
+    let (child_start, child_dur) = (
+        child["startTime"].as_u64().unwrap(),
+        child["duration"].as_u64().unwrap(),
+    );
     assert!(child_dur >= 120_000, "child duration {child_dur} µs");
-    assert!(root_dur >= child_dur + 20_000, "root {root_dur} µs vs child {child_dur} µs");
+    assert!(
+        root_dur >= child_dur + 20_000,
+        "root {root_dur} µs vs child {child_dur} µs"
+    );
     assert!(child_start >= root_start + 20_000 && child_start + child_dur <= root_start + root_dur);
-    let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64;
-    assert!(root_start > now_us - 120_000_000 && root_start < now_us, "start time {root_start} is not recent µs");
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    assert!(
+        root_start > now_us - 120_000_000 && root_start < now_us,
+        "start time {root_start} is not recent µs"
+    );
 
     // Attributes keep their types.
     assert_eq!(typed_tag(&child["tags"], "db.system.name", "string"), "redis");
@@ -93,7 +114,10 @@ async fn check_python_trace(hopscope: &Hopscope, protocol: &str, endpoint: &str)
     assert_eq!(typed_tag(&child["tags"], "retry.delays", "string"), "[1.5,2.5]");
     assert_eq!(typed_tag(&root["tags"], "http.response.status_code", "int64"), 500);
     assert_eq!(typed_tag(&child["tags"], "hopscope.hop_kind", "string"), "cache");
-    assert_eq!(typed_tag(&child["tags"], "hopscope.peer", "string"), "redis-shard-2:6379");
+    assert_eq!(
+        typed_tag(&child["tags"], "hopscope.peer", "string"),
+        "redis-shard-2:6379"
+    );
     assert_eq!(typed_tag(&root["tags"], "hopscope.hop_kind", "string"), "http");
     assert_eq!(typed_tag(&child["tags"], "otel.scope.name", "string"), "hopscope.test");
 
@@ -111,8 +135,14 @@ async fn check_python_trace(hopscope: &Hopscope, protocol: &str, endpoint: &str)
     assert_eq!(typed_tag(&process["tags"], "host.name", "string"), "vm-py-1");
     assert_eq!(typed_tag(&process["tags"], "service.version", "string"), "1.2.3");
     assert_eq!(typed_tag(&process["tags"], "cloud.provider", "string"), "aws");
-    assert_eq!(typed_tag(&process["tags"], "telemetry.sdk.language", "string"), "python");
-    assert!(tag(&process["tags"], "service.name").is_none(), "service.name is the serviceName, not a tag");
+    assert_eq!(
+        typed_tag(&process["tags"], "telemetry.sdk.language", "string"),
+        "python"
+    );
+    assert!(
+        tag(&process["tags"], "service.name").is_none(),
+        "service.name is the serviceName, not a tag"
+    );
     assert_eq!(child["processID"], root["processID"]);
 
     // Searches: each filter alone finds the trace; filters hold on one and the same span.
@@ -120,22 +150,52 @@ async fn check_python_trace(hopscope: &Hopscope, protocol: &str, endpoint: &str)
     let found = |ids: Vec<String>| ids.iter().any(|id| id == trace_id);
     assert!(found(search(format!("service={service}")).await));
     assert!(found(search(format!("service={service}&operation=GET")).await));
-    assert!(found(search(format!("service={service}&tags=%7B%22db.system.name%22%3A%22redis%22%7D")).await));
+    assert!(found(
+        search(format!(
+            "service={service}&tags=%7B%22db.system.name%22%3A%22redis%22%7D"
+        ))
+        .await
+    ));
     assert!(found(search(format!("service={service}&tags=error%3Dtrue")).await));
-    assert!(found(search(format!("service={service}&operation=GET&minDuration=100ms")).await));
-    assert!(!found(search(format!("service={service}&operation=GET&maxDuration=50ms")).await));
-    assert!(!found(search(format!("service={service}&operation=GET&tags=http.route%3D%2Faccounts%2F%7Bid%7D")).await));
-    assert!(!found(search(format!("service={service}&tags=db.system.name%3Dmysql")).await));
+    assert!(found(
+        search(format!("service={service}&operation=GET&minDuration=100ms")).await
+    ));
+    assert!(!found(
+        search(format!("service={service}&operation=GET&maxDuration=50ms")).await
+    ));
+    assert!(!found(
+        search(format!(
+            "service={service}&operation=GET&tags=http.route%3D%2Faccounts%2F%7Bid%7D"
+        ))
+        .await
+    ));
+    assert!(!found(
+        search(format!("service={service}&tags=db.system.name%3Dmysql")).await
+    ));
 
     // Services and operations list it.
     let services = hopscope.get_ok("/api/services").await;
-    assert!(services["data"].as_array().unwrap().iter().any(|s| s == service.as_str()));
+    assert!(
+        services["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == service.as_str())
+    );
     let ops = hopscope.get_ok(&format!("/api/services/{service}/operations")).await;
     for name in ["GET /accounts/{id}", "GET", "warmup"] {
-        assert!(ops["data"].as_array().unwrap().iter().any(|o| o == name), "{name} missing from {ops}");
+        assert!(
+            ops["data"].as_array().unwrap().iter().any(|o| o == name),
+            "{name} missing from {ops}"
+        );
     }
-    let client_ops = hopscope.get_ok(&format!("/api/operations?service={service}&spanKind=client")).await;
-    assert_eq!(client_ops["data"], serde_json::json!([{"name": "GET", "spanKind": "client"}]));
+    let client_ops = hopscope
+        .get_ok(&format!("/api/operations?service={service}&spanKind=client"))
+        .await;
+    assert_eq!(
+        client_ops["data"],
+        serde_json::json!([{"name": "GET", "spanKind": "client"}])
+    );
 }
 
 #[tokio::test]

@@ -10,9 +10,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{Hopscope, span_named, trace_ids, typed_tag};
-use opentelemetry::trace::{
-    Link, Span, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _,
-};
+use opentelemetry::trace::{Link, Span, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
@@ -43,7 +41,10 @@ struct Endpoints {
 
 fn provider(transport: Transport, endpoints: &Endpoints, service: &str, host: &str) -> SdkTracerProvider {
     let exporter = match transport {
-        Transport::Grpc => SpanExporter::builder().with_tonic().with_endpoint(endpoints.grpc.clone()).build(),
+        Transport::Grpc => SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoints.grpc.clone())
+            .build(),
         Transport::HttpProtobuf => SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -58,9 +59,15 @@ fn provider(transport: Transport, endpoints: &Endpoints, service: &str, host: &s
     .expect("build exporter");
     let resource = Resource::builder()
         .with_service_name(service.to_owned())
-        .with_attributes([KeyValue::new("host.name", host.to_owned()), KeyValue::new("deployment.environment", "test")])
+        .with_attributes([
+            KeyValue::new("host.name", host.to_owned()),
+            KeyValue::new("deployment.environment", "test"),
+        ])
         .build();
-    SdkTracerProvider::builder().with_simple_exporter(exporter).with_resource(resource).build()
+    SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(resource)
+        .build()
 }
 
 struct Sent {
@@ -72,11 +79,19 @@ struct Sent {
 /// blocking thread that has entered the test's runtime (tonic and reqwest need it).
 fn emit(transport: Transport, endpoints: &Endpoints) -> Sent {
     let label = transport.label();
-    let services = [format!("rs-{label}-gateway"), format!("rs-{label}-payment"), format!("rs-{label}-ledger")];
+    let services = [
+        format!("rs-{label}-gateway"),
+        format!("rs-{label}-payment"),
+        format!("rs-{label}-ledger"),
+    ];
     let gateway = provider(transport, endpoints, &services[0], "vm-gw-1");
     let payment = provider(transport, endpoints, &services[1], "vm-pay-2");
     let ledger = provider(transport, endpoints, &services[2], "vm-ledger-1");
-    let (gw, pay, led) = (gateway.tracer("gateway"), payment.tracer("payment"), ledger.tracer("ledger"));
+    let (gw, pay, led) = (
+        gateway.tracer("gateway"),
+        payment.tracer("payment"),
+        ledger.tracer("ledger"),
+    );
 
     let t0 = SystemTime::now() - Duration::from_secs(5);
     let at = |ms: u64| t0 + Duration::from_millis(ms);
@@ -85,7 +100,10 @@ fn emit(transport: Transport, endpoints: &Endpoints) -> Sent {
         .span_builder("POST /pay")
         .with_kind(SpanKind::Server)
         .with_start_time(at(0))
-        .with_attributes([KeyValue::new("http.request.method", "POST"), KeyValue::new("http.route", "/pay")])
+        .with_attributes([
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("http.route", "/pay"),
+        ])
         .start(&gw);
     let trace_id = root.span_context().trace_id().to_string();
     let root_cx = Context::new().with_remote_span_context(root.span_context().clone());
@@ -106,7 +124,10 @@ fn emit(transport: Transport, endpoints: &Endpoints) -> Sent {
         .span_builder("POST /charge")
         .with_kind(SpanKind::Server)
         .with_start_time(at(15))
-        .with_attributes([KeyValue::new("http.request.method", "POST"), KeyValue::new("payment.amount", 12.5)])
+        .with_attributes([
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("payment.amount", 12.5),
+        ])
         .start_with_context(&pay, &call_cx);
     let handler_cx = Context::new().with_remote_span_context(handler.span_context().clone());
 
@@ -134,10 +155,14 @@ fn emit(transport: Transport, endpoints: &Endpoints) -> Sent {
         ])
         .with_links(vec![Link::with_context(publish_cx.span().span_context().clone())])
         .start_with_context(&led, &publish_cx);
-    consume.add_event_with_timestamp("exception", at(350), vec![
-        KeyValue::new("exception.type", "LedgerLocked"),
-        KeyValue::new("exception.message", "row lock wait timeout"),
-    ]);
+    consume.add_event_with_timestamp(
+        "exception",
+        at(350),
+        vec![
+            KeyValue::new("exception.type", "LedgerLocked"),
+            KeyValue::new("exception.message", "row lock wait timeout"),
+        ],
+    );
     consume.set_status(Status::error("row lock wait timeout"));
     consume.end_with_timestamp(at(400));
 
@@ -153,7 +178,10 @@ fn emit(transport: Transport, endpoints: &Endpoints) -> Sent {
 
 async fn check(transport: Transport, hopscope: &Hopscope) {
     let handle = tokio::runtime::Handle::current();
-    let endpoints = Endpoints { grpc: hopscope.grpc_endpoint(), http: hopscope.http_endpoint() };
+    let endpoints = Endpoints {
+        grpc: hopscope.grpc_endpoint(),
+        http: hopscope.http_endpoint(),
+    };
     let sent = tokio::task::spawn_blocking(move || {
         let _guard = handle.enter();
         emit(transport, &endpoints)
@@ -179,34 +207,74 @@ async fn check(transport: Transport, hopscope: &Hopscope) {
     assert_eq!(typed_tag(&consume["tags"], "span.kind", "string"), "consumer");
     assert_eq!(typed_tag(&publish["tags"], "hopscope.hop_kind", "string"), "mq");
     assert_eq!(typed_tag(&consume["tags"], "hopscope.peer", "string"), "payments");
-    assert_eq!(typed_tag(&call["tags"], "hopscope.peer", "string"), "payment.internal:8080");
+    assert_eq!(
+        typed_tag(&call["tags"], "hopscope.peer", "string"),
+        "payment.internal:8080"
+    );
     assert_eq!(typed_tag(&handler["tags"], "payment.amount", "float64"), 12.5);
     assert_eq!(typed_tag(&handler["tags"], "hopscope.host", "string"), "vm-pay-2");
     assert_eq!(typed_tag(&consume["tags"], "error", "bool"), true);
     assert_eq!(root["duration"], 220_000);
-    assert_eq!(consume["startTime"].as_u64().unwrap() - root["startTime"].as_u64().unwrap(), 300_000);
+    assert_eq!(
+        consume["startTime"].as_u64().unwrap() - root["startTime"].as_u64().unwrap(),
+        300_000
+    );
     let logs = consume["logs"].as_array().unwrap();
-    assert_eq!(typed_tag(&logs[0]["fields"], "exception.type", "string"), "LedgerLocked");
+    assert_eq!(
+        typed_tag(&logs[0]["fields"], "exception.type", "string"),
+        "LedgerLocked"
+    );
 
     let processes = trace["processes"].as_object().unwrap();
     assert_eq!(processes.len(), 3, "one process per service: {processes:?}");
-    let service_of = |span: &serde_json::Value| trace["processes"][span["processID"].as_str().unwrap()]["serviceName"].clone();
+    let service_of =
+        |span: &serde_json::Value| trace["processes"][span["processID"].as_str().unwrap()]["serviceName"].clone();
     assert_eq!(service_of(root), sent.services[0].as_str());
     assert_eq!(service_of(handler), sent.services[1].as_str());
     assert_eq!(service_of(consume), sent.services[2].as_str());
 
-    let found = trace_ids(&hopscope.get_ok(&format!("/api/traces?service={}&tags=exception.type%3DLedgerLocked", sent.services[2])).await);
+    let found = trace_ids(
+        &hopscope
+            .get_ok(&format!(
+                "/api/traces?service={}&tags=exception.type%3DLedgerLocked",
+                sent.services[2]
+            ))
+            .await,
+    );
     assert_eq!(found, vec![sent.trace_id.clone()]);
-    let found = trace_ids(&hopscope.get_ok(&format!("/api/traces?service={}&operation=POST%20%2Fcharge&minDuration=180ms&maxDuration=190ms", sent.services[1])).await);
+    let found = trace_ids(
+        &hopscope
+            .get_ok(&format!(
+                "/api/traces?service={}&operation=POST%20%2Fcharge&minDuration=180ms&maxDuration=190ms",
+                sent.services[1]
+            ))
+            .await,
+    );
     assert_eq!(found, vec![sent.trace_id.clone()]);
 
-    let end_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
-    let deps = hopscope.get_ok(&format!("/api/dependencies?endTs={end_ms}&lookback=3600000")).await;
+    let end_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let deps = hopscope
+        .get_ok(&format!("/api/dependencies?endTs={end_ms}&lookback=3600000"))
+        .await;
     let edge = |parent: &str, child: &str| {
-        deps["data"].as_array().unwrap().iter().find(|d| d["parent"] == parent && d["child"] == child).cloned()
+        deps["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["parent"] == parent && d["child"] == child)
+            .cloned()
     };
-    assert_eq!(edge(&sent.services[0], &sent.services[1]).expect("gateway → payment")["callCount"], 1);
-    assert_eq!(edge(&sent.services[1], &sent.services[2]).expect("payment → ledger (producer → consumer)")["callCount"], 1);
+    assert_eq!(
+        edge(&sent.services[0], &sent.services[1]).expect("gateway → payment")["callCount"],
+        1
+    );
+    assert_eq!(
+        edge(&sent.services[1], &sent.services[2]).expect("payment → ledger (producer → consumer)")["callCount"],
+        1
+    );
 
     // The api_v3 form answers OTLP JSON.
     let v3 = hopscope.get_ok(&format!("/api/v3/traces/{}", sent.trace_id)).await;

@@ -41,7 +41,10 @@ async fn send_trace(env: &HashMap<&str, String>, service: &'static str) -> Strin
 async fn grpc_http_and_gzipped_http_exports_reach_the_collector() {
     let hopscope = Hopscope::start(&[]).await;
     let cases = [
-        ("sdk-grpc", vec![("OTEL_EXPORTER_OTLP_ENDPOINT", hopscope.grpc_endpoint())]),
+        (
+            "sdk-grpc",
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", hopscope.grpc_endpoint())],
+        ),
         (
             "sdk-http",
             vec![
@@ -53,7 +56,10 @@ async fn grpc_http_and_gzipped_http_exports_reach_the_collector() {
             "sdk-http-gzip",
             vec![
                 ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf".to_owned()),
-                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", format!("{}/v1/traces", hopscope.http_endpoint())),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    format!("{}/v1/traces", hopscope.http_endpoint()),
+                ),
                 ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
             ],
         ),
@@ -62,7 +68,10 @@ async fn grpc_http_and_gzipped_http_exports_reach_the_collector() {
         let env: HashMap<&str, String> = env.into_iter().collect();
         let trace_id = send_trace(&env, service).await;
         let trace = hopscope.wait_for_trace(&trace_id, 2).await;
-        let (root, child) = (span_named(&trace, "GET /accounts"), span_named(&trace, "SELECT accounts"));
+        let (root, child) = (
+            span_named(&trace, "GET /accounts"),
+            span_named(&trace, "SELECT accounts"),
+        );
         let parent = child["references"][0]["spanID"].as_str();
         assert_eq!(parent, root["spanID"].as_str(), "{service}: {trace}");
         let process = root["processID"].as_str().unwrap();

@@ -50,15 +50,29 @@ async fn require(name: &str, addr: &str) {
 fn provider(hopscope: &Hopscope, service: &'static str, host: &'static str, cloud: Cloud) -> TracerProvider {
     let exporter = OtlpGrpcExporter::new(OtlpConfig::with_endpoint(hopscope.grpc_endpoint())).unwrap();
     TracerProvider::builder()
-        .with_resource(Resource::builder().with_service_name(service).with_host_name(host).with_cloud(cloud).build())
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service)
+                .with_host_name(host)
+                .with_cloud(cloud)
+                .build(),
+        )
         .with_exporter(exporter)
-        .with_batch_config(BatchConfig { scheduled_delay: Duration::from_millis(50), ..BatchConfig::default() })
+        .with_batch_config(BatchConfig {
+            scheduled_delay: Duration::from_millis(50),
+            ..BatchConfig::default()
+        })
         .build()
         .unwrap()
 }
 
 fn cloud(kind: CloudKind, provider: &'static str, region: &'static str, zone: &'static str) -> Cloud {
-    Cloud { kind, provider: provider.into(), region: region.into(), zone: zone.into() }
+    Cloud {
+        kind,
+        provider: provider.into(),
+        region: region.into(),
+        zone: zone.into(),
+    }
 }
 
 #[derive(Clone)]
@@ -73,17 +87,40 @@ struct Payment {
 }
 
 async fn charge(axum::extract::State(mut p): axum::extract::State<Payment>) -> &'static str {
-    let _: () = redis::cmd("SET").arg("hopscope:sdk:balance").arg(100).query_async(&mut p.redis).await.expect("redis SET");
-    let _: i64 = redis::cmd("GET").arg("hopscope:sdk:balance").query_async(&mut p.redis).await.expect("redis GET");
+    let _: () = redis::cmd("SET")
+        .arg("hopscope:sdk:balance")
+        .arg(100)
+        .query_async(&mut p.redis)
+        .await
+        .expect("redis SET");
+    let _: i64 = redis::cmd("GET")
+        .arg("hopscope:sdk:balance")
+        .query_async(&mut p.redis)
+        .await
+        .expect("redis GET");
     let q = "SELECT $1::bigint";
     let _: i64 = p
         .pg_peer
-        .instrument(&p.tracer, "SELECT", Some("accounts"), Some(q), sqlx::query_scalar(q).bind(7_i64).fetch_one(&p.pg))
+        .instrument(
+            &p.tracer,
+            "SELECT",
+            Some("accounts"),
+            Some(q),
+            sqlx::query_scalar(q).bind(7_i64).fetch_one(&p.pg),
+        )
         .await
         .expect("postgres SELECT");
-    amqp::publish(&p.tracer, &p.broker, &p.amqp, "", &p.queue, b"{\"amount\":42}", BasicProperties::default())
-        .await
-        .expect("rabbitmq publish");
+    amqp::publish(
+        &p.tracer,
+        &p.broker,
+        &p.amqp,
+        "",
+        &p.queue,
+        b"{\"amount\":42}",
+        BasicProperties::default(),
+    )
+    .await
+    .expect("rabbitmq publish");
     "charged"
 }
 
@@ -92,12 +129,20 @@ fn tag_str<'a>(span: &'a Value, key: &str) -> &'a str {
 }
 
 fn parent_id(span: &Value) -> Option<&str> {
-    span["references"].as_array()?.iter().find(|r| r["refType"] == "CHILD_OF").and_then(|r| r["spanID"].as_str())
+    span["references"]
+        .as_array()?
+        .iter()
+        .find(|r| r["refType"] == "CHILD_OF")
+        .and_then(|r| r["spanID"].as_str())
 }
 
 fn assert_child(trace: &Value, child: &str, parent: &str) {
     let (c, p) = (span_named(trace, child), span_named(trace, parent));
-    assert_eq!(parent_id(c), p["spanID"].as_str(), "{child:?} should be a child of {parent:?}: {c}");
+    assert_eq!(
+        parent_id(c),
+        p["spanID"].as_str(),
+        "{child:?} should be a child of {parent:?}: {c}"
+    );
 }
 
 fn service_of<'a>(trace: &'a Value, span: &Value) -> &'a str {
@@ -117,31 +162,66 @@ async fn one_trace_spans_http_redis_postgres_rabbitmq_and_mariadb() {
     require("MariaDB", "127.0.0.1:3306").await;
 
     let hopscope = Hopscope::start(&[]).await;
-    let gateway = provider(&hopscope, "sdk-gateway", "vm-gw-1", cloud(CloudKind::Public, "aws", "eu-west-1", "eu-west-1a"));
-    let payment = provider(&hopscope, "sdk-payment", "rack-pay-2", cloud(CloudKind::Hosted, "hetzner", "fsn1", "fsn1-dc14"));
-    let ledger = provider(&hopscope, "sdk-ledger", "dc1-ledger-1", cloud(CloudKind::Private, "onprem", "dc1", "rack-3"));
+    let gateway = provider(
+        &hopscope,
+        "sdk-gateway",
+        "vm-gw-1",
+        cloud(CloudKind::Public, "aws", "eu-west-1", "eu-west-1a"),
+    );
+    let payment = provider(
+        &hopscope,
+        "sdk-payment",
+        "rack-pay-2",
+        cloud(CloudKind::Hosted, "hetzner", "fsn1", "fsn1-dc14"),
+    );
+    let ledger = provider(
+        &hopscope,
+        "sdk-ledger",
+        "dc1-ledger-1",
+        cloud(CloudKind::Private, "onprem", "dc1", "rack-3"),
+    );
 
     // Real clients.
     let redis_client = redis::Client::open(redis_url.as_str()).expect("redis url");
-    let redis_conn = redis_client.get_multiplexed_async_connection().await.expect("connect to Redis");
+    let redis_conn = redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to Redis");
     let pg_opts: sqlx::postgres::PgConnectOptions = pg_url.parse().expect("postgres url");
-    let pg = sqlx::PgPool::connect_with(pg_opts.clone()).await.expect("connect to PostgreSQL");
+    let pg = sqlx::PgPool::connect_with(pg_opts.clone())
+        .await
+        .expect("connect to PostgreSQL");
     let maria_opts: sqlx::mysql::MySqlConnectOptions = maria_url.parse().expect("mariadb url");
     let mut maria = maria_opts.connect().await.expect("connect to MariaDB");
-    sqlx::query("CREATE TABLE IF NOT EXISTS hopscope_sdk_ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, trace_id VARCHAR(32))")
-        .execute(&mut maria)
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS hopscope_sdk_ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, trace_id VARCHAR(32))",
+    )
+    .execute(&mut maria)
+    .await
+    .expect("create MariaDB table");
+    let amqp_conn = Connection::connect(&amqp_url, ConnectionProperties::default())
         .await
-        .expect("create MariaDB table");
-    let amqp_conn = Connection::connect(&amqp_url, ConnectionProperties::default()).await.expect("connect to RabbitMQ");
+        .expect("connect to RabbitMQ");
     let channel = amqp_conn.create_channel().await.expect("amqp channel");
     let queue = format!("hopscope-sdk-{}", hopscope_sdk::TraceId::random());
-    let declare = QueueDeclareOptions { auto_delete: true, ..QueueDeclareOptions::default() };
-    channel.queue_declare(queue.as_str().into(), declare, FieldTable::default()).await.expect("declare queue");
+    let declare = QueueDeclareOptions {
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.as_str().into(), declare, FieldTable::default())
+        .await
+        .expect("declare queue");
     let broker = Broker::new("127.0.0.1", 5672);
 
     // ledger: consumes one message and writes it to MariaDB inside the consumer span.
     let mut consumer = channel
-        .basic_consume(queue.as_str().into(), "ledger".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            queue.as_str().into(),
+            "ledger".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .expect("consume");
     let ledger_tracer = ledger.tracer("ledger");
@@ -158,7 +238,13 @@ async fn one_trace_spans_http_redis_postgres_rabbitmq_and_mariadb() {
         async {
             let q = "INSERT INTO hopscope_sdk_ledger (trace_id) VALUES (?)";
             maria_peer
-                .instrument(&ledger_tracer, "INSERT", Some("hopscope_sdk_ledger"), Some(q), sqlx::query(q).bind(&trace_id).execute(&mut maria))
+                .instrument(
+                    &ledger_tracer,
+                    "INSERT",
+                    Some("hopscope_sdk_ledger"),
+                    Some(q),
+                    sqlx::query(q).bind(&trace_id).execute(&mut maria),
+                )
                 .await
                 .expect("mariadb INSERT");
         }
@@ -177,18 +263,29 @@ async fn one_trace_spans_http_redis_postgres_rabbitmq_and_mariadb() {
         broker: broker.clone(),
         queue: queue.clone(),
     };
-    let app = Router::new().route("/charge", post(charge)).route_layer(HttpServerLayer::new(payment.tracer("payment"))).with_state(state);
+    let app = Router::new()
+        .route("/charge", post(charge))
+        .route_layer(HttpServerLayer::new(payment.tracer("payment")))
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let payment_addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // gateway: a server span calling payment over HTTP.
     let gw_tracer = gateway.tracer("gateway");
-    let root = gw_tracer.span("POST /transfer").kind(SpanKind::Server).attribute("http.request.method", "POST").start();
+    let root = gw_tracer
+        .span("POST /transfer")
+        .kind(SpanKind::Server)
+        .attribute("http.request.method", "POST")
+        .start();
     let trace_id = root.context().trace_id.to_string();
     let client = TracedClient::new(reqwest::Client::new(), gw_tracer.clone());
     let response = async {
-        let request = client.client().post(format!("http://{payment_addr}/charge")).build().unwrap();
+        let request = client
+            .client()
+            .post(format!("http://{payment_addr}/charge"))
+            .build()
+            .unwrap();
         client.execute_named(request, Some("/charge")).await
     }
     .in_span(root)
@@ -207,11 +304,29 @@ async fn one_trace_spans_http_redis_postgres_rabbitmq_and_mariadb() {
     // Parentage across processes and hops.
     assert_eq!(parent_id(span_named(&trace, "POST /transfer")), None);
     assert_child(&trace, "POST /charge", "POST /transfer"); // gateway's HTTP client span
-    let client_span = trace["spans"].as_array().unwrap().iter().find(|s| s["operationName"] == "POST /charge" && service_of(&trace, s) == "sdk-gateway").unwrap();
-    let server_span = trace["spans"].as_array().unwrap().iter().find(|s| s["operationName"] == "POST /charge" && service_of(&trace, s) == "sdk-payment").unwrap();
-    assert_eq!(parent_id(server_span), client_span["spanID"].as_str(), "payment's server span is under gateway's client span");
+    let client_span = trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operationName"] == "POST /charge" && service_of(&trace, s) == "sdk-gateway")
+        .unwrap();
+    let server_span = trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operationName"] == "POST /charge" && service_of(&trace, s) == "sdk-payment")
+        .unwrap();
+    assert_eq!(
+        parent_id(server_span),
+        client_span["spanID"].as_str(),
+        "payment's server span is under gateway's client span"
+    );
     for hop in ["SET", "GET", "SELECT accounts", &format!("publish {queue}")] {
-        assert_eq!(parent_id(span_named(&trace, hop)), server_span["spanID"].as_str(), "{hop} is under payment's server span");
+        assert_eq!(
+            parent_id(span_named(&trace, hop)),
+            server_span["spanID"].as_str(),
+            "{hop} is under payment's server span"
+        );
     }
     assert_child(&trace, &format!("process {queue}"), &format!("publish {queue}"));
     assert_child(&trace, "INSERT hopscope_sdk_ledger", &format!("process {queue}"));
@@ -229,16 +344,49 @@ async fn one_trace_spans_http_redis_postgres_rabbitmq_and_mariadb() {
     expect("SET", "client", "cache", Some("127.0.0.1:6379"), "sdk-payment");
     expect("GET", "client", "cache", Some("127.0.0.1:6379"), "sdk-payment");
     expect("SELECT accounts", "client", "db", Some("127.0.0.1:5432"), "sdk-payment");
-    expect(&format!("publish {queue}"), "producer", "mq", Some(&queue), "sdk-payment");
-    expect(&format!("process {queue}"), "consumer", "mq", Some(&queue), "sdk-ledger");
-    expect("INSERT hopscope_sdk_ledger", "client", "db", Some("127.0.0.1:3306"), "sdk-ledger");
+    expect(
+        &format!("publish {queue}"),
+        "producer",
+        "mq",
+        Some(&queue),
+        "sdk-payment",
+    );
+    expect(
+        &format!("process {queue}"),
+        "consumer",
+        "mq",
+        Some(&queue),
+        "sdk-ledger",
+    );
+    expect(
+        "INSERT hopscope_sdk_ledger",
+        "client",
+        "db",
+        Some("127.0.0.1:3306"),
+        "sdk-ledger",
+    );
     assert_eq!(tag_str(server_span, "hopscope.hop_kind"), "http");
     assert_eq!(tag_str(server_span, "http.route"), "/charge");
-    assert_eq!(tag_str(client_span, "hopscope.peer"), format!("127.0.0.1:{}", payment_addr.port()));
-    assert_eq!(tag_str(span_named(&trace, "SELECT accounts"), "db.system.name"), "postgresql");
-    assert_eq!(tag_str(span_named(&trace, "INSERT hopscope_sdk_ledger"), "db.system.name"), "mariadb");
+    assert_eq!(
+        tag_str(client_span, "hopscope.peer"),
+        format!("127.0.0.1:{}", payment_addr.port())
+    );
+    assert_eq!(
+        tag_str(span_named(&trace, "SELECT accounts"), "db.system.name"),
+        "postgresql"
+    );
+    assert_eq!(
+        tag_str(span_named(&trace, "INSERT hopscope_sdk_ledger"), "db.system.name"),
+        "mariadb"
+    );
     assert_eq!(tag_str(span_named(&trace, "GET"), "db.system.name"), "redis");
-    assert_eq!(tag_str(span_named(&trace, &format!("process {queue}")), "messaging.operation.type"), "process");
+    assert_eq!(
+        tag_str(
+            span_named(&trace, &format!("process {queue}")),
+            "messaging.operation.type"
+        ),
+        "process"
+    );
     assert_eq!(tag_str(server_span, "hopscope.host"), "rack-pay-2");
 
     for p in [gateway, payment, ledger] {

@@ -101,8 +101,19 @@ impl Browser {
                 ]
             }
         }}});
-        let answer: Value = http.post(format!("{root}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
+        let answer: Value = http
+            .post(format!("{root}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {answer}"))
+            .to_owned();
         Browser {
             driver,
             base: format!("{root}/session/{session}"),
@@ -121,36 +132,69 @@ impl Browser {
     }
 
     async fn goto(&self, url: &str) {
-        let v = self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+        let v = self
+            .cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
         assert!(v.is_null(), "navigate to {url}: {v}");
     }
 
     async fn url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
+        self.cmd(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn script(&self, script: &str) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] }))).await
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
     }
 
     async fn find_all(&self, css: &str) -> Vec<String> {
-        let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({ "using": "css selector", "value": css }))).await;
-        v.as_array().into_iter().flatten().filter_map(|e| e[ELEMENT].as_str().map(str::to_owned)).collect()
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e[ELEMENT].as_str().map(str::to_owned))
+            .collect()
     }
 
     async fn find(&self, css: &str) -> String {
         let all = self.find_all(css).await;
-        all.into_iter().next().unwrap_or_else(|| panic!("no element matches {css}"))
+        all.into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no element matches {css}"))
     }
 
     async fn click(&self, element: &str) {
-        let v = self.cmd(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                &format!("/element/{element}/click"),
+                Some(json!({})),
+            )
+            .await;
         assert!(v.is_null(), "click: {v}");
     }
 
     async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None).await.as_str().unwrap_or_default().to_owned()
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// No JavaScript dialog is open (an injected `alert` would open one).
@@ -161,15 +205,27 @@ impl Browser {
 
     /// Saves the whole page as `target/ui-screenshots/{name}.png`.
     async fn screenshot(&self, name: &str) {
-        let height = self.script("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(1000);
+        let height = self
+            .script("return document.documentElement.scrollHeight")
+            .await
+            .as_u64()
+            .unwrap_or(1000);
         let rect = json!({ "width": 1440, "height": height.clamp(700, 6000) });
         self.cmd(reqwest::Method::POST, "/window/rect", Some(rect)).await;
         let png = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
         let bytes = base64_decode(png.as_str().unwrap());
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::File::create(dir.join(format!("{name}.png"))).unwrap().write_all(&bytes).unwrap();
-        self.cmd(reqwest::Method::POST, "/window/rect", Some(json!({ "width": 1440, "height": 1000 }))).await;
+        std::fs::File::create(dir.join(format!("{name}.png")))
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": 1440, "height": 1000 })),
+        )
+        .await;
     }
 
     async fn wait_for(&self, what: &str, cond: &str) {
@@ -196,7 +252,9 @@ impl Drop for Browser {
 }
 
 fn screenshot_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("ui-screenshots")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("ui-screenshots")
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -222,7 +280,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 /// Moves fixture spans (written around [`T0`]) to end just before now.
 fn now_shifted(mut spans: Vec<SpanRecord>, ago_ms: u64) -> Vec<SpanRecord> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let shift = now - ago_ms * 1_000_000 - T0;
     for s in &mut spans {
         s.start_time_unix_nano += shift;
@@ -239,12 +300,50 @@ fn now_shifted(mut spans: Vec<SpanRecord>, ago_ms: u64) -> Vec<SpanRecord> {
 fn crafted() -> Vec<SpanRecord> {
     let checkout = resource("checkout", "vm-pay-2", Some("private"));
     let mut spans = vec![
-        span(&checkout, 800, 8001, None, "POST /checkout", SpanKind::Server, 0, 100_000).http("checkout").build(),
-        span(&checkout, 800, 8002, Some(8001), "GET", SpanKind::Client, 10_000, 78_000).redis("redis-shard-2").build(),
-        span(&checkout, 800, 8003, Some(8001), "GET", SpanKind::Client, 90_000, 2_000).redis("redis-shard-1").build(),
+        span(
+            &checkout,
+            800,
+            8001,
+            None,
+            "POST /checkout",
+            SpanKind::Server,
+            0,
+            100_000,
+        )
+        .http("checkout")
+        .build(),
+        span(
+            &checkout,
+            800,
+            8002,
+            Some(8001),
+            "GET",
+            SpanKind::Client,
+            10_000,
+            78_000,
+        )
+        .redis("redis-shard-2")
+        .build(),
+        span(&checkout, 800, 8003, Some(8001), "GET", SpanKind::Client, 90_000, 2_000)
+            .redis("redis-shard-1")
+            .build(),
     ];
-    let mut evil = span(&checkout, 801, 8011, None, "<script>alert(1)</script>", SpanKind::Server, 0, 5_000).http("checkout").build();
-    evil.attributes.push(KeyValue::new("comment", AttrValue::String("<img src=x onerror=alert(2)>".to_owned())));
+    let mut evil = span(
+        &checkout,
+        801,
+        8011,
+        None,
+        "<script>alert(1)</script>",
+        SpanKind::Server,
+        0,
+        5_000,
+    )
+    .http("checkout")
+    .build();
+    evil.attributes.push(KeyValue::new(
+        "comment",
+        AttrValue::String("<img src=x onerror=alert(2)>".to_owned()),
+    ));
     spans.push(evil);
     spans.extend(fixtures::layering());
     spans
@@ -257,7 +356,15 @@ async fn ui_pages_in_headless_chromium() {
     std::fs::write(&config, CONFIG).unwrap();
     let queue = format!("hopscope-ui-test-{}", std::process::id());
     let hopscope = Hopscope::start(&[
-        "demo", "--simulate", "--all-faults", "--rate", "25", "--queue", &queue, "--config", config.to_str().unwrap(),
+        "demo",
+        "--simulate",
+        "--all-faults",
+        "--rate",
+        "25",
+        "--queue",
+        &queue,
+        "--config",
+        config.to_str().unwrap(),
     ])
     .await;
     let request = ExportTraceServiceRequest {
@@ -287,64 +394,121 @@ async fn ui_pages_in_headless_chromium() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let ops = hopscope.get_ok("/api/services/demo-gateway/operations").await;
-    let entry = ops["data"].as_array().and_then(|a| a.first()).and_then(Value::as_str).unwrap_or("POST /transfer").to_owned();
+    let entry = ops["data"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .unwrap_or("POST /transfer")
+        .to_owned();
 
     let base = format!("http://{}", hopscope.query);
     let browser = Browser::start().await;
 
     // Every page loads with its heading and no error notice.
-    let blame = format!("/blame?service=demo-gateway&operation={}&lookback=15m", entry.replace(' ', "+").replace('/', "%2F"));
+    let blame = format!(
+        "/blame?service=demo-gateway&operation={}&lookback=15m",
+        entry.replace(' ', "+").replace('/', "%2F")
+    );
     let pages: Vec<(&str, String, &str)> = vec![
         ("overview", "/".to_owned(), "Overview"),
         ("search", "/search?service=demo-gateway".to_owned(), "Search traces"),
         ("services", "/services".to_owned(), "Service map"),
-        ("middleware-cache", "/middleware?kind=cache&lookback=5m&step=1s".to_owned(), "Middleware"),
-        ("middleware-db", "/middleware?kind=db&lookback=5m&step=1s".to_owned(), "Middleware"),
-        ("middleware-mq", "/middleware?kind=mq&lookback=5m&step=1s".to_owned(), "Middleware"),
-        ("middleware-host", "/middleware?kind=host&cloud_kind=private&lookback=5m&step=1s".to_owned(), "Middleware"),
+        (
+            "middleware-cache",
+            "/middleware?kind=cache&lookback=5m&step=1s".to_owned(),
+            "Middleware",
+        ),
+        (
+            "middleware-db",
+            "/middleware?kind=db&lookback=5m&step=1s".to_owned(),
+            "Middleware",
+        ),
+        (
+            "middleware-mq",
+            "/middleware?kind=mq&lookback=5m&step=1s".to_owned(),
+            "Middleware",
+        ),
+        (
+            "middleware-host",
+            "/middleware?kind=host&cloud_kind=private&lookback=5m&step=1s".to_owned(),
+            "Middleware",
+        ),
         ("sla", "/sla".to_owned(), "SLA health"),
         ("blame", blame, "Blame"),
         ("exceptions", "/exceptions".to_owned(), "Exceptions"),
         ("mismatches", "/mismatches".to_owned(), "Outcome mismatches"),
-        ("trace-not-found", "/trace/0123456789abcdef0123456789abcdef".to_owned(), "Trace not found"),
+        (
+            "trace-not-found",
+            "/trace/0123456789abcdef0123456789abcdef".to_owned(),
+            "Trace not found",
+        ),
     ];
     for (name, path, heading) in &pages {
         browser.goto(&format!("{base}{path}")).await;
         assert_eq!(browser.text("h1").await, *heading, "{path}");
         if *name != "trace-not-found" {
-            assert!(browser.find_all(".notice.error").await.is_empty(), "{path} shows an error");
+            assert!(
+                browser.find_all(".notice.error").await.is_empty(),
+                "{path} shows an error"
+            );
         }
         browser.no_alert().await;
         browser.screenshot(name).await;
     }
-    browser.goto(&format!("{base}/trace/0123456789abcdef0123456789abcdef")).await;
-    assert!(browser.text("main").await.contains("No trace with id 0123456789abcdef0123456789abcdef is stored"));
+    browser
+        .goto(&format!("{base}/trace/0123456789abcdef0123456789abcdef"))
+        .await;
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("No trace with id 0123456789abcdef0123456789abcdef is stored")
+    );
 
     // The dependency map draws nodes and marks the fixture's upward call in red.
     browser.goto(&format!("{base}/services")).await;
     assert!(browser.find_all("svg.map .node").await.len() >= 6);
     assert!(!browser.find_all("svg.map path.edge.violation").await.is_empty());
-    assert!(browser.text("#violations").await.contains("inventory (data) calls orders (business)"));
+    assert!(
+        browser
+            .text("#violations")
+            .await
+            .contains("inventory (data) calls orders (business)")
+    );
 
     // Middleware comparison lists every Redis shard of the demo.
     browser.goto(&format!("{base}/middleware?kind=cache")).await;
     let table = browser.text("#instances").await;
-    assert!(table.contains("redis-shard-1") && table.contains("redis-shard-2"), "{table}");
+    assert!(
+        table.contains("redis-shard-1") && table.contains("redis-shard-2"),
+        "{table}"
+    );
 
     // Filters change results: errors only keeps just the traces with errors, which the
     // demo's faults make; the unfiltered list has traces without errors too. (Counting
     // rows is not enough: the demo keeps running, and on a slow machine both lists fill
     // their limit.)
-    let error_counts = "return [...document.querySelectorAll('table.data tbody tr')].map(r => r.cells[5].textContent.trim())";
+    let error_counts =
+        "return [...document.querySelectorAll('table.data tbody tr')].map(r => r.cells[5].textContent.trim())";
     let cells = |v: Value| -> Vec<String> { serde_json::from_value(v).expect("error cells") };
-    browser.goto(&format!("{base}/search?service=demo-gateway&limit=200")).await;
+    browser
+        .goto(&format!("{base}/search?service=demo-gateway&limit=200"))
+        .await;
     let all = cells(browser.script(error_counts).await);
-    assert!(all.iter().any(|e| e == "0"), "the unfiltered search shows only failed traces: {all:?}");
+    assert!(
+        all.iter().any(|e| e == "0"),
+        "the unfiltered search shows only failed traces: {all:?}"
+    );
     browser.click(&browser.find("#f-errors").await).await;
     browser.click(&browser.find("#f-submit").await).await;
-    browser.wait_for("the errors-only search", "location.search.includes('errors=1')").await;
+    browser
+        .wait_for("the errors-only search", "location.search.includes('errors=1')")
+        .await;
     let failed = cells(browser.script(error_counts).await);
-    assert!(!failed.is_empty() && failed.iter().all(|e| e != "0"), "errors only: {failed:?}");
+    assert!(
+        !failed.is_empty() && failed.iter().all(|e| e != "0"),
+        "errors only: {failed:?}"
+    );
     browser.screenshot("search-errors-only").await;
 
     // Search → trace: the crafted checkout names its culprit in words.
@@ -352,16 +516,26 @@ async fn ui_pages_in_headless_chromium() {
     browser.screenshot("search-checkout").await;
     let link = browser.find("table.data tbody td a").await;
     browser.click(&link).await;
-    browser.wait_for("the trace page", "location.pathname.startsWith('/trace/')").await;
+    browser
+        .wait_for("the trace page", "location.pathname.startsWith('/trace/')")
+        .await;
     assert_eq!(browser.url().await, format!("{base}/trace/{checkout}"));
     let headline = browser.text("#culprit").await;
-    assert_eq!(headline, "78% of this request was spent in GET on redis-shard-2:6379 (cache), from checkout on vm-pay-2, private DC");
+    assert_eq!(
+        headline,
+        "78% of this request was spent in GET on redis-shard-2:6379 (cache), from checkout on vm-pay-2, private DC"
+    );
     assert_eq!(browser.find_all("#critical-path tbody tr").await.len(), 3);
     assert_eq!(browser.find_all("ol.waterfall li.crit").await.len(), 3);
     assert_eq!(browser.find_all("ol.waterfall li.culprit").await.len(), 1);
     // Span details open on click.
     browser.click(&browser.find("li.culprit summary").await).await;
-    assert!(browser.text("li.culprit .span-details").await.contains("redis-shard-2:6379"));
+    assert!(
+        browser
+            .text("li.culprit .span-details")
+            .await
+            .contains("redis-shard-2:6379")
+    );
     browser.screenshot("trace-checkout").await;
 
     // A demo trace: the waterfall collapses under the root.
@@ -374,12 +548,20 @@ async fn ui_pages_in_headless_chromium() {
         .script("const r=[...document.querySelectorAll('ol.waterfall > li')]; let n=0; for (let i=1; i<r.length && Number(r[i].dataset.depth)>0; i++) n++; return n")
         .await;
     assert!(below_root.as_u64().unwrap() > 0);
-    browser.click(&browser.find("ol.waterfall > li button.toggle").await).await;
-    let hidden = browser.script("return document.querySelectorAll('ol.waterfall > li.hidden').length").await;
+    browser
+        .click(&browser.find("ol.waterfall > li button.toggle").await)
+        .await;
+    let hidden = browser
+        .script("return document.querySelectorAll('ol.waterfall > li.hidden').length")
+        .await;
     assert_eq!(hidden, below_root, "collapsing the root hides its whole subtree");
     browser.screenshot("trace-demo-collapsed").await;
-    browser.click(&browser.find("ol.waterfall > li button.toggle").await).await;
-    let hidden = browser.script("return document.querySelectorAll('ol.waterfall > li.hidden').length").await;
+    browser
+        .click(&browser.find("ol.waterfall > li button.toggle").await)
+        .await;
+    let hidden = browser
+        .script("return document.querySelectorAll('ol.waterfall > li.hidden').length")
+        .await;
     assert_eq!(hidden.as_u64(), Some(0));
 
     // Hostile strings are text, never markup.
@@ -387,8 +569,15 @@ async fn ui_pages_in_headless_chromium() {
     browser.no_alert().await;
     browser.click(&browser.find("ol.waterfall li summary").await).await;
     assert_eq!(browser.text("ol.waterfall li .op").await, "<script>alert(1)</script>");
-    assert!(browser.text("ol.waterfall li .span-details").await.contains("<img src=x onerror=alert(2)>"));
-    let injected = browser.script("return document.querySelectorAll('main script, main img').length").await;
+    assert!(
+        browser
+            .text("ol.waterfall li .span-details")
+            .await
+            .contains("<img src=x onerror=alert(2)>")
+    );
+    let injected = browser
+        .script("return document.querySelectorAll('main script, main img').length")
+        .await;
     assert_eq!(injected.as_u64(), Some(0));
     browser.screenshot("trace-hostile").await;
     browser.goto(&format!("{base}/search?service=checkout")).await;

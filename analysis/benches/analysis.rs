@@ -16,7 +16,11 @@ use hopscope_storage::analytics::fixtures::{resource, span, trace_id};
 /// a producer (so queue waits appear), shuffled the way stores return spans by start time.
 fn trace(n: u64) -> Vec<Arc<SpanRecord>> {
     let r = resource("svc", "vm-1", Some("public"));
-    let mut out = vec![span(&r, 1, 1, None, "root", SpanKind::Server, 0, 10_000_000).http("svc").build()];
+    let mut out = vec![
+        span(&r, 1, 1, None, "root", SpanKind::Server, 0, 10_000_000)
+            .http("svc")
+            .build(),
+    ];
     for i in 2..=n {
         let kind = match i % 16 {
             0 => SpanKind::Consumer,

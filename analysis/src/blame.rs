@@ -61,7 +61,12 @@ pub async fn entry_traces(
     limit: usize,
 ) -> Result<Vec<EntryTrace>, StorageError> {
     let entries = analytics
-        .entry_traces(&EntryTraceQuery { window, service: service.to_owned(), operation: operation.to_owned(), limit })
+        .entry_traces(&EntryTraceQuery {
+            window,
+            service: service.to_owned(),
+            operation: operation.to_owned(),
+            limit,
+        })
         .await?;
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -74,7 +79,10 @@ pub async fn entry_traces(
 
 /// Analyses each entry trace from its entry span (CPU-bound: call it off the reactor).
 pub fn analyze_entries(traces: &[EntryTrace]) -> Vec<TraceAnalysis> {
-    traces.iter().filter_map(|(trace, root)| analyze(trace.trace_id, &trace.spans, Some(*root))).collect()
+    traces
+        .iter()
+        .filter_map(|(trace, root)| analyze(trace.trace_id, &trace.spans, Some(*root)))
+        .collect()
 }
 
 /// Example trace ids per node.
@@ -166,7 +174,14 @@ impl NodeKey {
     }
 
     fn of_item(item: &PathItem) -> Self {
-        Self::primary(item.item, item.span_kind, item.hop_kind, item.peer.as_deref(), &item.service, &item.operation)
+        Self::primary(
+            item.item,
+            item.span_kind,
+            item.hop_kind,
+            item.peer.as_deref(),
+            &item.service,
+            &item.operation,
+        )
     }
 }
 
@@ -232,14 +247,24 @@ fn accumulate(analyses: &[&TraceAnalysis]) -> HashMap<NodeKey, Acc> {
             {
                 this.entry(NodeKey::host(host)).or_default().0 += item.self_time_us;
                 if key.node_type == NodeType::Operation {
-                    *acc.entry(key.clone()).or_default().by_host.entry(host.clone()).or_default() +=
-                        item.self_time_us as f64;
+                    *acc.entry(key.clone())
+                        .or_default()
+                        .by_host
+                        .entry(host.clone())
+                        .or_default() += item.self_time_us as f64;
                 }
             }
             this.entry(key).or_default().0 += item.self_time_us;
         }
         for e in &a.errors {
-            let key = NodeKey::primary(ItemKind::Span, e.span_kind, e.hop_kind, e.peer.as_deref(), &e.service, &e.operation);
+            let key = NodeKey::primary(
+                ItemKind::Span,
+                e.span_kind,
+                e.hop_kind,
+                e.peer.as_deref(),
+                &e.service,
+                &e.operation,
+            );
             this.entry(key).or_default().1 += 1;
         }
         for (key, (self_us, errors)) in this {
@@ -283,7 +308,9 @@ fn host_scores(
         .filter_map(|(i, n)| n.node.host.as_deref().map(|h| (h, i)))
         .collect();
     for (o, op) in nodes.iter().enumerate() {
-        let Some(acc) = now.get(&op.node).filter(|_| op.node.node_type == NodeType::Operation && op.excess_us > 0.0)
+        let Some(acc) = now
+            .get(&op.node)
+            .filter(|_| op.node.node_type == NodeType::Operation && op.excess_us > 0.0)
         else {
             continue;
         };
@@ -356,7 +383,11 @@ pub fn blame_with_baseline(window: &[TraceAnalysis], baseline: &[TraceAnalysis])
         .sum();
     for n in &mut nodes {
         n.excess_us = n.excess_us.max(0.0);
-        n.share = if total > 0.0 { (n.excess_us / total).min(1.0) } else { 0.0 };
+        n.share = if total > 0.0 {
+            (n.excess_us / total).min(1.0)
+        } else {
+            0.0
+        };
     }
     let scores = host_scores(&nodes, &now, &before, wn, bn);
     let mut scored: Vec<(BlameNode, (f64, bool))> = nodes.into_iter().zip(scores).collect();
@@ -394,7 +425,11 @@ pub fn blame_p99(window: &[TraceAnalysis]) -> BlameReport {
                 self_time_us: per_trace,
                 baseline_self_time_us: None,
                 excess_us: per_trace,
-                share: if mean_duration > 0.0 { (per_trace / mean_duration).min(1.0) } else { 0.0 },
+                share: if mean_duration > 0.0 {
+                    (per_trace / mean_duration).min(1.0)
+                } else {
+                    0.0
+                },
                 error_root_causes: acc.errors,
                 baseline_error_root_causes: 0,
                 example_trace_ids: examples(&mut acc.per_trace),
@@ -427,7 +462,12 @@ mod tests {
         let mut out = Vec::new();
         for n in 0..60 {
             let id = trace_id(fixtures::REDIS_TRACES + n);
-            let trace: Vec<_> = spans.iter().filter(|s| s.trace_id == id).cloned().map(Arc::new).collect();
+            let trace: Vec<_> = spans
+                .iter()
+                .filter(|s| s.trace_id == id)
+                .cloned()
+                .map(Arc::new)
+                .collect();
             let start = trace[0].start_time_unix_nano;
             if start >= T0 + from_us * US && start <= T0 + to_us * US {
                 out.push(analyze(id, &trace, None).unwrap());
@@ -470,35 +510,73 @@ mod tests {
                 span_kind: SpanKind::Server,
             })
             .collect();
-        TraceAnalysis { trace_id: trace_id(n), duration_us: 0, critical_path, culprit: None, errors: Vec::new() }
+        TraceAnalysis {
+            trace_id: trace_id(n),
+            duration_us: 0,
+            critical_path,
+            culprit: None,
+            errors: Vec::new(),
+        }
     }
 
     #[test]
     fn noisy_host_outranks_the_operation_it_slows_on_that_host_only() {
         // One operation on two hosts; only host b got slower. Noise on host a makes the
         // operation's excess (25,100 µs) a little larger than host b's (25,000 µs).
-        let base: Vec<_> = (0..20).map(|n| synthetic(n, &[("acct", "transfer", if n % 2 == 0 { "a" } else { "b" }, 1_000)])).collect();
+        let base: Vec<_> = (0..20)
+            .map(|n| synthetic(n, &[("acct", "transfer", if n % 2 == 0 { "a" } else { "b" }, 1_000)]))
+            .collect();
         let window: Vec<_> = (20..40)
-            .map(|n| if n % 2 == 0 { synthetic(n, &[("acct", "transfer", "a", 1_200)]) } else { synthetic(n, &[("acct", "transfer", "b", 51_000)]) })
+            .map(|n| {
+                if n % 2 == 0 {
+                    synthetic(n, &[("acct", "transfer", "a", 1_200)])
+                } else {
+                    synthetic(n, &[("acct", "transfer", "b", 51_000)])
+                }
+            })
             .collect();
         let report = blame_with_baseline(&window, &base);
         assert_eq!(report.nodes[0].node.node_type, NodeType::Host, "{:?}", report.nodes);
         assert_eq!(report.nodes[0].node.host.as_deref(), Some("b"));
         assert_eq!(report.nodes[1].node.operation.as_deref(), Some("transfer"));
-        assert!(report.nodes[1].excess_us > report.nodes[0].excess_us, "numbers are reported as measured");
+        assert!(
+            report.nodes[1].excess_us > report.nodes[0].excess_us,
+            "numbers are reported as measured"
+        );
     }
 
     #[test]
     fn operation_on_a_single_host_outranks_that_host() {
         // fraud-check runs on host p only and got slower; the host's excess is the
         // operation's plus a little noise from another operation on it.
-        let base: Vec<_> = (0..10).map(|n| synthetic(n, &[("pay", "charge", "p", 2_000), ("pay", "fraud-check", "p", 5_000)])).collect();
-        let window: Vec<_> = (10..20).map(|n| synthetic(n, &[("pay", "charge", "p", 2_500), ("pay", "fraud-check", "p", 100_000)])).collect();
+        let base: Vec<_> = (0..10)
+            .map(|n| synthetic(n, &[("pay", "charge", "p", 2_000), ("pay", "fraud-check", "p", 5_000)]))
+            .collect();
+        let window: Vec<_> = (10..20)
+            .map(|n| {
+                synthetic(
+                    n,
+                    &[("pay", "charge", "p", 2_500), ("pay", "fraud-check", "p", 100_000)],
+                )
+            })
+            .collect();
         let report = blame_with_baseline(&window, &base);
-        assert_eq!(report.nodes[0].node.operation.as_deref(), Some("fraud-check"), "{:?}", report.nodes);
+        assert_eq!(
+            report.nodes[0].node.operation.as_deref(),
+            Some("fraud-check"),
+            "{:?}",
+            report.nodes
+        );
         assert_eq!(report.nodes[1].node.host.as_deref(), Some("p"));
         // A host far above its operations still leads: several operations slowed on it.
-        let window: Vec<_> = (10..20).map(|n| synthetic(n, &[("pay", "charge", "p", 60_000), ("pay", "fraud-check", "p", 100_000)])).collect();
+        let window: Vec<_> = (10..20)
+            .map(|n| {
+                synthetic(
+                    n,
+                    &[("pay", "charge", "p", 60_000), ("pay", "fraud-check", "p", 100_000)],
+                )
+            })
+            .collect();
         let report = blame_with_baseline(&window, &base);
         assert_eq!(report.nodes[0].node.host.as_deref(), Some("p"), "{:?}", report.nodes);
     }

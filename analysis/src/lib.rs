@@ -190,9 +190,7 @@ pub fn analyze(trace_id: TraceId, spans: &[Arc<SpanRecord>], root: Option<SpanId
         Some(id) => *by_id.get(&id)?,
         None => pick_root(spans, &parent),
     };
-    let is_async = |c: usize, p: usize| {
-        spans[c].kind == SpanKind::Consumer || spans[p].kind == SpanKind::Producer
-    };
+    let is_async = |c: usize, p: usize| spans[c].kind == SpanKind::Consumer || spans[p].kind == SpanKind::Producer;
 
     // Top-down: adjusted intervals, depth and a parents-first order of the root's subtree.
     let mut start = vec![0u64; n];
@@ -375,7 +373,12 @@ fn to_u64(v: i128) -> u64 {
 }
 
 fn pick_root(spans: &[Arc<SpanRecord>], parent: &[usize]) -> usize {
-    let key = |i: usize| (spans[i].start_time_unix_nano, std::cmp::Reverse(spans[i].duration_nanos()));
+    let key = |i: usize| {
+        (
+            spans[i].start_time_unix_nano,
+            std::cmp::Reverse(spans[i].duration_nanos()),
+        )
+    };
     let true_roots = (0..spans.len()).filter(|&i| spans[i].parent_span_id.is_none());
     if let Some(root) = true_roots.min_by_key(|&i| key(i)) {
         return root;

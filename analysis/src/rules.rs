@@ -83,7 +83,10 @@ impl SlaConfig {
         let known = |name: &str| self.levels.contains_key(name);
         for rule in &self.rules {
             if !known(&rule.level) {
-                return Err(format!("sla rule for service {:?} names unknown level {:?}", rule.service, rule.level));
+                return Err(format!(
+                    "sla rule for service {:?} names unknown level {:?}",
+                    rule.service, rule.level
+                ));
             }
         }
         match &self.default_level {
@@ -184,7 +187,10 @@ impl LayersConfig {
     /// Checks that every rule names a layer of `order`.
     pub fn validate(&self) -> Result<(), String> {
         match self.rules.iter().find(|r| !self.order.contains(&r.layer)) {
-            Some(rule) => Err(format!("layer rule for {:?} names unknown layer {:?}", rule.service, rule.layer)),
+            Some(rule) => Err(format!(
+                "layer rule for {:?} names unknown layer {:?}",
+                rule.service, rule.layer
+            )),
             None => Ok(()),
         }
     }
@@ -323,7 +329,11 @@ mod tests {
             p95_ns: 0,
             p99_ns: 0,
         };
-        let v = layers.violations(&[edge("web", "orders"), edge("orders", "inventory"), edge("inventory", "orders")]);
+        let v = layers.violations(&[
+            edge("web", "orders"),
+            edge("orders", "inventory"),
+            edge("inventory", "orders"),
+        ]);
         assert_eq!(
             v,
             [

@@ -10,12 +10,18 @@ fn arcs(spans: Vec<SpanRecord>) -> Vec<Arc<SpanRecord>> {
 }
 
 fn run(spans: Vec<SpanRecord>, trace: u64) -> TraceAnalysis {
-    let spans: Vec<_> = arcs(spans).into_iter().filter(|s| s.trace_id == trace_id(trace)).collect();
+    let spans: Vec<_> = arcs(spans)
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id(trace))
+        .collect();
     analyze(trace_id(trace), &spans, None).unwrap()
 }
 
 fn ops(a: &TraceAnalysis) -> Vec<(&str, u64)> {
-    a.critical_path.iter().map(|i| (i.operation.as_str(), i.self_time_us)).collect()
+    a.critical_path
+        .iter()
+        .map(|i| (i.operation.as_str(), i.self_time_us))
+        .collect()
 }
 
 #[test]
@@ -42,7 +48,12 @@ fn lock_wait_behind_a_timeout() {
     // The ledger spans are clamped at the client's end (1 010 ms).
     assert_eq!(
         ops(&a),
-        [("POST /pay", 20_000), ("POST /ledger", 5_000), ("POST /ledger", 5_000), ("UPDATE accounts", 990_000)]
+        [
+            ("POST /pay", 20_000),
+            ("POST /ledger", 5_000),
+            ("POST /ledger", 5_000),
+            ("UPDATE accounts", 990_000)
+        ]
     );
     assert_eq!(a.duration_us, 1_020_000);
     let errors: Vec<_> = a.errors.iter().map(|e| e.span_id).collect();
@@ -91,7 +102,9 @@ fn skewed_child_is_shifted_into_its_parent() {
     // The child's host runs 50 ms ahead: it appears to start after its parent ended.
     let spans = vec![
         span(&web, 1, 1, None, "GET /", SpanKind::Server, 0, 10_000).build(),
-        span(&web, 1, 2, Some(1), "call", SpanKind::Client, 1_000, 8_000).http("db-svc").build(),
+        span(&web, 1, 2, Some(1), "call", SpanKind::Client, 1_000, 8_000)
+            .http("db-svc")
+            .build(),
         span(&db, 1, 3, Some(2), "handle", SpanKind::Server, 60_000, 6_000).build(),
         span(&db, 1, 4, Some(3), "query", SpanKind::Internal, 61_000, 5_000).build(),
     ];
@@ -138,8 +151,12 @@ fn orphans_and_cycles_do_not_hang() {
     let r = resource("svc", "h", None);
     let spans = vec![
         span(&r, 3, 1, Some(2), "x", SpanKind::Internal, 0, 100).build(),
-        span(&r, 3, 2, Some(1), "y", SpanKind::Internal, 10, 50).error("boom").build(),
-        span(&r, 3, 3, Some(99), "orphan", SpanKind::Internal, 5, 10).error("lost").build(),
+        span(&r, 3, 2, Some(1), "y", SpanKind::Internal, 10, 50)
+            .error("boom")
+            .build(),
+        span(&r, 3, 3, Some(99), "orphan", SpanKind::Internal, 5, 10)
+            .error("lost")
+            .build(),
     ];
     let a = run(spans, 3);
     assert!(!a.critical_path.is_empty());
@@ -155,7 +172,11 @@ pub(crate) fn big_trace(spans: usize) -> Vec<Arc<SpanRecord>> {
         // adjustment, clamping and the walk all get exercised.
         let p = i / 2;
         let start = (i * 37) % 1_000;
-        out.push(span(&r, 5, i, Some(p), "op", SpanKind::Internal, start, 5_000).redis("r1").build());
+        out.push(
+            span(&r, 5, i, Some(p), "op", SpanKind::Internal, start, 5_000)
+                .redis("r1")
+                .build(),
+        );
     }
     arcs(out)
 }

@@ -86,13 +86,7 @@ impl Cidr {
     }
 
     fn contains(&self, ip: IpAddr) -> bool {
-        let mask = |bits: u32, width: u32| -> u128 {
-            if bits == 0 {
-                0
-            } else {
-                (!0u128) << (width - bits)
-            }
-        };
+        let mask = |bits: u32, width: u32| -> u128 { if bits == 0 { 0 } else { (!0u128) << (width - bits) } };
         match (self.net, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let m = mask(self.bits, 32);
@@ -224,12 +218,13 @@ impl Compiled {
 }
 
 fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
             Value::StringValue(s) => Some(s.as_str()),
             _ => None,
-        }
-    })
+        })
 }
 
 /// The addresses of `host.ip` (a string array per the conventions, or one string).
@@ -319,10 +314,7 @@ mod tests {
             {"match_provider": "AWS", "kind": "public", "region": "eu-west-1"}]}"#,
         );
         let dc = cloud_of(&r, vec![kv("host.name", s("dc1-vm-7"))]);
-        assert_eq!(
-            (dc.kind, dc.region.as_deref()),
-            (CloudKind::Private, Some("fra-dc1"))
-        );
+        assert_eq!((dc.kind, dc.region.as_deref()), (CloudKind::Private, Some("fra-dc1")));
         let ips = Value::ArrayValue(ArrayValue {
             values: vec![
                 AnyValue {
@@ -335,60 +327,33 @@ mod tests {
         });
         let hosted = cloud_of(&r, vec![kv("host.name", s("rack-1")), kv("host.ip", ips)]);
         assert_eq!(
-            (
-                hosted.kind,
-                hosted.provider.as_deref(),
-                hosted.zone.as_deref()
-            ),
+            (hosted.kind, hosted.provider.as_deref(), hosted.zone.as_deref()),
             (CloudKind::Hosted, Some("equinix"), Some("fr2"))
         );
         let gke = cloud_of(&r, vec![kv("k8s.cluster.name", s("gke-prod"))]);
-        assert_eq!(
-            (gke.kind, gke.provider.as_deref()),
-            (CloudKind::Public, Some("gcp"))
-        );
+        assert_eq!((gke.kind, gke.provider.as_deref()), (CloudKind::Public, Some("gcp")));
         // The SDK's own region stands; only the missing ones are added.
         let aws = cloud_of(
             &r,
-            vec![
-                kv("cloud.provider", s("aws")),
-                kv("cloud.region", s("us-east-1")),
-            ],
+            vec![kv("cloud.provider", s("aws")), kv("cloud.region", s("us-east-1"))],
         );
         assert_eq!(
             (aws.kind, aws.region.as_deref()),
             (CloudKind::Public, Some("us-east-1"))
         );
         // An SDK-set kind is never overridden.
-        let own = cloud_of(
-            &r,
-            vec![
-                kv("host.name", s("dc1-x")),
-                kv(CLOUD_KIND_ATTR, s("hosted")),
-            ],
-        );
+        let own = cloud_of(&r, vec![kv("host.name", s("dc1-x")), kv(CLOUD_KIND_ATTR, s("hosted"))]);
         assert_eq!(own.kind, CloudKind::Hosted);
-        assert_eq!(
-            cloud_of(&r, vec![kv("host.name", s("other"))]).kind,
-            CloudKind::Unknown
-        );
+        assert_eq!(cloud_of(&r, vec![kv("host.name", s("other"))]).kind, CloudKind::Unknown);
     }
 
     #[test]
     fn bad_rules_are_named() {
         let bad = |json: &str| CloudRules::new(&serde_json::from_str(json).unwrap()).unwrap_err();
         assert!(bad(r#"{"rules": [{"kind": "moon"}]}"#).contains("rule 1"));
-        assert!(
-            bad(r#"{"rules": [{"kind": "private", "match_cidr": "10.0.0.0/40"}]}"#)
-                .contains("prefix")
-        );
-        assert!(
-            bad(r#"{"rules": [{"kind": "private", "match_cidr": "ten/8"}]}"#).contains("address")
-        );
-        assert!(
-            serde_json::from_str::<CloudConfig>(r#"{"rules": [{"kind": "private", "host": "x"}]}"#)
-                .is_err()
-        );
+        assert!(bad(r#"{"rules": [{"kind": "private", "match_cidr": "10.0.0.0/40"}]}"#).contains("prefix"));
+        assert!(bad(r#"{"rules": [{"kind": "private", "match_cidr": "ten/8"}]}"#).contains("address"));
+        assert!(serde_json::from_str::<CloudConfig>(r#"{"rules": [{"kind": "private", "host": "x"}]}"#).is_err());
     }
 
     #[test]
@@ -398,10 +363,6 @@ mod tests {
         let c = Cidr::parse("fd00::/8").unwrap();
         assert!(c.contains("fd12::1".parse().unwrap()));
         assert!(!c.contains("10.0.0.1".parse().unwrap()));
-        assert!(
-            Cidr::parse("10.0.0.1")
-                .unwrap()
-                .contains("10.0.0.1".parse().unwrap())
-        );
+        assert!(Cidr::parse("10.0.0.1").unwrap().contains("10.0.0.1".parse().unwrap()));
     }
 }

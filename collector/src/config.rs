@@ -35,14 +35,8 @@ pub struct CollectorConfig {
 impl Default for CollectorConfig {
     fn default() -> Self {
         Self {
-            grpc_listen: SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::UNSPECIFIED,
-                DEFAULT_GRPC_PORT,
-            )),
-            http_listen: SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::UNSPECIFIED,
-                DEFAULT_HTTP_PORT,
-            )),
+            grpc_listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, DEFAULT_GRPC_PORT)),
+            http_listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, DEFAULT_HTTP_PORT)),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
         }
@@ -56,15 +50,11 @@ mod tests {
 
     #[test]
     fn defaults_and_partial_override() {
-        let config: CollectorConfig =
-            serde_json::from_str(r#"{"max_request_bytes": 1024}"#).unwrap();
+        let config: CollectorConfig = serde_json::from_str(r#"{"max_request_bytes": 1024}"#).unwrap();
         assert_eq!(config.grpc_listen.to_string(), "0.0.0.0:4317");
         assert_eq!(config.http_listen.to_string(), "0.0.0.0:4318");
         assert_eq!(config.max_request_bytes, 1024);
-        assert_eq!(
-            CollectorConfig::default().max_request_bytes,
-            16 * 1024 * 1024
-        );
+        assert_eq!(CollectorConfig::default().max_request_bytes, 16 * 1024 * 1024);
     }
 
     #[test]

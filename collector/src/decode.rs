@@ -30,12 +30,7 @@ pub fn body_format(headers: &HeaderMap) -> Result<BodyFormat> {
         return Err(IngestError::UnsupportedContentType("(none)".to_owned()));
     };
     let text = String::from_utf8_lossy(value.as_bytes());
-    let mime = text
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let mime = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(BodyFormat::Protobuf),
         "application/json" => Ok(BodyFormat::Json),
@@ -51,9 +46,7 @@ pub fn content_encoding(headers: &HeaderMap) -> Result<ContentEncoding> {
         for coding in text.split(',').map(|c| c.trim().to_ascii_lowercase()) {
             match coding.as_str() {
                 "" | "identity" => {}
-                "gzip" | "x-gzip" if found == ContentEncoding::Identity => {
-                    found = ContentEncoding::Gzip
-                }
+                "gzip" | "x-gzip" if found == ContentEncoding::Identity => found = ContentEncoding::Gzip,
                 _ => return Err(IngestError::UnsupportedContentEncoding(text.into_owned())),
             }
         }
@@ -79,8 +72,9 @@ pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>> {
 /// Decodes an (uncompressed) body in the given format.
 pub fn decode_request(body: &[u8], format: BodyFormat) -> Result<ExportTraceServiceRequest> {
     match format {
-        BodyFormat::Protobuf => ExportTraceServiceRequest::decode(body)
-            .map_err(|err| IngestError::InvalidProtobuf(err.to_string())),
+        BodyFormat::Protobuf => {
+            ExportTraceServiceRequest::decode(body).map_err(|err| IngestError::InvalidProtobuf(err.to_string()))
+        }
         BodyFormat::Json => json::request_from_json(body),
     }
 }
@@ -122,31 +116,17 @@ mod tests {
     #[test]
     fn content_types_with_parameters() {
         let format = |v| body_format(&headers(CONTENT_TYPE, v));
-        assert_eq!(
-            format("application/x-protobuf").unwrap(),
-            BodyFormat::Protobuf
-        );
-        assert_eq!(
-            format("application/protobuf").unwrap(),
-            BodyFormat::Protobuf
-        );
-        assert_eq!(
-            format("Application/JSON; charset=utf-8").unwrap(),
-            BodyFormat::Json
-        );
-        assert!(
-            matches!(format("text/plain"), Err(IngestError::UnsupportedContentType(t)) if t == "text/plain")
-        );
+        assert_eq!(format("application/x-protobuf").unwrap(), BodyFormat::Protobuf);
+        assert_eq!(format("application/protobuf").unwrap(), BodyFormat::Protobuf);
+        assert_eq!(format("Application/JSON; charset=utf-8").unwrap(), BodyFormat::Json);
+        assert!(matches!(format("text/plain"), Err(IngestError::UnsupportedContentType(t)) if t == "text/plain"));
         assert!(body_format(&HeaderMap::new()).is_err());
     }
 
     #[test]
     fn content_encodings() {
         let encoding = |v| content_encoding(&headers(CONTENT_ENCODING, v));
-        assert_eq!(
-            content_encoding(&HeaderMap::new()).unwrap(),
-            ContentEncoding::Identity
-        );
+        assert_eq!(content_encoding(&HeaderMap::new()).unwrap(), ContentEncoding::Identity);
         assert_eq!(encoding("identity").unwrap(), ContentEncoding::Identity);
         assert_eq!(encoding("GZIP").unwrap(), ContentEncoding::Gzip);
         assert!(matches!(
@@ -184,10 +164,7 @@ mod tests {
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 1 << 20);
         let err = gunzip(&bomb, 1 << 20).unwrap_err();
-        assert!(
-            matches!(err, IngestError::DecompressedTooLarge { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, IngestError::DecompressedTooLarge { .. }), "{err}");
     }
 
     #[test]
@@ -198,10 +175,7 @@ mod tests {
         let mut bytes = request.encode_to_vec();
         bytes.extend_from_slice(&[0x0a, 0x40, 0x01]); // a field claiming 64 bytes, 1 present
         let err = decode_request(&bytes, BodyFormat::Protobuf).unwrap_err();
-        assert!(
-            err.to_string().starts_with("invalid OTLP protobuf:"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("invalid OTLP protobuf:"), "{err}");
         assert_eq!(
             decode_request(&[], BodyFormat::Protobuf).unwrap(),
             ExportTraceServiceRequest::default()

@@ -20,9 +20,7 @@ pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The HTTP `Content-Type` is neither OTLP protobuf nor OTLP JSON.
-    #[error(
-        "unsupported content type {0:?}; send application/x-protobuf, application/protobuf or application/json"
-    )]
+    #[error("unsupported content type {0:?}; send application/x-protobuf, application/protobuf or application/json")]
     UnsupportedContentType(String),
     /// The HTTP `Content-Encoding` is not one the receiver decodes.
     #[error("unsupported content encoding {0:?}; send gzip or identity")]
@@ -112,20 +110,13 @@ impl IngestError {
     /// The HTTP status for this error.
     pub fn http_status(&self) -> StatusCode {
         match self {
-            Self::UnsupportedContentType(_) | Self::UnsupportedContentEncoding(_) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            Self::UnsupportedContentType(_) | Self::UnsupportedContentEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidGzip(_) | Self::InvalidProtobuf(_) | Self::InvalidJson(_) | Self::BodyRead(_) => {
+                StatusCode::BAD_REQUEST
             }
-            Self::InvalidGzip(_)
-            | Self::InvalidProtobuf(_)
-            | Self::InvalidJson(_)
-            | Self::BodyRead(_) => StatusCode::BAD_REQUEST,
-            Self::BodyTooLarge { .. } | Self::DecompressedTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            Self::BodyTooLarge { .. } | Self::DecompressedTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Overloaded { .. } | Self::Storage(StorageError::Full(_)) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::Overloaded { .. } | Self::Storage(StorageError::Full(_)) => StatusCode::TOO_MANY_REQUESTS,
             Self::Storage(StorageError::Retryable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -135,12 +126,8 @@ impl IngestError {
     /// text for server-side failures (whose detail goes to the log).
     pub fn client_message(&self) -> String {
         match self {
-            Self::Storage(StorageError::Retryable(_)) => {
-                "storage is temporarily unavailable; retry later".to_owned()
-            }
-            Self::Storage(StorageError::Full(_)) => {
-                "the collector's write-ahead log is full; retry later".to_owned()
-            }
+            Self::Storage(StorageError::Retryable(_)) => "storage is temporarily unavailable; retry later".to_owned(),
+            Self::Storage(StorageError::Full(_)) => "the collector's write-ahead log is full; retry later".to_owned(),
             Self::Storage(_) => "storage failed to write the spans".to_owned(),
             Self::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
@@ -283,10 +270,7 @@ mod tests {
         assert_eq!(retry.http_status(), StatusCode::SERVICE_UNAVAILABLE);
         let status = tonic::Status::from(retry);
         assert_eq!(status.code(), tonic::Code::Unavailable);
-        assert!(
-            !status.message().contains("clickhouse"),
-            "detail stays in the log"
-        );
+        assert!(!status.message().contains("clickhouse"), "detail stays in the log");
         let permanent = IngestError::from(StorageError::Permanent("schema".into()));
         assert_eq!(permanent.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(tonic::Status::from(permanent).code(), tonic::Code::Internal);
@@ -294,13 +278,9 @@ mod tests {
 
     #[test]
     fn http_error_bodies_follow_the_request_encoding() {
-        let response =
-            IngestError::InvalidJson("eof".into()).into_http_response(BodyFormat::Protobuf);
+        let response = IngestError::InvalidJson("eof".into()).into_http_response(BodyFormat::Protobuf);
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "application/x-protobuf"
-        );
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/x-protobuf");
         let response = IngestError::from(StorageError::Retryable("x".into())).into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");

@@ -180,10 +180,7 @@ impl Ingest {
     /// checked in place when it may be logged as it is and the scan vouches for it, else
     /// decoded with prost (whose error, on a malformed body, is returned as it is).
     /// CPU-bound: about a microsecond per span when decoding, much less when checking.
-    pub fn receive_protobuf(
-        &self,
-        body: Bytes,
-    ) -> std::result::Result<Received, prost::DecodeError> {
+    pub fn receive_protobuf(&self, body: Bytes) -> std::result::Result<Received, prost::DecodeError> {
         if self.logs_bodies_unmapped()
             && let Some(spans) = valid_span_count(&body)
         {
@@ -209,12 +206,9 @@ impl Ingest {
                 };
                 add(&self.counters.requests, 1);
                 add(&self.counters.spans_received, spans as u64);
-                self.log_unmapped(log, LogPayload::Encoded(body), spans as u64)
-                    .await?;
+                self.log_unmapped(log, LogPayload::Encoded(body), spans as u64).await?;
                 tracing::debug!(accepted = spans, "export request logged as it arrived");
-                Ok(ExportTraceServiceResponse {
-                    partial_success: None,
-                })
+                Ok(ExportTraceServiceResponse { partial_success: None })
             }
         }
     }
@@ -241,10 +235,7 @@ impl Ingest {
     /// empty request succeeds without calling the writer. On a write error nothing is
     /// acknowledged and the error says whether a retry may help. Large requests are mapped
     /// on the blocking pool. May be called concurrently.
-    pub async fn export(
-        &self,
-        request: ExportTraceServiceRequest,
-    ) -> Result<ExportTraceServiceResponse> {
+    pub async fn export(&self, request: ExportTraceServiceRequest) -> Result<ExportTraceServiceResponse> {
         self.export_body(request, None).await
     }
 
@@ -273,9 +264,7 @@ impl Ingest {
             };
             self.log_unmapped(log, payload, spans).await?;
             tracing::debug!(accepted = spans, "export request logged unmapped");
-            return Ok(ExportTraceServiceResponse {
-                partial_success: None,
-            });
+            return Ok(ExportTraceServiceResponse { partial_success: None });
         }
         let batch = if mapping_work(&request) >= MAP_BLOCKING_THRESHOLD {
             tokio::task::spawn_blocking(move || spans_from_request(request))
@@ -284,21 +273,14 @@ impl Ingest {
         } else {
             spans_from_request(request)
         };
-        let MappedBatch {
-            spans, rejected, ..
-        } = &batch;
+        let MappedBatch { spans, rejected, .. } = &batch;
         let valid = spans.len() as u64;
         let rejected = *rejected;
         add(&self.counters.spans_received, valid + rejected);
         add(&self.counters.spans_rejected, rejected);
         let error_message = batch.error_message();
         if rejected > 0 {
-            tracing::info!(
-                rejected,
-                valid,
-                error_message,
-                "export request has invalid spans"
-            );
+            tracing::info!(rejected, valid, error_message, "export request has invalid spans");
         }
         if valid > 0 {
             if let Err(err) = self.writer.write_spans(batch.spans).await {
@@ -418,10 +400,7 @@ mod tests {
     async fn writes_valid_spans_and_reports_partial_success() {
         let recorder = Arc::new(Recorder::default());
         let ingest = Ingest::new(recorder.clone());
-        let response = ingest
-            .export(request(vec![span(2, 16), span(3, 5)]))
-            .await
-            .unwrap();
+        let response = ingest.export(request(vec![span(2, 16), span(3, 5)])).await.unwrap();
         let partial = response.partial_success.unwrap();
         assert_eq!(partial.rejected_spans, 1);
         assert!(
@@ -446,10 +425,7 @@ mod tests {
     async fn empty_request_succeeds_without_writing() {
         let recorder = Arc::new(Recorder::default());
         let ingest = Ingest::new(recorder.clone());
-        let response = ingest
-            .export(ExportTraceServiceRequest::default())
-            .await
-            .unwrap();
+        let response = ingest.export(ExportTraceServiceRequest::default()).await.unwrap();
         assert_eq!(response.partial_success, None);
         assert!(recorder.batches.lock().unwrap().is_empty());
     }
@@ -473,10 +449,7 @@ mod tests {
             ..Default::default()
         }));
         let err = ingest.export(request(vec![span(2, 16)])).await.unwrap_err();
-        assert!(matches!(
-            err,
-            IngestError::Storage(StorageError::Retryable(_))
-        ));
+        assert!(matches!(err, IngestError::Storage(StorageError::Retryable(_))));
         let stats = ingest.stats();
         assert_eq!(
             (stats.spans_failed, stats.write_errors, stats.spans_accepted),
@@ -496,10 +469,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let (wal, _) = Wal::open(dir.path(), WalConfig::default()).unwrap();
             let wal = Arc::new(wal);
-            let log = Arc::new(WalWriter::new(
-                Arc::clone(&wal),
-                Arc::new(tokio::sync::Notify::new()),
-            ));
+            let log = Arc::new(WalWriter::new(Arc::clone(&wal), Arc::new(tokio::sync::Notify::new())));
             let ingest = Ingest::new(log.clone()).with_log(log);
             (dir, wal, ingest)
         }
@@ -513,10 +483,7 @@ mod tests {
             out
         }
 
-        fn with_host(
-            mut request: ExportTraceServiceRequest,
-            host: &str,
-        ) -> ExportTraceServiceRequest {
+        fn with_host(mut request: ExportTraceServiceRequest, host: &str) -> ExportTraceServiceRequest {
             request.resource_spans[0].resource = Some(Resource {
                 attributes: vec![KeyValue {
                     key: "host.name".into(),
@@ -535,10 +502,7 @@ mod tests {
             let (_dir, wal, ingest) = open();
             let request = request(vec![span(2, 16), span(3, 16)]);
             let body = Bytes::from(request.encode_to_vec());
-            let response = ingest
-                .export_body(request, Some(body.clone()))
-                .await
-                .unwrap();
+            let response = ingest.export_body(request, Some(body.clone())).await.unwrap();
             assert_eq!(response.partial_success, None);
             assert_eq!(records(&wal), vec![body.to_vec()]);
             let stats = ingest.stats();
@@ -562,16 +526,11 @@ mod tests {
             let (_dir, wal, ingest) = open();
             let request = request(vec![span(2, 16), span(3, 5)]);
             let body = Bytes::from(request.encode_to_vec());
-            let response = ingest
-                .export_body(request, Some(body.clone()))
-                .await
-                .unwrap();
+            let response = ingest.export_body(request, Some(body.clone())).await.unwrap();
             assert_eq!(response.partial_success.unwrap().rejected_spans, 1);
             let logged = records(&wal);
             assert_ne!(logged[0], body.to_vec());
-            let back = spans_from_request(
-                ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap(),
-            );
+            let back = spans_from_request(ExportTraceServiceRequest::decode(logged[0].as_slice()).unwrap());
             assert_eq!((back.spans.len(), back.rejected), (1, 0));
             assert_eq!(
                 back.spans[0].span_id,
@@ -598,10 +557,7 @@ mod tests {
             let ingest = ingest.with_cloud_rules(rules);
             let request = with_host(request(vec![span(2, 16)]), "dc1-web-3");
             let body = Bytes::from(request.encode_to_vec());
-            ingest
-                .export_body(request, Some(body.clone()))
-                .await
-                .unwrap();
+            ingest.export_body(request, Some(body.clone())).await.unwrap();
             let logged = ExportTraceServiceRequest::decode(records(&wal)[0].as_slice()).unwrap();
             let mapped = spans_from_request(logged);
             assert_eq!(
@@ -617,18 +573,12 @@ mod tests {
             let (_dir, wal, ingest) = open();
             let body = Bytes::from(request(vec![span(2, 16), span(3, 16)]).encode_to_vec());
             let received = ingest.receive_protobuf(body.clone()).unwrap();
-            assert!(
-                matches!(received, Received::Checked { spans: 2, .. }),
-                "{received:?}"
-            );
+            assert!(matches!(received, Received::Checked { spans: 2, .. }), "{received:?}");
             let response = ingest.export_received(received).await.unwrap();
             assert_eq!(response.partial_success, None);
             assert_eq!(records(&wal), vec![body.to_vec()]);
             let stats = ingest.stats();
-            assert_eq!(
-                (stats.requests, stats.spans_received, stats.spans_accepted),
-                (1, 2, 2)
-            );
+            assert_eq!((stats.requests, stats.spans_received, stats.spans_accepted), (1, 2, 2));
         }
 
         #[tokio::test]

@@ -24,8 +24,7 @@ pub fn request_from_json(body: &[u8]) -> Result<ExportTraceServiceRequest> {
     if first.classify() != serde_json::error::Category::Data {
         return Err(IngestError::InvalidJson(first.to_string()));
     }
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|err| IngestError::InvalidJson(err.to_string()))?;
+    let mut value: Value = serde_json::from_slice(body).map_err(|err| IngestError::InvalidJson(err.to_string()))?;
     normalize(&mut value);
     // The first error names the line and column in the client's body; keep it.
     serde_json::from_value(value).map_err(|_| IngestError::InvalidJson(first.to_string()))
@@ -46,8 +45,7 @@ fn normalize_object(map: &mut Map<String, Value>) {
     for (key, child) in map.iter_mut() {
         match (key.as_str(), &mut *child) {
             ("arrayValue" | "kvlistValue", Value::Object(list)) => {
-                list.entry("values")
-                    .or_insert_with(|| Value::Array(Vec::new()));
+                list.entry("values").or_insert_with(|| Value::Array(Vec::new()));
             }
             ("kind", Value::String(name)) => {
                 if let Some(kind) = SpanKind::from_str_name(name) {
@@ -91,12 +89,7 @@ mod tests {
     }
 
     fn attr(span: &Span, key: &str) -> Option<Any> {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key == key)?
-            .value
-            .clone()?
-            .value
+        span.attributes.iter().find(|kv| kv.key == key)?.value.clone()?.value
     }
 
     #[test]
@@ -148,19 +141,10 @@ mod tests {
                "links":null,"status":{"code":"STATUS_CODE_ERROR"}"#,
         )
         .replace(r#""kind":2"#, r#""kind":"SPAN_KIND_CLIENT""#)
-        .replace(
-            r#""parentSpanId":"eee19b7ec3c1b173""#,
-            r#""parentSpanId":null"#,
-        );
+        .replace(r#""parentSpanId":"eee19b7ec3c1b173""#, r#""parentSpanId":null"#);
         let span = span_of(&json);
-        assert_eq!(
-            attr(&span, "empty_arr"),
-            Some(Any::ArrayValue(Default::default()))
-        );
-        assert_eq!(
-            attr(&span, "empty_map"),
-            Some(Any::KvlistValue(Default::default()))
-        );
+        assert_eq!(attr(&span, "empty_arr"), Some(Any::ArrayValue(Default::default())));
+        assert_eq!(attr(&span, "empty_map"), Some(Any::KvlistValue(Default::default())));
         assert_eq!(span.kind, SpanKind::Client as i32);
         assert_eq!(span.status.unwrap().code, StatusCode::Error as i32);
         assert!(span.parent_span_id.is_empty());
@@ -175,21 +159,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let err = request_from_json(br#"{"resourceSpans":[{"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("invalid OTLP JSON: EOF while parsing"),
-            "{err}"
-        );
+        let err = request_from_json(br#"{"resourceSpans":[{"#).unwrap_err().to_string();
+        assert!(err.starts_with("invalid OTLP JSON: EOF while parsing"), "{err}");
         let bad_hex = one_span("").replace(TRACE, "zz");
-        let err = request_from_json(bad_hex.as_bytes())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("invalid OTLP JSON:") && err.contains("line"),
-            "{err}"
-        );
+        let err = request_from_json(bad_hex.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("invalid OTLP JSON:") && err.contains("line"), "{err}");
         let err = request_from_json(b"[1,2]").unwrap_err().to_string();
         assert!(err.starts_with("invalid OTLP JSON:"), "{err}");
     }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::{
-    Recorder, Server, assert_rejects_the_bad_spans, grpc_server, gzip, gzip_bomb, partly_bad_request, peak_rss, request, span,
+    Recorder, Server, assert_rejects_the_bad_spans, grpc_server, gzip, gzip_bomb, partly_bad_request, peak_rss,
+    request, span,
 };
 use hopscope_storage::StorageError;
 use http_body_util::{BodyExt, Full};
@@ -108,11 +109,7 @@ async fn export_with_and_without_gzip() {
 #[tokio::test]
 async fn partial_success_names_rejected_spans() {
     let (server, recorder) = setup(16 * MIB).await;
-    let response = client(&server, true)
-        .await
-        .export(partly_bad_request())
-        .await
-        .unwrap();
+    let response = client(&server, true).await.export(partly_bad_request()).await.unwrap();
     let partial = response.into_inner().partial_success.unwrap();
     assert_rejects_the_bad_spans(partial.rejected_spans, &partial.error_message);
     assert_eq!(recorder.count(), 2);
@@ -135,13 +132,8 @@ async fn empty_request_succeeds_and_stores_nothing() {
 async fn one_mib_attribute_is_accepted() {
     let (server, recorder) = setup(16 * MIB).await;
     let mut big = span("big");
-    big.attributes
-        .push(common::string_attr("payload", "x".repeat(MIB)));
-    client(&server, true)
-        .await
-        .export(request(vec![big]))
-        .await
-        .unwrap();
+    big.attributes.push(common::string_attr("payload", "x".repeat(MIB)));
+    client(&server, true).await.export(request(vec![big])).await.unwrap();
     let spans = recorder.spans.lock().unwrap();
     assert_eq!(
         hopscope_schemas::find_str(&spans[0].attributes, "payload")
@@ -172,19 +164,14 @@ async fn malformed_protobuf_is_invalid_argument() {
 async fn oversized_request_is_resource_exhausted() {
     let (server, recorder) = setup(MIB).await;
     let mut big = span("too-big");
-    big.attributes
-        .push(common::string_attr("payload", "x".repeat(2 * MIB)));
+    big.attributes.push(common::string_attr("payload", "x".repeat(2 * MIB)));
     for gzip in [false, true] {
         let status = client(&server, gzip)
             .await
             .export(request(vec![big.clone()]))
             .await
             .unwrap_err();
-        assert_eq!(
-            status.code(),
-            Code::ResourceExhausted,
-            "gzip={gzip}: {status:?}"
-        );
+        assert_eq!(status.code(), Code::ResourceExhausted, "gzip={gzip}: {status:?}");
     }
     assert_eq!(recorder.count(), 0);
     assert_still_serving(&server, &recorder).await;
@@ -200,17 +187,9 @@ async fn gzip_bomb_is_resource_exhausted_without_inflating() {
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     let grown = peak_rss().saturating_sub(before);
     assert!(before > 0, "peak RSS is readable");
-    assert!(
-        grown < 256 * MIB as u64,
-        "peak memory grew by {grown} bytes"
-    );
+    assert!(grown < 256 * MIB as u64, "peak memory grew by {grown} bytes");
     // A well-formed gzip frame through the same raw path is accepted.
-    let status = send_frame(
-        &server,
-        true,
-        &gzip(&request(vec![span("raw")]).encode_to_vec()),
-    )
-    .await;
+    let status = send_frame(&server, true, &gzip(&request(vec![span("raw")]).encode_to_vec())).await;
     assert_eq!(status.code(), Code::Ok, "{status:?}");
     assert_still_serving(&server, &recorder).await;
 }
@@ -218,7 +197,10 @@ async fn gzip_bomb_is_resource_exhausted_without_inflating() {
 #[tokio::test]
 async fn storage_errors_map_to_unavailable_and_internal() {
     for (fail, code) in [
-        ((|| StorageError::Retryable("db down".into())) as fn() -> StorageError, Code::Unavailable),
+        (
+            (|| StorageError::Retryable("db down".into())) as fn() -> StorageError,
+            Code::Unavailable,
+        ),
         (|| StorageError::Permanent("schema".into()), Code::Internal),
     ] {
         let server = grpc_server(Recorder::failing(fail), MIB).await;
@@ -252,7 +234,10 @@ async fn requests_past_the_in_flight_limit_are_resource_exhausted_with_a_retry_d
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("in flight"), "{status:?}");
-    assert!(!status.details().is_empty(), "a RetryInfo detail tells OTLP clients to retry");
+    assert!(
+        !status.details().is_empty(),
+        "a RetryInfo detail tells OTLP clients to retry"
+    );
     assert_eq!(server.ingest.stats().requests_throttled, 1);
     assert_eq!(recorder.count(), 0);
     drop(held);

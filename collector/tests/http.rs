@@ -6,13 +6,12 @@ mod common;
 use std::sync::Arc;
 
 use common::{
-    Recorder, Server, assert_rejects_the_bad_spans, gzip, gzip_bomb, http_server, partly_bad_request, peak_rss, request, span,
+    Recorder, Server, assert_rejects_the_bad_spans, gzip, gzip_bomb, http_server, partly_bad_request, peak_rss,
+    request, span,
 };
 use hopscope_collector::{OtlpHttpReceiver, RpcStatus};
 use hopscope_storage::StorageError;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -25,12 +24,7 @@ fn url(server: &Server) -> String {
     format!("http://{}/v1/traces", server.addr)
 }
 
-async fn post(
-    server: &Server,
-    content_type: &str,
-    encoding: Option<&str>,
-    body: Vec<u8>,
-) -> reqwest::Response {
+async fn post(server: &Server, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> reqwest::Response {
     let mut builder = reqwest::Client::new()
         .post(url(server))
         .header("content-type", content_type)
@@ -102,13 +96,7 @@ async fn good_protobuf_is_stored() {
 #[tokio::test]
 async fn good_otlp_json_is_stored() {
     let (server, recorder) = setup(16 * MIB).await;
-    let response = post(
-        &server,
-        "application/json; charset=utf-8",
-        None,
-        OTLP_JSON.into(),
-    )
-    .await;
+    let response = post(&server, "application/json; charset=utf-8", None, OTLP_JSON.into()).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(json_body(response).await, serde_json::json!({}));
     let spans = recorder.spans.lock().unwrap();
@@ -191,31 +179,16 @@ async fn truncated_protobuf_is_400_naming_the_problem() {
 #[tokio::test]
 async fn invalid_json_is_400_naming_the_problem() {
     let (server, recorder) = setup(16 * MIB).await;
-    let response = post(
-        &server,
-        JSON,
-        None,
-        br#"{"resourceSpans":[{"scopeSpans":"#.to_vec(),
-    )
-    .await;
+    let response = post(&server, JSON, None, br#"{"resourceSpans":[{"scopeSpans":"#.to_vec()).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let json = json_body(response).await;
     assert_eq!(json["code"], 3);
     assert!(
-        json["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("invalid OTLP JSON: EOF"),
+        json["message"].as_str().unwrap().starts_with("invalid OTLP JSON: EOF"),
         "{json}"
     );
     // Valid JSON, invalid hex id.
-    let response = post(
-        &server,
-        JSON,
-        None,
-        OTLP_JSON.replace("eee19b7ec3c1b174", "xyz").into(),
-    )
-    .await;
+    let response = post(&server, JSON, None, OTLP_JSON.replace("eee19b7ec3c1b174", "xyz").into()).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // Corrupt gzip.
     let response = post(&server, JSON, Some("gzip"), b"\x1f\x8bnot really".to_vec()).await;
@@ -233,10 +206,7 @@ async fn invalid_json_is_400_naming_the_problem() {
 async fn wrong_length_and_zero_ids_in_json_are_rejected_per_span() {
     let (server, recorder) = setup(16 * MIB).await;
     let bad = OTLP_JSON
-        .replace(
-            r#""spanId":"eee19b7ec3c1b174""#,
-            r#""spanId":"0000000000000000""#,
-        )
+        .replace(r#""spanId":"eee19b7ec3c1b174""#, r#""spanId":"0000000000000000""#)
         .replace(r#""parentSpanId":"""#, r#""parentSpanId":"abcd""#);
     let response = post(&server, JSON, None, bad.into()).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -267,10 +237,7 @@ async fn unsupported_content_type_and_encoding_are_415() {
     let (server, recorder) = setup(16 * MIB).await;
     let response = post(&server, "text/plain", None, b"hello".to_vec()).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let message = json_body(response).await["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = json_body(response).await["message"].as_str().unwrap().to_owned();
     assert!(
         message.contains("application/x-protobuf") && message.contains("application/json"),
         "{message}"
@@ -285,15 +252,11 @@ async fn unsupported_content_type_and_encoding_are_415() {
 async fn one_mib_attribute_is_accepted() {
     let (server, recorder) = setup(16 * MIB).await;
     let mut big = span("big");
-    big.attributes
-        .push(common::string_attr("payload", "x".repeat(MIB)));
+    big.attributes.push(common::string_attr("payload", "x".repeat(MIB)));
     let body = request(vec![big.clone()]).encode_to_vec();
     protobuf_response(post(&server, PROTOBUF, None, body).await).await;
     let body = serde_json::to_vec(&request(vec![big])).unwrap();
-    assert_eq!(
-        post(&server, JSON, None, body).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(post(&server, JSON, None, body).await.status(), StatusCode::OK);
     let spans = recorder.spans.lock().unwrap();
     let value = hopscope_schemas::find_str(&spans[0].attributes, "payload").unwrap();
     assert_eq!(value.len(), MIB);
@@ -304,8 +267,7 @@ async fn one_mib_attribute_is_accepted() {
 async fn oversized_bodies_are_413() {
     let (server, recorder) = setup(MIB).await;
     let mut big = span("too-big");
-    big.attributes
-        .push(common::string_attr("payload", "x".repeat(2 * MIB)));
+    big.attributes.push(common::string_attr("payload", "x".repeat(2 * MIB)));
     let body = request(vec![big]).encode_to_vec();
     let response = post(&server, PROTOBUF, None, body.clone()).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -334,30 +296,19 @@ async fn gzip_bomb_is_413_without_inflating() {
     );
     let grown = peak_rss().saturating_sub(before);
     assert!(before > 0, "peak RSS is readable");
-    assert!(
-        grown < 256 * MIB as u64,
-        "peak memory grew by {grown} bytes"
-    );
+    assert!(grown < 256 * MIB as u64, "peak memory grew by {grown} bytes");
     assert_still_serving(&server, &recorder).await;
 }
 
 #[tokio::test]
 async fn storage_unavailable_is_503_with_retry_after() {
-    let server = http_server(
-        Recorder::failing(|| StorageError::Retryable("db down".into())),
-        MIB,
-    )
-    .await;
+    let server = http_server(Recorder::failing(|| StorageError::Retryable("db down".into())), MIB).await;
     let body = request(vec![span("a")]).encode_to_vec();
     let response = post(&server, PROTOBUF, None, body.clone()).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "5");
     assert_eq!(rpc_status(response).await.code, 14);
-    let server = http_server(
-        Recorder::failing(|| StorageError::Permanent("schema".into())),
-        MIB,
-    )
-    .await;
+    let server = http_server(Recorder::failing(|| StorageError::Permanent("schema".into())), MIB).await;
     let response = post(
         &server,
         JSON,
@@ -386,21 +337,9 @@ async fn only_post_and_cors_preflight() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    assert_eq!(
-        response.headers()["access-control-allow-methods"],
-        "POST, OPTIONS"
-    );
-    assert_eq!(
-        response.headers()["access-control-allow-headers"],
-        "content-type"
-    );
-    let response = post(
-        &server,
-        PROTOBUF,
-        None,
-        request(vec![span("x")]).encode_to_vec(),
-    )
-    .await;
+    assert_eq!(response.headers()["access-control-allow-methods"], "POST, OPTIONS");
+    assert_eq!(response.headers()["access-control-allow-headers"], "content-type");
+    let response = post(&server, PROTOBUF, None, request(vec![span("x")]).encode_to_vec()).await;
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     assert_still_serving(&server, &recorder).await;
 }
@@ -425,10 +364,7 @@ async fn router_caps_bodies_without_content_length() {
     let response = router.clone().oneshot(post(vec![0u8; 2048])).await.unwrap();
     assert_eq!(response.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
     let body = request(vec![span("ok")]).encode_to_vec();
-    assert_eq!(
-        router.oneshot(post(body)).await.unwrap().status(),
-        http::StatusCode::OK
-    );
+    assert_eq!(router.oneshot(post(body)).await.unwrap().status(), http::StatusCode::OK);
     assert_eq!(recorder.count(), 1);
     let _ = ExportTraceServiceRequest::default();
 }

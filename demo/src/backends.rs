@@ -49,7 +49,12 @@ impl ConnectionLike for Delayed {
         })
     }
 
-    fn req_packed_commands<'a>(&'a mut self, p: &'a redis::Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        p: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move { self.inner.req_packed_commands(p, offset, count).await })
     }
 
@@ -76,10 +81,23 @@ impl RedisShards {
         let mut shards = Vec::new();
         for db in 1..=3i64 {
             let slow = slow_shard && db == 2;
-            let real = if simulate { None } else { connect_redis(url, db).await.map(|d| Delayed { slow, ..d }) };
-            shards.push(Shard { name: format!("redis-shard-{db}"), db, slow, real });
+            let real = if simulate {
+                None
+            } else {
+                connect_redis(url, db).await.map(|d| Delayed { slow, ..d })
+            };
+            shards.push(Shard {
+                name: format!("redis-shard-{db}"),
+                db,
+                slow,
+                real,
+            });
         }
-        let mode = if shards.iter().all(|s| s.real.is_some()) { "real" } else { "simulated" };
+        let mode = if shards.iter().all(|s| s.real.is_some()) {
+            "real"
+        } else {
+            "simulated"
+        };
         info!(mode, url, "redis shards");
         RedisShards { shards }
     }
@@ -109,7 +127,13 @@ impl RedisShards {
         match &shard.real {
             Some(conn) => {
                 let mut c = TracedConnection::new(conn.clone(), tracer.clone(), shard.name.clone(), 6379);
-                let () = redis::cmd("SET").arg(key).arg(value).arg("EX").arg(30).query_async(&mut c).await?;
+                let () = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(30)
+                    .query_async(&mut c)
+                    .await?;
                 Ok(())
             }
             None => {
@@ -128,7 +152,10 @@ async fn connect_redis(url: &str, db: i64) -> Option<Delayed> {
         redis::Client::open(info)?.get_multiplexed_async_connection().await
     };
     match tokio::time::timeout(Duration::from_secs(2), attempt).await {
-        Ok(Ok(conn)) => Some(Delayed { inner: conn, slow: false }),
+        Ok(Ok(conn)) => Some(Delayed {
+            inner: conn,
+            slow: false,
+        }),
         Ok(Err(e)) => {
             warn!(error = %e, url, "redis unreachable; simulating the redis hops");
             None
@@ -194,7 +221,14 @@ impl Db {
             }
             _ => (fallback, SqlPool::Sim),
         };
-        info!(mode = if matches!(pool, SqlPool::Sim) { "simulated" } else { "real" }, "postgresql");
+        info!(
+            mode = if matches!(pool, SqlPool::Sim) {
+                "simulated"
+            } else {
+                "real"
+            },
+            "postgresql"
+        );
         Db { peer, pool }
     }
 
@@ -224,7 +258,14 @@ impl Db {
             }
             _ => (fallback, SqlPool::Sim),
         };
-        info!(mode = if matches!(pool, SqlPool::Sim) { "simulated" } else { "real" }, "mariadb");
+        info!(
+            mode = if matches!(pool, SqlPool::Sim) {
+                "simulated"
+            } else {
+                "real"
+            },
+            "mariadb"
+        );
         Db { peer, pool }
     }
 
@@ -233,25 +274,43 @@ impl Db {
         const Q: &str = "SELECT balance FROM demo_accounts WHERE id = $1";
         match &self.pool {
             SqlPool::Pg(pool) => {
-                let q = sqlx::query_scalar::<_, i64>(Q).bind(account as i64).fetch_optional(pool);
-                Ok(self.peer.instrument(tracer, "SELECT", Some("demo_accounts"), Some(Q), q).await?.unwrap_or(0))
+                let q = sqlx::query_scalar::<_, i64>(Q)
+                    .bind(account as i64)
+                    .fetch_optional(pool);
+                Ok(self
+                    .peer
+                    .instrument(tracer, "SELECT", Some("demo_accounts"), Some(Q), q)
+                    .await?
+                    .unwrap_or(0))
             }
             _ => Ok(self.simulate(tracer, "SELECT", "demo_accounts", Q, ms(1, 6)).await),
         }
     }
 
     /// Debit (MariaDB); waits on a row lock while the lock-holder job runs.
-    pub(crate) async fn debit(&self, tracer: &Tracer, account: u64, amount: i64, lock_fault: bool) -> Result<(), DemoError> {
+    pub(crate) async fn debit(
+        &self,
+        tracer: &Tracer,
+        account: u64,
+        amount: i64,
+        lock_fault: bool,
+    ) -> Result<(), DemoError> {
         const Q: &str = "UPDATE demo_accounts SET balance = balance - ? WHERE id = ?";
         match &self.pool {
             SqlPool::Maria(pool) => {
                 let q = sqlx::query(Q).bind(amount).bind(account as i64).execute(pool);
-                self.peer.instrument(tracer, "UPDATE", Some("demo_accounts"), Some(Q), q).await?;
+                self.peer
+                    .instrument(tracer, "UPDATE", Some("demo_accounts"), Some(Q), q)
+                    .await?;
                 Ok(())
             }
             _ => {
                 let hot = account <= HOT_ACCOUNTS;
-                let wait = if lock_fault && hot && rand::rng().random_bool(0.5) { ms(150, 450) } else { ms(1, 5) };
+                let wait = if lock_fault && hot && rand::rng().random_bool(0.5) {
+                    ms(150, 450)
+                } else {
+                    ms(1, 5)
+                };
                 self.simulate(tracer, "UPDATE", "demo_accounts", Q, wait).await;
                 Ok(())
             }
@@ -264,7 +323,9 @@ impl Db {
         match &self.pool {
             SqlPool::Pg(pool) => {
                 let q = sqlx::query(Q).bind(account as i64).bind(amount).execute(pool);
-                self.peer.instrument(tracer, "INSERT", Some("demo_ledger"), Some(Q), q).await?;
+                self.peer
+                    .instrument(tracer, "INSERT", Some("demo_ledger"), Some(Q), q)
+                    .await?;
                 Ok(())
             }
             _ => {
@@ -274,12 +335,22 @@ impl Db {
         }
     }
 
-    async fn simulate(&self, tracer: &Tracer, op: &'static str, table: &'static str, q: &str, latency: Duration) -> i64 {
+    async fn simulate(
+        &self,
+        tracer: &Tracer,
+        op: &'static str,
+        table: &'static str,
+        q: &str,
+        latency: Duration,
+    ) -> i64 {
         let sleep = async {
             tokio::time::sleep(latency).await;
             Ok::<_, Simulated>(1000)
         };
-        self.peer.instrument(tracer, op, Some(table), Some(q), sleep).await.unwrap_or(0)
+        self.peer
+            .instrument(tracer, op, Some(table), Some(q), sleep)
+            .await
+            .unwrap_or(0)
     }
 
     /// The lock-wait fault on a real MariaDB: a "batch job" repeatedly holds row locks on
@@ -289,7 +360,10 @@ impl Db {
         loop {
             let round = async {
                 let mut tx = pool.begin().await?;
-                sqlx::query("SELECT balance FROM demo_accounts WHERE id <= ? FOR UPDATE").bind(HOT_ACCOUNTS as i64).fetch_all(&mut *tx).await?;
+                sqlx::query("SELECT balance FROM demo_accounts WHERE id <= ? FOR UPDATE")
+                    .bind(HOT_ACCOUNTS as i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 tx.commit().await
             };
@@ -307,21 +381,32 @@ pub(crate) const HOT_ACCOUNTS: u64 = 4;
 pub(crate) const ACCOUNTS: u64 = 40;
 
 async fn setup_pg(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS demo_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)").execute(pool).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS demo_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")
+        .execute(pool)
+        .await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS demo_ledger (id BIGSERIAL PRIMARY KEY, account BIGINT NOT NULL, amount BIGINT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
         .execute(pool)
         .await?;
-    sqlx::query("INSERT INTO demo_accounts (id, balance) SELECT g, 100000 FROM generate_series(1, $1) g ON CONFLICT DO NOTHING")
-        .bind(ACCOUNTS as i64)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO demo_accounts (id, balance) SELECT g, 100000 FROM generate_series(1, $1) g ON CONFLICT DO NOTHING",
+    )
+    .bind(ACCOUNTS as i64)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 async fn setup_maria(pool: &sqlx::MySqlPool) -> Result<(), sqlx::Error> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS demo_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB").execute(pool).await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS demo_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB",
+    )
+    .execute(pool)
+    .await?;
     for id in 1..=ACCOUNTS {
-        sqlx::query("INSERT IGNORE INTO demo_accounts (id, balance) VALUES (?, 100000)").bind(id as i64).execute(pool).await?;
+        sqlx::query("INSERT IGNORE INTO demo_accounts (id, balance) VALUES (?, 100000)")
+            .bind(id as i64)
+            .execute(pool)
+            .await?;
     }
     Ok(())
 }
@@ -339,8 +424,14 @@ struct SimMessage {
 }
 
 enum Queue {
-    Real { _connection: Box<lapin::Connection>, channel: lapin::Channel },
-    Sim { tx: mpsc::Sender<SimMessage>, rx: tokio::sync::Mutex<Option<mpsc::Receiver<SimMessage>>> },
+    Real {
+        _connection: Box<lapin::Connection>,
+        channel: lapin::Channel,
+    },
+    Sim {
+        tx: mpsc::Sender<SimMessage>,
+        rx: tokio::sync::Mutex<Option<mpsc::Receiver<SimMessage>>>,
+    },
 }
 
 /// The payments queue on RabbitMQ (or an in-process simulation with the same spans and
@@ -353,11 +444,22 @@ pub(crate) struct Mq {
 
 impl Mq {
     pub(crate) async fn connect(url: &str, queue_name: &str, simulate: bool) -> Mq {
-        let real = if simulate { None } else { connect_amqp(url, queue_name).await };
+        let real = if simulate {
+            None
+        } else {
+            connect_amqp(url, queue_name).await
+        };
         match real {
             Some((connection, channel)) => {
                 info!(mode = "real", queue = queue_name, "rabbitmq");
-                Mq { queue_name: queue_name.to_owned(), broker: Broker::new("127.0.0.1", 5672), queue: Queue::Real { _connection: Box::new(connection), channel } }
+                Mq {
+                    queue_name: queue_name.to_owned(),
+                    broker: Broker::new("127.0.0.1", 5672),
+                    queue: Queue::Real {
+                        _connection: Box::new(connection),
+                        channel,
+                    },
+                }
             }
             None => {
                 info!(mode = "simulated", queue = queue_name, "rabbitmq");
@@ -365,7 +467,10 @@ impl Mq {
                 Mq {
                     queue_name: queue_name.to_owned(),
                     broker: Broker::new("rabbitmq.dc1.internal", 5672),
-                    queue: Queue::Sim { tx, rx: tokio::sync::Mutex::new(Some(rx)) },
+                    queue: Queue::Sim {
+                        tx,
+                        rx: tokio::sync::Mutex::new(Some(rx)),
+                    },
                 }
             }
         }
@@ -376,10 +481,27 @@ impl Mq {
         let body = format!("{{\"account\":{},\"amount\":{}}}", event.account, event.amount);
         match &self.queue {
             Queue::Real { channel, .. } => {
-                amqp::publish(tracer, &self.broker, channel, "", &self.queue_name, body.as_bytes(), lapin::BasicProperties::default()).await?;
+                amqp::publish(
+                    tracer,
+                    &self.broker,
+                    channel,
+                    "",
+                    &self.queue_name,
+                    body.as_bytes(),
+                    lapin::BasicProperties::default(),
+                )
+                .await?;
             }
             Queue::Sim { tx, .. } => {
-                let span = self.span(tracer, SpanKind::Producer, format!("publish {}", self.queue_name), "send", "publish", body.len(), None);
+                let span = self.span(
+                    tracer,
+                    SpanKind::Producer,
+                    format!("publish {}", self.queue_name),
+                    "send",
+                    "publish",
+                    body.len(),
+                    None,
+                );
                 let mut headers = HashMap::new();
                 tracer.inject(span.context(), &mut headers);
                 tokio::time::sleep(ms(0, 2)).await;
@@ -393,7 +515,16 @@ impl Mq {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn span(&self, tracer: &Tracer, kind: SpanKind, name: String, op_type: &'static str, op: &'static str, size: usize, parent: Option<&hopscope_sdk::SpanContext>) -> Span {
+    fn span(
+        &self,
+        tracer: &Tracer,
+        kind: SpanKind,
+        name: String,
+        op_type: &'static str,
+        op: &'static str,
+        size: usize,
+        parent: Option<&hopscope_sdk::SpanContext>,
+    ) -> Span {
         let mut b = tracer.span(name).kind(kind);
         if kind == SpanKind::Consumer {
             b = b.parent(parent);
@@ -419,7 +550,12 @@ impl Mq {
             Queue::Real { channel, .. } => {
                 channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
                 let mut consumer = channel
-                    .basic_consume(self.queue_name.as_str().into(), "demo-ledger".into(), BasicConsumeOptions::default(), FieldTable::default())
+                    .basic_consume(
+                        self.queue_name.as_str().into(),
+                        "demo-ledger".into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
                     .await?;
                 while let Some(delivery) = consumer.next().await {
                     let delivery = delivery?;
@@ -432,10 +568,20 @@ impl Mq {
                 Ok(())
             }
             Queue::Sim { rx, .. } => {
-                let Some(mut rx) = rx.lock().await.take() else { return Ok(()) };
+                let Some(mut rx) = rx.lock().await.take() else {
+                    return Ok(());
+                };
                 while let Some(msg) = rx.recv().await {
                     let parent = tracer.extract(&msg.headers);
-                    let span = self.span(&tracer, SpanKind::Consumer, format!("process {}", self.queue_name), "process", "deliver", 32, parent.as_ref());
+                    let span = self.span(
+                        &tracer,
+                        SpanKind::Consumer,
+                        format!("process {}", self.queue_name),
+                        "process",
+                        "deliver",
+                        32,
+                        parent.as_ref(),
+                    );
                     handle(msg.event).in_span(span).await;
                 }
                 Ok(())
@@ -451,7 +597,10 @@ fn parse_event(data: &[u8]) -> Option<PaymentEvent> {
         let end = rest.find([',', '}']).unwrap_or(rest.len());
         rest[..end].trim().parse().ok()
     };
-    Some(PaymentEvent { account: num("\"account\":")? as u64, amount: num("\"amount\":")? })
+    Some(PaymentEvent {
+        account: num("\"account\":")? as u64,
+        amount: num("\"amount\":")?,
+    })
 }
 
 async fn connect_amqp(url: &str, queue: &str) -> Option<(lapin::Connection, lapin::Channel)> {
@@ -459,8 +608,13 @@ async fn connect_amqp(url: &str, queue: &str) -> Option<(lapin::Connection, lapi
         let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
         let channel = conn.create_channel().await?;
         // Auto-delete: the queue goes away when the demo (its only consumer) stops.
-        let options = QueueDeclareOptions { auto_delete: true, ..QueueDeclareOptions::default() };
-        channel.queue_declare(queue.into(), options, FieldTable::default()).await?;
+        let options = QueueDeclareOptions {
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(queue.into(), options, FieldTable::default())
+            .await?;
         Ok::<_, lapin::Error>((conn, channel))
     };
     match tokio::time::timeout(Duration::from_secs(3), attempt).await {

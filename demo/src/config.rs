@@ -48,7 +48,11 @@ pub struct DemoArgs {
     pub redis_url: String,
 
     /// RabbitMQ URL.
-    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", env = "HOPSCOPE_DEMO_AMQP_URL")]
+    #[arg(
+        long,
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        env = "HOPSCOPE_DEMO_AMQP_URL"
+    )]
     pub amqp_url: String,
 
     /// RabbitMQ queue the payment service publishes to and the ledger consumes.
@@ -56,11 +60,19 @@ pub struct DemoArgs {
     pub queue: String,
 
     /// PostgreSQL URL (accounts and ledger).
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test", env = "HOPSCOPE_DEMO_POSTGRES_URL")]
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/test",
+        env = "HOPSCOPE_DEMO_POSTGRES_URL"
+    )]
     pub postgres_url: String,
 
     /// MariaDB URL (payments).
-    #[arg(long, default_value = "mysql://root@127.0.0.1:3306/test", env = "HOPSCOPE_DEMO_MARIADB_URL")]
+    #[arg(
+        long,
+        default_value = "mysql://root@127.0.0.1:3306/test",
+        env = "HOPSCOPE_DEMO_MARIADB_URL"
+    )]
     pub mariadb_url: String,
 }
 

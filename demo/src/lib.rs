@@ -66,11 +66,46 @@ struct Instance {
 }
 
 const INSTANCES: [Instance; 5] = [
-    Instance { service: "demo-gateway", host: "gw-i-0f3a9c", kind: CloudKind::Public, provider: "aws", region: "eu-west-1", zone: "eu-west-1b" },
-    Instance { service: "demo-account", host: "acct-hz-01", kind: CloudKind::Hosted, provider: "hetzner", region: "fsn1", zone: "fsn1-dc14" },
-    Instance { service: "demo-account", host: "acct-gcp-02", kind: CloudKind::Public, provider: "gcp", region: "europe-west3", zone: "europe-west3-a" },
-    Instance { service: "demo-payment", host: "pay-dc1-01", kind: CloudKind::Private, provider: "onprem", region: "dc1", zone: "rack-07" },
-    Instance { service: "demo-ledger", host: "ledger-dc1-01", kind: CloudKind::Private, provider: "onprem", region: "dc1", zone: "rack-09" },
+    Instance {
+        service: "demo-gateway",
+        host: "gw-i-0f3a9c",
+        kind: CloudKind::Public,
+        provider: "aws",
+        region: "eu-west-1",
+        zone: "eu-west-1b",
+    },
+    Instance {
+        service: "demo-account",
+        host: "acct-hz-01",
+        kind: CloudKind::Hosted,
+        provider: "hetzner",
+        region: "fsn1",
+        zone: "fsn1-dc14",
+    },
+    Instance {
+        service: "demo-account",
+        host: "acct-gcp-02",
+        kind: CloudKind::Public,
+        provider: "gcp",
+        region: "europe-west3",
+        zone: "europe-west3-a",
+    },
+    Instance {
+        service: "demo-payment",
+        host: "pay-dc1-01",
+        kind: CloudKind::Private,
+        provider: "onprem",
+        region: "dc1",
+        zone: "rack-07",
+    },
+    Instance {
+        service: "demo-ledger",
+        host: "ledger-dc1-01",
+        kind: CloudKind::Private,
+        provider: "onprem",
+        region: "dc1",
+        zone: "rack-09",
+    },
 ];
 
 fn provider(endpoint: &str, i: &Instance) -> Result<TracerProvider, DemoError> {
@@ -80,7 +115,12 @@ fn provider(endpoint: &str, i: &Instance) -> Result<TracerProvider, DemoError> {
         .with_service_version("1.4.2")
         .with_service_namespace("demo-bank")
         .with_host_name(i.host)
-        .with_cloud(Cloud { kind: i.kind, provider: i.provider.into(), region: i.region.into(), zone: i.zone.into() })
+        .with_cloud(Cloud {
+            kind: i.kind,
+            provider: i.provider.into(),
+            region: i.region.into(),
+            zone: i.zone.into(),
+        })
         .with_attribute("deployment.environment", "demo")
         .build();
     Ok(TracerProvider::builder()
@@ -109,7 +149,10 @@ async fn serve(router: axum::Router) -> Result<String, DemoError> {
 /// Runs the workload until `shutdown` completes (or `config.duration` passes), then
 /// flushes every service's spans. Middleware that is unreachable is simulated.
 pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), DemoError> {
-    let providers = INSTANCES.iter().map(|i| provider(&config.otlp_endpoint, i)).collect::<Result<Vec<_>, _>>()?;
+    let providers = INSTANCES
+        .iter()
+        .map(|i| provider(&config.otlp_endpoint, i))
+        .collect::<Result<Vec<_>, _>>()?;
     let [gw_p, acct1_p, acct2_p, pay_p, ledger_p] = [0, 1, 2, 3, 4].map(|i| providers[i].clone());
 
     let faults = config.faults;
@@ -122,13 +165,27 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
     if faults.db_lock_wait {
         background.spawn(maria.clone().hold_locks_forever());
     }
-    let ledger = Ledger { tracer: ledger_p.tracer("ledger"), pg: pg.clone(), shards: shards.clone(), mq: mq.clone(), faults };
+    let ledger = Ledger {
+        tracer: ledger_p.tracer("ledger"),
+        pg: pg.clone(),
+        shards: shards.clone(),
+        mq: mq.clone(),
+        faults,
+    };
     background.spawn(ledger.run());
 
     let http = reqwest::Client::new();
     let pay_t = pay_p.tracer("payment");
-    let payment_url =
-        serve(services::payment_router(pay_t.clone(), Payment { tracer: pay_t, maria, mq, faults })).await?;
+    let payment_url = serve(services::payment_router(
+        pay_t.clone(),
+        Payment {
+            tracer: pay_t,
+            maria,
+            mq,
+            faults,
+        },
+    ))
+    .await?;
     let mut account_urls = Vec::new();
     for (p, noisy) in [(&acct1_p, false), (&acct2_p, faults.noisy_host)] {
         let t = p.tracer("account");
@@ -143,7 +200,11 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
         account_urls.push(serve(services::account_router(t, state)).await?);
     }
     let gw_t = gw_p.tracer("gateway");
-    let gateway = Gateway { client: TracedClient::new(http.clone(), gw_t.clone()), accounts: Arc::new(account_urls), next: Arc::new(AtomicUsize::new(0)) };
+    let gateway = Gateway {
+        client: TracedClient::new(http.clone(), gw_t.clone()),
+        accounts: Arc::new(account_urls),
+        next: Arc::new(AtomicUsize::new(0)),
+    };
     let gateway_url = serve(services::gateway_router(gw_t, gateway)).await?;
     info!(gateway = %gateway_url, rate = config.rate, ?faults, "demo workload running");
 

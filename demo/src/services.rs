@@ -58,12 +58,24 @@ impl Gateway {
 
 async fn gw_transfer(State(g): State<Gateway>, Path((from, amount)): Path<(u64, i64)>) -> Reply {
     let url = format!("{}/transfer/{from}/{amount}", g.account_url());
-    call(&g.client, g.client.client().post(url), "/transfer/{from}/{amount}", ACCOUNT_TIMEOUT).await
+    call(
+        &g.client,
+        g.client.client().post(url),
+        "/transfer/{from}/{amount}",
+        ACCOUNT_TIMEOUT,
+    )
+    .await
 }
 
 async fn gw_balance(State(g): State<Gateway>, Path(account): Path<u64>) -> Reply {
     let url = format!("{}/accounts/{account}", g.account_url());
-    call(&g.client, g.client.client().get(url), "/accounts/{account}", ACCOUNT_TIMEOUT).await
+    call(
+        &g.client,
+        g.client.client().get(url),
+        "/accounts/{account}",
+        ACCOUNT_TIMEOUT,
+    )
+    .await
 }
 
 pub(crate) fn gateway_router(tracer: Tracer, state: Gateway) -> Router {
@@ -111,7 +123,13 @@ async fn acct_transfer(State(a): State<Account>, Path((from, amount)): Path<(u64
         return Err(StatusCode::PAYMENT_REQUIRED);
     }
     let url = format!("{}/charge/{from}/{amount}", a.payment_url);
-    call(&a.client, a.client.client().post(url), "/charge/{account}/{amount}", PAYMENT_TIMEOUT).await
+    call(
+        &a.client,
+        a.client.client().post(url),
+        "/charge/{account}/{amount}",
+        PAYMENT_TIMEOUT,
+    )
+    .await
 }
 
 pub(crate) fn account_router(tracer: Tracer, state: Account) -> Router {
@@ -136,18 +154,33 @@ async fn pay_charge(State(p): State<Payment>, Path((account, amount)): Path<(u64
     // Fraud scoring: an internal step; with the timeout fault, one call in five takes
     // longer than the caller waits (and still completes here).
     let slow = p.faults.timeout && rand::rng().random_bool(0.2);
-    let mut check = p.tracer.span("fraud-check").kind(SpanKind::Internal).attribute("fraud.model", "gbm-v7").start();
+    let mut check = p
+        .tracer
+        .span("fraud-check")
+        .kind(SpanKind::Internal)
+        .attribute("fraud.model", "gbm-v7")
+        .start();
     check.set_attribute("fraud.slow_path", slow);
     let cx = check.context().clone();
-    async { tokio::time::sleep(if slow { ms(350, 500) } else { ms(2, 8) }).await }.with_context(cx).await;
+    async { tokio::time::sleep(if slow { ms(350, 500) } else { ms(2, 8) }).await }
+        .with_context(cx)
+        .await;
     check.end();
-    p.maria.debit(&p.tracer, account, amount, p.faults.db_lock_wait).await.map_err(fail)?;
-    p.mq.publish(&p.tracer, PaymentEvent { account, amount }).await.map_err(fail)?;
+    p.maria
+        .debit(&p.tracer, account, amount, p.faults.db_lock_wait)
+        .await
+        .map_err(fail)?;
+    p.mq.publish(&p.tracer, PaymentEvent { account, amount })
+        .await
+        .map_err(fail)?;
     Ok("charged".into())
 }
 
 pub(crate) fn payment_router(tracer: Tracer, state: Payment) -> Router {
-    Router::new().route("/charge/{account}/{amount}", post(pay_charge)).route_layer(HttpServerLayer::new(tracer)).with_state(state)
+    Router::new()
+        .route("/charge/{account}/{amount}", post(pay_charge))
+        .route_layer(HttpServerLayer::new(tracer))
+        .with_state(state)
 }
 
 // ---- ledger ----
@@ -163,7 +196,12 @@ pub(crate) struct Ledger {
 impl Ledger {
     pub(crate) async fn run(self) {
         let prefetch = if self.faults.queue_backlog { 1 } else { 20 };
-        let (tracer, pg, shards, backlog) = (self.tracer.clone(), self.pg.clone(), self.shards.clone(), self.faults.queue_backlog);
+        let (tracer, pg, shards, backlog) = (
+            self.tracer.clone(),
+            self.pg.clone(),
+            self.shards.clone(),
+            self.faults.queue_backlog,
+        );
         let handle = move |event: PaymentEvent| {
             let (tracer, pg, shards) = (tracer.clone(), pg.clone(), shards.clone());
             async move {
@@ -174,7 +212,15 @@ impl Ledger {
                 if let Err(e) = pg.record(&tracer, event.account, event.amount).await {
                     warn!(error = %e, "ledger insert failed");
                 }
-                if let Err(e) = shards.set(&tracer, event.account, &format!("ledger:last:{}", event.account), event.amount).await {
+                if let Err(e) = shards
+                    .set(
+                        &tracer,
+                        event.account,
+                        &format!("ledger:last:{}", event.account),
+                        event.amount,
+                    )
+                    .await
+                {
                     warn!(error = %e, "ledger cache update failed");
                 }
             }
@@ -189,7 +235,11 @@ impl Ledger {
 /// picked often, so the lock fault has something to hit.
 pub(crate) fn next_request(gateway: &str) -> (reqwest::Method, String) {
     let mut rng = rand::rng();
-    let account = if rng.random_bool(0.4) { rng.random_range(1..=HOT_ACCOUNTS) } else { rng.random_range(1..=ACCOUNTS) };
+    let account = if rng.random_bool(0.4) {
+        rng.random_range(1..=HOT_ACCOUNTS)
+    } else {
+        rng.random_range(1..=ACCOUNTS)
+    };
     if rng.random_bool(0.7) {
         let amount = rng.random_range(1..=200);
         (reqwest::Method::POST, format!("{gateway}/transfer/{account}/{amount}"))

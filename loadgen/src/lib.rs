@@ -204,13 +204,10 @@ fn now_ns() -> u64 {
 
 /// Runs the load and returns (and prints) the summary.
 pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
-    let endpoint = args
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| match args.protocol {
-            Protocol::Grpc => "http://127.0.0.1:4317".to_owned(),
-            Protocol::Http => "http://127.0.0.1:4318".to_owned(),
-        });
+    let endpoint = args.endpoint.clone().unwrap_or_else(|| match args.protocol {
+        Protocol::Grpc => "http://127.0.0.1:4317".to_owned(),
+        Protocol::Http => "http://127.0.0.1:4318".to_owned(),
+    });
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     anyhow::ensure!(args.duration > 0.0, "--duration must be positive");
     let config = WorkloadConfig {
@@ -266,15 +263,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
     for (index, sender) in senders.into_iter().enumerate() {
         let (pool, shared) = (Arc::clone(&pool), Arc::clone(&shared));
         let stride = args.connections;
-        workers.spawn(worker(
-            index,
-            stride,
-            sender,
-            pool,
-            shared,
-            deadline,
-            per_worker_rate,
-        ));
+        workers.spawn(worker(index, stride, sender, pool, shared, deadline, per_worker_rate));
     }
 
     // Progress once per second; the measured window starts after warm-up.
@@ -288,11 +277,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<Summary> {
     );
     let mut last_acked = 0u64;
     let mut last_tick = Instant::now();
-    let mut measured_start = if args.warmup <= 0.0 {
-        Some(started)
-    } else {
-        None
-    };
+    let mut measured_start = if args.warmup <= 0.0 { Some(started) } else { None };
     while !workers.is_empty() {
         tokio::select! {
             _ = ticker.tick() => {

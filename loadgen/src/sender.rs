@@ -29,10 +29,7 @@ pub enum Sender {
     /// OTLP/gRPC over one HTTP/2 connection.
     Grpc(tonic::client::Grpc<Channel>),
     /// OTLP/HTTP protobuf over one keep-alive connection.
-    Http {
-        client: reqwest::Client,
-        url: String,
-    },
+    Http { client: reqwest::Client, url: String },
 }
 
 impl Sender {
@@ -77,9 +74,7 @@ impl Sender {
                         rejected: rejected(response.get_ref()),
                     },
                     Err(status) => match status.code() {
-                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable => {
-                            Outcome::Throttled
-                        }
+                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable => Outcome::Throttled,
                         code => Outcome::Failed(format!("grpc {code:?}: {}", status.message())),
                     },
                 }
@@ -105,10 +100,7 @@ impl Sender {
                         Err(err) => Outcome::Failed(format!("undecodable response: {err}")),
                     },
                     429 | 503 => Outcome::Throttled,
-                    _ => Outcome::Failed(format!(
-                        "http {status}: {}",
-                        String::from_utf8_lossy(&answer)
-                    )),
+                    _ => Outcome::Failed(format!("http {status}: {}", String::from_utf8_lossy(&answer))),
                 }
             }
         }

@@ -13,9 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status, span, status,
-};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -81,14 +79,7 @@ enum Hop {
     Internal,
 }
 
-const HOPS: [Hop; 6] = [
-    Hop::Http,
-    Hop::Rpc,
-    Hop::Db,
-    Hop::Cache,
-    Hop::Mq,
-    Hop::Internal,
-];
+const HOPS: [Hop; 6] = [Hop::Http, Hop::Rpc, Hop::Db, Hop::Cache, Hop::Mq, Hop::Internal];
 
 /// One pre-encoded export request and where to patch it.
 #[derive(Debug, Clone)]
@@ -165,10 +156,7 @@ pub fn request(rng: &mut StdRng, spans_wanted: usize, start: u64) -> ExportTrace
     while total < spans_wanted {
         let n = rng.random_range(5..=50usize);
         for (service, host, span) in trace(rng, n, trace_start) {
-            match by_resource
-                .iter_mut()
-                .find(|(s, h, _)| *s == service && *h == host)
-            {
+            match by_resource.iter_mut().find(|(s, h, _)| *s == service && *h == host) {
                 Some((_, _, spans)) => spans.push(span),
                 None => by_resource.push((service, host, vec![span])),
             }
@@ -248,16 +236,10 @@ fn resource(service: &Service, host: u32) -> Resource {
             s("service.version", "2.14.1"),
             s("service.instance.id", format!("{}-{host}", service.name)),
             s("deployment.environment.name", "production"),
-            s(
-                "host.name",
-                format!("{}-{host}.{region}.internal", service.name),
-            ),
+            s("host.name", format!("{}-{host}.{region}.internal", service.name)),
             s(
                 "host.id",
-                format!(
-                    "i-{:012x}",
-                    (service.name.len() as u64) << 20 | u64::from(host)
-                ),
+                format!("i-{:012x}", (service.name.len() as u64) << 20 | u64::from(host)),
             ),
             s("os.type", "linux"),
             s("cloud.provider", provider),
@@ -302,12 +284,7 @@ fn trace(rng: &mut StdRng, n: usize, start: u64) -> Vec<(usize, u32, Span)> {
             } else {
                 *ps
             };
-            (
-                Some(p),
-                service,
-                ps_start + offset,
-                ps_start + offset + length,
-            )
+            (Some(p), service, ps_start + offset, ps_start + offset + length)
         };
         let hop = if index == 0 {
             Hop::Http
@@ -316,9 +293,7 @@ fn trace(rng: &mut StdRng, n: usize, start: u64) -> Vec<(usize, u32, Span)> {
         };
         let host = rng.random_range(0..SERVICES[service].hosts);
         let error = failing && (index == n - 1 || rng.random_bool(0.1));
-        let parent_span_id = parent
-            .map(|p| spans[p].2.span_id.clone())
-            .unwrap_or_default();
+        let parent_span_id = parent.map(|p| spans[p].2.span_id.clone()).unwrap_or_default();
         let span = make_span(
             rng,
             hop,
@@ -363,10 +338,7 @@ fn make_span(
                 ["handle", "process", "load", "store", "render"][rng.random_range(0..5)],
             ),
             3 => s("code.namespace", "shop::handlers"),
-            4 => s(
-                "user.tier",
-                ["free", "plus", "enterprise"][rng.random_range(0..3)],
-            ),
+            4 => s("user.tier", ["free", "plus", "enterprise"][rng.random_range(0..3)]),
             _ => s(
                 &format!("app.detail.{extra}"),
                 format!("value-{}", rng.random_range(0..1000)),
@@ -379,10 +351,7 @@ fn make_span(
         events.push(span::Event {
             time_unix_nano: start + (end - start) / 2,
             name: "cache.lookup".into(),
-            attributes: vec![s(
-                "cache.result",
-                if rng.random_bool(0.8) { "hit" } else { "miss" },
-            )],
+            attributes: vec![s("cache.result", if rng.random_bool(0.8) { "hit" } else { "miss" })],
             ..Default::default()
         });
     }
@@ -393,7 +362,10 @@ fn make_span(
             attributes: vec![
                 s("exception.type", "TimeoutError"),
                 s("exception.message", "deadline exceeded after 250ms"),
-                s("exception.stacktrace", "at shop::client::call (client.rs:88)\nat shop::handlers::process (handlers.rs:142)"),
+                s(
+                    "exception.stacktrace",
+                    "at shop::client::call (client.rs:88)\nat shop::handlers::process (handlers.rs:142)",
+                ),
             ],
             ..Default::default()
         });
@@ -420,19 +392,9 @@ fn make_span(
     }
 }
 
-fn hop_attributes(
-    rng: &mut StdRng,
-    hop: Hop,
-    root: bool,
-) -> (String, span::SpanKind, Vec<KeyValue>) {
+fn hop_attributes(rng: &mut StdRng, hop: Hop, root: bool) -> (String, span::SpanKind, Vec<KeyValue>) {
     use span::SpanKind as K;
-    let route = [
-        "/api/cart",
-        "/api/checkout",
-        "/api/products/{id}",
-        "/api/orders",
-        "/",
-    ][rng.random_range(0..5)];
+    let route = ["/api/cart", "/api/checkout", "/api/products/{id}", "/api/orders", "/"][rng.random_range(0..5)];
     match hop {
         Hop::Http if root => (
             format!("GET {route}"),
@@ -463,10 +425,7 @@ fn hop_attributes(
             K::Client,
             vec![
                 s("http.request.method", "POST"),
-                s(
-                    "server.address",
-                    format!("api-{}.internal", rng.random_range(0..4)),
-                ),
+                s("server.address", format!("api-{}.internal", rng.random_range(0..4))),
                 i("server.port", 8080),
                 s("url.full", format!("http://api.internal:8080{route}")),
                 i("http.response.status_code", 200),
@@ -479,10 +438,7 @@ fn hop_attributes(
                 s("rpc.system", "grpc"),
                 s("rpc.service", "shop.Inventory"),
                 s("rpc.method", "Reserve"),
-                s(
-                    "server.address",
-                    format!("inventory-{}", rng.random_range(0..3)),
-                ),
+                s("server.address", format!("inventory-{}", rng.random_range(0..3))),
                 i("server.port", 50051),
             ],
         ),
@@ -493,14 +449,8 @@ fn hop_attributes(
                 s("db.system.name", "postgresql"),
                 s("db.namespace", "orders"),
                 s("db.operation.name", "SELECT"),
-                s(
-                    "db.query.text",
-                    "SELECT id, total FROM orders WHERE customer_id = $1",
-                ),
-                s(
-                    "server.address",
-                    format!("pg-{}.db.internal", rng.random_range(0..2)),
-                ),
+                s("db.query.text", "SELECT id, total FROM orders WHERE customer_id = $1"),
+                s("server.address", format!("pg-{}.db.internal", rng.random_range(0..2))),
                 i("server.port", 5432),
             ],
         ),
@@ -510,10 +460,7 @@ fn hop_attributes(
             vec![
                 s("db.system.name", "redis"),
                 s("db.operation.name", "GET"),
-                s(
-                    "server.address",
-                    format!("redis-shard-{}", rng.random_range(0..4)),
-                ),
+                s("server.address", format!("redis-shard-{}", rng.random_range(0..4))),
                 i("server.port", 6379),
             ],
         ),
@@ -528,11 +475,7 @@ fn hop_attributes(
                 i("server.port", 5672),
             ],
         ),
-        Hop::Internal => (
-            "compute".into(),
-            K::Internal,
-            vec![s("component", "pricing")],
-        ),
+        Hop::Internal => ("compute".into(), K::Internal, vec![s("component", "pricing")]),
     }
 }
 
@@ -641,16 +584,9 @@ mod tests {
             let spans = all_spans(&request);
             assert_eq!(spans.len() as u64, body.spans);
             assert!(spans.len() >= 300);
-            assert!(
-                request.resource_spans.len() >= 4,
-                "several services and hosts"
-            );
+            assert!(request.resource_spans.len() >= 4, "several services and hosts");
             for span in &spans {
-                assert!(
-                    (8..=20).contains(&span.attributes.len()),
-                    "{}",
-                    span.attributes.len()
-                );
+                assert!((8..=20).contains(&span.attributes.len()), "{}", span.attributes.len());
             }
             let traces: HashSet<_> = spans.iter().map(|s| s.trace_id.clone()).collect();
             assert!(traces.len() >= 6);
@@ -666,8 +602,7 @@ mod tests {
             })
             .collect();
         assert!(
-            all.iter()
-                .any(|s| s.status.as_ref().is_some_and(|st| st.code == 2)),
+            all.iter().any(|s| s.status.as_ref().is_some_and(|st| st.code == 2)),
             "some errors"
         );
         assert!(all.iter().any(|s| !s.events.is_empty()), "some events");
@@ -706,16 +641,10 @@ mod tests {
                 o.end_time_unix_nano - o.start_time_unix_nano
             );
             for event in &x.events {
-                assert!(
-                    event.time_unix_nano >= x.start_time_unix_nano
-                        && event.time_unix_nano <= x.end_time_unix_nano
-                );
+                assert!(event.time_unix_nano >= x.start_time_unix_nano && event.time_unix_nano <= x.end_time_unix_nano);
             }
         }
-        assert_eq!(
-            sa.iter().map(|s| s.start_time_unix_nano).min().unwrap(),
-            now
-        );
+        assert_eq!(sa.iter().map(|s| s.start_time_unix_nano).min().unwrap(), now);
         let traces_a: HashSet<_> = sa.iter().map(|s| s.trace_id.clone()).collect();
         let traces_o: HashSet<_> = so.iter().map(|s| s.trace_id.clone()).collect();
         assert_eq!(traces_a.len(), traces_o.len());

@@ -110,10 +110,7 @@ mod tests {
     #[test]
     fn storage_errors_map_to_statuses_without_leaking_detail() {
         let e = ApiError::from(StorageError::InvalidQuery("bad tag".into()));
-        assert_eq!(
-            (e.status, e.message.as_str()),
-            (StatusCode::BAD_REQUEST, "bad tag")
-        );
+        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "bad tag"));
         let e = ApiError::from(StorageError::Retryable("conn refused 10.0.0.1".into()));
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.message.contains("10.0.0.1"));

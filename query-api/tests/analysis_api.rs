@@ -42,7 +42,11 @@ fn analysis_config() -> AnalysisConfig {
         sla,
         layers: LayersConfig {
             order: vec!["edge".into(), "business".into(), "data".into()],
-            rules: vec![rule("web", "edge"), rule("orders", "business"), rule("inventory", "data")],
+            rules: vec![
+                rule("web", "edge"),
+                rule("orders", "business"),
+                rule("inventory", "data"),
+            ],
         },
     }
 }
@@ -92,10 +96,35 @@ pub async fn check_store(app: &Router) {
     assert_eq!(a["culprit"]["self_time_us"], 100_000);
     let share = a["culprit"]["share"].as_f64().unwrap();
     assert!((share - 100.0 / 130.0).abs() < 1e-9);
-    let path: Vec<&str> = a["critical_path"].as_array().unwrap().iter().map(|i| i["operation"].as_str().unwrap()).collect();
-    assert_eq!(path, ["POST /order", "payments publish", "queue wait", "payments process", "INSERT invoices"]);
+    let path: Vec<&str> = a["critical_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        path,
+        [
+            "POST /order",
+            "payments publish",
+            "queue wait",
+            "payments process",
+            "INSERT invoices"
+        ]
+    );
     let first = &a["critical_path"][0];
-    for field in ["span_id", "service", "operation", "hop_kind", "peer", "host", "cloud_kind", "start_us", "duration_us", "self_time_us"] {
+    for field in [
+        "span_id",
+        "service",
+        "operation",
+        "hop_kind",
+        "peer",
+        "host",
+        "cloud_kind",
+        "start_us",
+        "duration_us",
+        "self_time_us",
+    ] {
         assert!(first.get(field).is_some(), "missing {field} in {first}");
     }
     assert_eq!(first["cloud_kind"], "public");
@@ -107,17 +136,38 @@ pub async fn check_store(app: &Router) {
     assert_eq!(a["culprit"]["operation"], "UPDATE accounts");
     assert_eq!(a["culprit"]["peer"], "ledger-db:5432");
     assert_eq!(a["errors"].as_array().unwrap().len(), 1);
-    assert_eq!(a["errors"][0]["span_id"], fixtures::span_id(fixtures::LOCK_CLIENT_SPAN).to_hex());
+    assert_eq!(
+        a["errors"][0]["span_id"],
+        fixtures::span_id(fixtures::LOCK_CLIENT_SPAN).to_hex()
+    );
     // Culprit among the hosted part only: the api's own spans.
     let a = ok(app, &format!("/api/v1/traces/{lock}/analysis?cloud_kind=hosted")).await;
     assert_eq!(a["culprit"]["service"], "api");
 
     // Middleware: the slow shard.
     let (from, to) = fixtures::REDIS_INCIDENT_US;
-    let m = ok(app, &format!("/api/v1/middleware?kind=cache&start={}&end={}&step=10000000", us(from), us(to))).await;
+    let m = ok(
+        app,
+        &format!(
+            "/api/v1/middleware?kind=cache&start={}&end={}&step=10000000",
+            us(from),
+            us(to)
+        ),
+    )
+    .await;
     let instances = m["instances"].as_array().unwrap();
-    let p99: Vec<(&str, u64)> = instances.iter().map(|i| (i["peer"].as_str().unwrap(), i["p99_us"].as_u64().unwrap())).collect();
-    assert_eq!(p99, [("redis-shard-1:6379", 1_000), ("redis-shard-2:6379", 40_000), ("redis-shard-3:6379", 1_000)]);
+    let p99: Vec<(&str, u64)> = instances
+        .iter()
+        .map(|i| (i["peer"].as_str().unwrap(), i["p99_us"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        p99,
+        [
+            ("redis-shard-1:6379", 1_000),
+            ("redis-shard-2:6379", 40_000),
+            ("redis-shard-3:6379", 1_000)
+        ]
+    );
     assert_eq!(instances[1]["system"], "redis");
     assert_eq!(instances[1]["count"], 10);
     assert_eq!(instances[1]["max_qps"], 1);
@@ -126,11 +176,24 @@ pub async fn check_store(app: &Router) {
         assert!(instances[1].get(key).is_some(), "{key}");
     }
     // Grouped by cloud kind: one private group; hosts with kind=host.
-    let m = ok(app, &format!("/api/v1/middleware?kind=cache&group_by=cloud_kind&{}", all_window())).await;
+    let m = ok(
+        app,
+        &format!("/api/v1/middleware?kind=cache&group_by=cloud_kind&{}", all_window()),
+    )
+    .await;
     assert_eq!(m["instances"][0]["peer"], "private");
     assert_eq!(m["instances"][0]["count"], 60);
-    let h = ok(app, &format!("/api/v1/middleware?kind=host&{}&cloud_kind=public", all_window())).await;
-    let hosts: Vec<&str> = h["instances"].as_array().unwrap().iter().map(|i| i["peer"].as_str().unwrap()).collect();
+    let h = ok(
+        app,
+        &format!("/api/v1/middleware?kind=host&{}&cloud_kind=public", all_window()),
+    )
+    .await;
+    let hosts: Vec<&str> = h["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["peer"].as_str().unwrap())
+        .collect();
     assert_eq!(hosts, ["vm-billing-1", "vm-orders-1", "vm-web-1"]);
 
     // Blame: the slow shard, against the baseline minute and without one.
@@ -152,20 +215,56 @@ pub async fn check_store(app: &Router) {
     assert_eq!(b["nodes"][0]["peer"], "redis-shard-2:6379");
     assert_eq!(b["nodes"][0]["share"], 1.0);
     assert_eq!(b["nodes"][0]["example_trace_ids"].as_array().unwrap().len(), 3);
-    let b = ok(app, &format!("/api/v1/blame?service=cart&operation=GET%20/cart&start={}&end={}", us(from), us(to))).await;
+    let b = ok(
+        app,
+        &format!(
+            "/api/v1/blame?service=cart&operation=GET%20/cart&start={}&end={}",
+            us(from),
+            us(to)
+        ),
+    )
+    .await;
     assert_eq!(b["mode"], "p99");
     assert_eq!(b["nodes"][0]["peer"], "redis-shard-2:6379");
 
     // SLA: cart is level A (p99 ≤ 10 ms) and misses it; the others default to D.
     let s = ok(app, &format!("/api/v1/sla?{}", all_window())).await;
-    let cart = s["interfaces"].as_array().unwrap().iter().find(|i| i["service"] == "cart").unwrap();
+    let cart = s["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["service"] == "cart")
+        .unwrap();
     assert_eq!(cart["level"], "A");
     assert_eq!(cart["status"], "missed");
     assert_eq!(cart["p99_us"], 42_000);
-    assert!(cart["reasons"][0].as_str().unwrap().starts_with("p99 42.000 ms > 10 ms"), "{cart}");
-    let api = s["interfaces"].as_array().unwrap().iter().find(|i| i["service"] == "api").unwrap();
-    assert_eq!((api["level"].as_str(), api["fail_count"].as_u64(), api["status"].as_str()), (Some("D"), Some(1), Some("missed")));
-    let svc = s["services"].as_array().unwrap().iter().find(|x| x["service"] == "cart").unwrap();
+    assert!(
+        cart["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("p99 42.000 ms > 10 ms"),
+        "{cart}"
+    );
+    let api = s["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["service"] == "api")
+        .unwrap();
+    assert_eq!(
+        (
+            api["level"].as_str(),
+            api["fail_count"].as_u64(),
+            api["status"].as_str()
+        ),
+        (Some("D"), Some(1), Some("missed"))
+    );
+    let svc = s["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["service"] == "cart")
+        .unwrap();
     assert_eq!((svc["interfaces"].as_u64(), svc["missed"].as_u64()), (Some(1), Some(1)));
 
     // Exceptions.
@@ -174,21 +273,53 @@ pub async fn check_store(app: &Router) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["service"].as_str().unwrap(), g["exception_type"].as_str().unwrap(), g["count"].as_u64().unwrap()))
+        .map(|g| {
+            (
+                g["service"].as_str().unwrap(),
+                g["exception_type"].as_str().unwrap(),
+                g["count"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(groups, [("api", "TimeoutError", 1), ("orders", "StockError", 1)]);
-    assert_eq!(e["exceptions"][1]["example_trace_ids"][0], fixtures::trace_id(fixtures::LAYER_TRACE).to_hex());
+    assert_eq!(
+        e["exceptions"][1]["example_trace_ids"][0],
+        fixtures::trace_id(fixtures::LAYER_TRACE).to_hex()
+    );
 
     // Dependencies and layer violations.
     let d = ok(app, &format!("/api/v1/dependencies?{}", all_window())).await;
-    let ledger_db = d["edges"].as_array().unwrap().iter().find(|x| x["to"] == "ledger-db:5432").unwrap();
-    assert_eq!((ledger_db["to_kind"].as_str(), ledger_db["hop_kind"].as_str(), ledger_db["p99_us"].as_u64()), (Some("middleware"), Some("db"), Some(2_530_000)));
-    let api_ledger = d["edges"].as_array().unwrap().iter().find(|x| x["from"] == "api" && x["to"] == "ledger").unwrap();
-    assert_eq!((api_ledger["error_count"].as_u64(), api_ledger["p95_us"].as_u64()), (Some(1), Some(1_000_000)));
+    let ledger_db = d["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["to"] == "ledger-db:5432")
+        .unwrap();
+    assert_eq!(
+        (
+            ledger_db["to_kind"].as_str(),
+            ledger_db["hop_kind"].as_str(),
+            ledger_db["p99_us"].as_u64()
+        ),
+        (Some("middleware"), Some("db"), Some(2_530_000))
+    );
+    let api_ledger = d["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["from"] == "api" && x["to"] == "ledger")
+        .unwrap();
+    assert_eq!(
+        (api_ledger["error_count"].as_u64(), api_ledger["p95_us"].as_u64()),
+        (Some(1), Some(1_000_000))
+    );
     let violations = d["violations"].as_array().unwrap();
     assert_eq!(violations.len(), 2, "{violations:?}");
     assert_eq!(violations[0]["kind"], "upward_call");
-    assert_eq!((violations[0]["from"].as_str(), violations[0]["to"].as_str()), (Some("inventory"), Some("orders")));
+    assert_eq!(
+        (violations[0]["from"].as_str(), violations[0]["to"].as_str()),
+        (Some("inventory"), Some("orders"))
+    );
     assert_eq!(violations[1]["kind"], "cycle");
     assert_eq!(violations[1]["services"], serde_json::json!(["inventory", "orders"]));
     // The called (child) span decides the cloud filter of service edges.
@@ -215,7 +346,10 @@ async fn bad_parameters_are_named() {
     let w = all_window();
     let cases = [
         ("/api/v1/traces/xyz/analysis".to_owned(), "traceID"),
-        ("/api/v1/traces/00000000000000000000000000000000/analysis".to_owned(), "traceID"),
+        (
+            "/api/v1/traces/00000000000000000000000000000000/analysis".to_owned(),
+            "traceID",
+        ),
         (format!("/api/v1/middleware?kind=queue&{w}"), "kind"),
         (format!("/api/v1/middleware?{w}"), "kind"),
         (format!("/api/v1/middleware?kind=db&{w}&group_by=rack"), "group_by"),
@@ -226,7 +360,10 @@ async fn bad_parameters_are_named() {
         (format!("/api/v1/exceptions?start=abc&end={}", us(1)), "start"),
         (format!("/api/v1/dependencies?{w}&cloud_kind=moon"), "cloud_kind"),
         (format!("/api/v1/blame?operation=x&{w}"), "service"),
-        (format!("/api/v1/blame?service=cart&operation=x&{w}&baseline_start=1"), "baseline_end"),
+        (
+            format!("/api/v1/blame?service=cart&operation=x&{w}&baseline_start=1"),
+            "baseline_end",
+        ),
         (format!("/api/v1/mismatches?{w}&limit=0"), "limit"),
     ];
     for (uri, param) in cases {

@@ -8,8 +8,7 @@ use axum::http::StatusCode;
 use common::*;
 use serde_json::{Value, json};
 
-const WINDOW: &str =
-    "query.start_time_min=2023-11-14T22:00:00Z&query.start_time_max=2023-11-14T23:00:00Z";
+const WINDOW: &str = "query.start_time_min=2023-11-14T22:00:00Z&query.start_time_max=2023-11-14T23:00:00Z";
 
 fn spans(json: &Value) -> Vec<&Value> {
     json["result"]["resourceSpans"]
@@ -22,10 +21,7 @@ fn spans(json: &Value) -> Vec<&Value> {
 }
 
 fn trace_ids(json: &Value) -> Vec<&str> {
-    let mut ids: Vec<&str> = spans(json)
-        .iter()
-        .map(|s| s["traceId"].as_str().unwrap())
-        .collect();
+    let mut ids: Vec<&str> = spans(json).iter().map(|s| s["traceId"].as_str().unwrap()).collect();
     ids.dedup();
     ids
 }
@@ -43,10 +39,7 @@ async fn services_and_operations() {
     let res = get(&app, "/api/v3/services").await;
     assert_eq!(
         (res.status, res.json),
-        (
-            StatusCode::OK,
-            json!({"services": ["checkout", "frontend"]})
-        )
+        (StatusCode::OK, json!({"services": ["checkout", "frontend"]}))
     );
     let res = get(&app, "/api/v3/operations?service=frontend&span_kind=client").await;
     assert_eq!(
@@ -69,12 +62,9 @@ async fn services_and_operations() {
             .contains("'service'")
     );
     assert!(
-        v3_error(
-            "/api/v3/operations?service=x&span_kind=odd",
-            StatusCode::BAD_REQUEST
-        )
-        .await
-        .contains("span_kind")
+        v3_error("/api/v3/operations?service=x&span_kind=odd", StatusCode::BAD_REQUEST)
+            .await
+            .contains("span_kind")
     );
 }
 
@@ -89,10 +79,7 @@ async fn trace_by_id_is_otlp_json() {
         frontend["resource"]["attributes"][0],
         json!({"key": "service.name", "value": {"stringValue": "frontend"}})
     );
-    assert_eq!(
-        frontend["scopeSpans"][0]["scope"]["name"],
-        "io.opentelemetry.http"
-    );
+    assert_eq!(frontend["scopeSpans"][0]["scope"]["name"], "io.opentelemetry.http");
     let root = &frontend["scopeSpans"][0]["spans"][0];
     assert_eq!(root["traceId"], TRACE_A);
     assert_eq!(root["spanId"], ROOT);
@@ -109,19 +96,12 @@ async fn trace_by_id_is_otlp_json() {
     assert_eq!(root["links"][0]["traceId"], TRACE_B);
     let redis = &frontend["scopeSpans"][0]["spans"][1];
     assert_eq!(redis["parentSpanId"], ROOT);
-    assert_eq!(
-        resource_spans[1]["scopeSpans"][0]["spans"][0]["spanId"],
-        PAY
-    );
+    assert_eq!(resource_spans[1]["scopeSpans"][0]["spans"][0]["spanId"], PAY);
 }
 
 #[tokio::test]
 async fn trace_by_id_errors() {
-    let msg = v3_error(
-        "/api/v3/traces/00000000000000000000000000000abc",
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let msg = v3_error("/api/v3/traces/00000000000000000000000000000abc", StatusCode::NOT_FOUND).await;
     assert_eq!(msg, "trace not found");
     let msg = v3_error("/api/v3/traces/zzz", StatusCode::BAD_REQUEST).await;
     assert!(msg.starts_with("malformed parameter trace_id"), "{msg}");
@@ -135,16 +115,10 @@ async fn find_traces_with_each_parameter() {
         async move {
             let res = get(&app, &format!("/api/v3/traces?{WINDOW}&{query}")).await;
             assert_eq!(res.status, StatusCode::OK, "{query}: {}", res.json);
-            trace_ids(&res.json)
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
+            trace_ids(&res.json).into_iter().map(str::to_owned).collect::<Vec<_>>()
         }
     };
-    assert_eq!(
-        find("query.service_name=frontend".into()).await,
-        [TRACE_B, TRACE_A]
-    );
+    assert_eq!(find("query.service_name=frontend".into()).await, [TRACE_B, TRACE_A]);
     assert_eq!(find("query.serviceName=checkout".into()).await, [TRACE_A]);
     assert_eq!(
         find("query.service_name=frontend&query.operation_name=GET%20%2Fhealth".into()).await,
@@ -163,11 +137,7 @@ async fn find_traces_with_each_parameter() {
         [TRACE_B]
     );
     assert_eq!(
-        find(
-            "query.service_name=frontend&query.attributes=%7B%22db.system%22%3A%22redis%22%7D"
-                .into()
-        )
-        .await,
+        find("query.service_name=frontend&query.attributes=%7B%22db.system%22%3A%22redis%22%7D".into()).await,
         [TRACE_A]
     );
     assert_eq!(
@@ -185,11 +155,7 @@ async fn find_traces_with_each_parameter() {
         (StatusCode::OK, json!({"result": {"resourceSpans": []}}))
     );
     // A trace's spans are all returned, not only the matching one.
-    let res = get(
-        &app,
-        &format!("/api/v3/traces?{WINDOW}&query.service_name=checkout"),
-    )
-    .await;
+    let res = get(&app, &format!("/api/v3/traces?{WINDOW}&query.service_name=checkout")).await;
     assert_eq!(spans(&res.json).len(), 3);
 }
 
@@ -197,19 +163,13 @@ async fn find_traces_with_each_parameter() {
 async fn find_traces_errors() {
     let bad = StatusCode::BAD_REQUEST;
     let msg = v3_error("/api/v3/traces?query.service_name=frontend", bad).await;
-    assert_eq!(
-        msg,
-        "query.start_time_min and query.start_time_max are required"
-    );
+    assert_eq!(msg, "query.start_time_min and query.start_time_max are required");
     let msg = v3_error(
         "/api/v3/traces?query.start_time_min=yesterday&query.start_time_max=2023-11-14T23:00:00Z",
         bad,
     )
     .await;
-    assert!(
-        msg.starts_with("malformed parameter query.start_time_min"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("malformed parameter query.start_time_min"), "{msg}");
     for (name, value) in [
         ("query.duration_min", "10"),
         ("query.durationMax", "1d"),

@@ -27,10 +27,7 @@ async fn search(query: &str) -> Vec<String> {
     let res = get(&app, &format!("/api/traces?{query}")).await;
     assert_eq!(res.status, StatusCode::OK, "{query}: {}", res.json);
     assert_eq!(res.json["errors"], Value::Null);
-    trace_ids(&res.json)
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
+    trace_ids(&res.json).into_iter().map(str::to_owned).collect()
 }
 
 async fn bad_request(uri: &str) -> String {
@@ -57,10 +54,7 @@ async fn services_envelope() {
 async fn service_operations_are_distinct_names() {
     let app = app().await;
     let res = get(&app, "/api/services/frontend/operations").await;
-    assert_eq!(
-        res.json["data"],
-        json!(["GET /checkout", "GET /health", "redis GET"])
-    );
+    assert_eq!(res.json["data"], json!(["GET /checkout", "GET /health", "redis GET"]));
     assert_eq!(res.json["total"], 3);
     let res = get(&app, "/api/services/nobody/operations").await;
     assert_eq!(
@@ -83,14 +77,8 @@ async fn operations_with_span_kinds() {
     );
     assert_eq!(res.json["total"], 3);
     let res = get(&app, "/api/operations?service=frontend&spanKind=client").await;
-    assert_eq!(
-        res.json["data"],
-        json!([{"name": "redis GET", "spanKind": "client"}])
-    );
-    assert_eq!(
-        bad_request("/api/operations").await,
-        "parameter 'service' is required"
-    );
+    assert_eq!(res.json["data"], json!([{"name": "redis GET", "spanKind": "client"}]));
+    assert_eq!(bad_request("/api/operations").await, "parameter 'service' is required");
     assert!(
         bad_request("/api/operations?service=frontend&spanKind=up")
             .await
@@ -102,10 +90,7 @@ async fn operations_with_span_kinds() {
 async fn trace_by_id_has_jaeger_shape() {
     let res = get(&app().await, &format!("/api/traces/{TRACE_A}")).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.json);
-    assert_eq!(
-        (&res.json["total"], &res.json["errors"]),
-        (&json!(1), &Value::Null)
-    );
+    assert_eq!((&res.json["total"], &res.json["errors"]), (&json!(1), &Value::Null));
     let trace = &res.json["data"][0];
     assert_eq!(trace["traceID"], TRACE_A);
     assert_eq!(trace["warnings"], Value::Null);
@@ -164,12 +149,8 @@ async fn trace_by_id_has_jaeger_shape() {
     );
     let tags = redis["tags"].as_array().unwrap();
     assert!(tags.contains(&json!({"key": "span.kind", "type": "string", "value": "client"})));
-    assert!(
-        tags.contains(&json!({"key": "hopscope.hop_kind", "type": "string", "value": "cache"}))
-    );
-    assert!(tags.contains(
-        &json!({"key": "hopscope.peer", "type": "string", "value": "redis-shard-2:6379"})
-    ));
+    assert!(tags.contains(&json!({"key": "hopscope.hop_kind", "type": "string", "value": "cache"})));
+    assert!(tags.contains(&json!({"key": "hopscope.peer", "type": "string", "value": "redis-shard-2:6379"})));
     assert!(
         !tags
             .iter()
@@ -204,11 +185,7 @@ async fn trace_not_found_and_bad_id() {
         res.json,
         json!({"data": null, "total": 0, "limit": 0, "offset": 0, "errors": [{"code": 404, "msg": "trace not found"}]})
     );
-    assert!(
-        bad_request("/api/traces/not-hex")
-            .await
-            .contains("'traceID'")
-    );
+    assert!(bad_request("/api/traces/not-hex").await.contains("'traceID'"));
     assert!(
         bad_request(&format!("/api/traces/{TRACE_A}00"))
             .await
@@ -220,98 +197,61 @@ async fn trace_not_found_and_bad_id() {
 async fn search_by_service_and_operation() {
     assert_eq!(search("service=frontend").await, [TRACE_B, TRACE_A]);
     assert_eq!(search("service=checkout").await, [TRACE_A]);
-    assert_eq!(
-        search("service=frontend&operation=GET%20%2Fhealth").await,
-        [TRACE_B]
-    );
-    assert_eq!(
-        search("service=frontend&operation=nope").await,
-        Vec::<String>::new()
-    );
+    assert_eq!(search("service=frontend&operation=GET%20%2Fhealth").await, [TRACE_B]);
+    assert_eq!(search("service=frontend&operation=nope").await, Vec::<String>::new());
     assert_eq!(search("service=frontend&limit=1").await, [TRACE_B]);
     let res = get(&app().await, "/api/traces?service=frontend").await;
     assert_eq!(res.json["total"], 2);
-    assert_eq!(
-        res.json["data"][0]["spans"][0]["operationName"],
-        "GET /health"
-    );
+    assert_eq!(res.json["data"][0]["spans"][0]["operationName"], "GET /health");
 }
 
 #[tokio::test]
 async fn search_by_tags_in_every_form() {
     let json_tags = "tags=%7B%22http.response.status_code%22%3A%22500%22%7D";
-    assert_eq!(
-        search(&format!("service=frontend&{json_tags}")).await,
-        [TRACE_A]
-    );
+    assert_eq!(search(&format!("service=frontend&{json_tags}")).await, [TRACE_A]);
     assert_eq!(
         search("service=frontend&tags=%7B%22http.response.status_code%22%3A200%7D").await,
         [TRACE_B]
     );
-    assert_eq!(
-        search("service=frontend&tags=error%3Dtrue").await,
-        [TRACE_A]
-    );
+    assert_eq!(search("service=frontend&tags=error%3Dtrue").await, [TRACE_A]);
     assert_eq!(
         search("service=frontend&tags=%7B%22error%22%3A%22true%22%7D").await,
         [TRACE_A]
     );
     assert_eq!(
-        search("service=frontend&tags=server.address%3D%22redis-shard-2%22%20db.system%3Dredis")
-            .await,
+        search("service=frontend&tags=server.address%3D%22redis-shard-2%22%20db.system%3Dredis").await,
         [TRACE_A]
     );
     assert_eq!(
         search("service=frontend&tags=http.request.method%3DGET%20db.system%3Dredis").await,
         Vec::<String>::new()
     );
-    assert_eq!(
-        search("service=frontend&tag=db.system:redis").await,
-        [TRACE_A]
-    );
+    assert_eq!(search("service=frontend&tag=db.system:redis").await, [TRACE_A]);
     assert_eq!(
         search("service=frontend&tag=http.response.status_code:200").await,
         [TRACE_B]
     );
     // All filters must hold for one span: checkout's span has no error.
-    assert_eq!(
-        search("service=checkout&tags=error%3Dtrue").await,
-        Vec::<String>::new()
-    );
+    assert_eq!(search("service=checkout&tags=error%3Dtrue").await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn search_by_durations_and_time() {
-    assert_eq!(
-        search("service=frontend&minDuration=100ms").await,
-        [TRACE_A]
-    );
+    assert_eq!(search("service=frontend&minDuration=100ms").await, [TRACE_A]);
     assert_eq!(
         search("service=frontend&minDuration=0.1s&maxDuration=2m").await,
         [TRACE_A]
     );
     assert_eq!(search("service=frontend&maxDuration=1ms").await, [TRACE_B]);
-    assert_eq!(
-        search("service=frontend&maxDuration=1000us").await,
-        [TRACE_B]
-    );
+    assert_eq!(search("service=frontend&maxDuration=1000us").await, [TRACE_B]);
     assert_eq!(
         search("service=frontend&minDuration=2000%C2%B5s&maxDuration=2ms").await,
         [TRACE_A]
     );
-    assert_eq!(
-        search("service=frontend&minDuration=1h").await,
-        Vec::<String>::new()
-    );
+    assert_eq!(search("service=frontend&minDuration=1h").await, Vec::<String>::new());
     let half = (T0 + 500 * MS) / 1_000;
-    assert_eq!(
-        search(&format!("service=frontend&start={half}")).await,
-        [TRACE_B]
-    );
-    assert_eq!(
-        search(&format!("service=frontend&end={half}")).await,
-        [TRACE_A]
-    );
+    assert_eq!(search(&format!("service=frontend&start={half}")).await, [TRACE_B]);
+    assert_eq!(search(&format!("service=frontend&end={half}")).await, [TRACE_A]);
     assert_eq!(
         search(&format!("service=frontend&start={}&end={half}", T0 / 1_000)).await,
         [TRACE_A]
@@ -329,11 +269,7 @@ async fn search_by_durations_and_time() {
 
 #[tokio::test]
 async fn search_by_trace_ids_reports_missing_ones() {
-    let res = get(
-        &app().await,
-        &format!("/api/traces?traceID={TRACE_A}&traceID=abc"),
-    )
-    .await;
+    let res = get(&app().await, &format!("/api/traces?traceID={TRACE_A}&traceID=abc")).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(trace_ids(&res.json), [TRACE_A]);
     assert_eq!(res.json["data"][0]["spans"].as_array().unwrap().len(), 3);
@@ -349,10 +285,7 @@ async fn search_by_trace_ids_reports_missing_ones() {
 
 #[tokio::test]
 async fn search_errors_name_the_parameter() {
-    assert_eq!(
-        bad_request("/api/traces").await,
-        "parameter 'service' is required"
-    );
+    assert_eq!(bad_request("/api/traces").await, "parameter 'service' is required");
     assert_eq!(
         bad_request("/api/traces?operation=x").await,
         "parameter 'service' is required"
@@ -379,22 +312,14 @@ async fn search_errors_name_the_parameter() {
 async fn dependencies_in_milliseconds() {
     let app = app().await;
     let end_ms = T0 / 1_000_000 + 10_000;
-    let res = get(
-        &app,
-        &format!("/api/dependencies?endTs={end_ms}&lookback=60000"),
-    )
-    .await;
+    let res = get(&app, &format!("/api/dependencies?endTs={end_ms}&lookback=60000")).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(
         res.json,
         json!({"data": [{"parent": "frontend", "child": "checkout", "callCount": 1}],
                "total": 1, "limit": 0, "offset": 0, "errors": null})
     );
-    let res = get(
-        &app,
-        &format!("/api/dependencies?endTs={end_ms}&lookback=1000"),
-    )
-    .await;
+    let res = get(&app, &format!("/api/dependencies?endTs={end_ms}&lookback=1000")).await;
     assert_eq!(res.json["data"], json!([]));
     let res = get(
         &app,
@@ -402,11 +327,7 @@ async fn dependencies_in_milliseconds() {
     )
     .await;
     assert_eq!(res.json["data"], json!([]));
-    assert!(
-        bad_request("/api/dependencies?endTs=soon")
-            .await
-            .contains("'endTs'")
-    );
+    assert!(bad_request("/api/dependencies?endTs=soon").await.contains("'endTs'"));
     assert!(
         bad_request("/api/dependencies?lookback=1h")
             .await
@@ -431,10 +352,7 @@ async fn queries_reach_the_store_converted() {
     get(&app, "/api/traces?service=web").await;
     let queries = recorder.trace_queries.lock().unwrap().clone();
     assert_eq!(queries[0].limit, 10);
-    assert_eq!(
-        (queries[0].start_ns, queries[0].end_ns),
-        (Some(5_000), Some(9_000))
-    );
+    assert_eq!((queries[0].start_ns, queries[0].end_ns), (Some(5_000), Some(9_000)));
     assert_eq!(queries[0].min_duration_ns, Some(1_000));
     assert_eq!(
         queries[0].tags,
@@ -485,10 +403,7 @@ async fn storage_failures_map_to_statuses() {
         assert_eq!(res.status, status);
         assert_eq!(res.json["errors"][0]["code"], status.as_u16());
         let msg = res.json["errors"][0]["msg"].as_str().unwrap();
-        assert!(
-            !msg.contains("10.1.2.3") && !msg.contains("spans_v2"),
-            "{msg}"
-        );
+        assert!(!msg.contains("10.1.2.3") && !msg.contains("spans_v2"), "{msg}");
         if status == StatusCode::SERVICE_UNAVAILABLE {
             assert_eq!(res.headers["retry-after"], "1");
         }

@@ -65,8 +65,18 @@ pub const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// `db.system` values that are caches rather than databases.
 const CACHE_SYSTEMS: &[&str] = &[
-    "redis", "memcached", "valkey", "keydb", "dragonfly", "hazelcast", "coherence", "geode",
-    "infinispan", "ignite", "ehcache", "caffeine",
+    "redis",
+    "memcached",
+    "valkey",
+    "keydb",
+    "dragonfly",
+    "hazelcast",
+    "coherence",
+    "geode",
+    "infinispan",
+    "ignite",
+    "ehcache",
+    "caffeine",
 ];
 
 /// The resource's `service.name`, or [`UNKNOWN_SERVICE`].
@@ -129,8 +139,9 @@ pub fn peer<A: AttrLookup + ?Sized>(kind: SpanKind, hop: HopKind, attrs: &A) -> 
         HopKind::Mq => first_str(attrs, &["messaging.destination.name", "messaging.destination"])
             .map(str::to_owned)
             .or_else(|| address(attrs)),
-        HopKind::Db | HopKind::Cache => address(attrs)
-            .or_else(|| first_str(attrs, &["db.namespace", "db.name"]).map(str::to_owned)),
+        HopKind::Db | HopKind::Cache => {
+            address(attrs).or_else(|| first_str(attrs, &["db.namespace", "db.name"]).map(str::to_owned))
+        }
         HopKind::Http | HopKind::Rpc | HopKind::Internal => address(attrs),
     }
 }
@@ -199,8 +210,18 @@ pub const CLOUD_KIND_ATTR: &str = "hopscope.cloud.kind";
 
 /// `cloud.provider` values that are public clouds (OpenTelemetry semantic conventions).
 pub const PUBLIC_PROVIDERS: &[&str] = &[
-    "alibaba_cloud", "aws", "azure", "gcp", "heroku", "ibm_cloud", "oracle_cloud", "tencent_cloud",
-    "hetzner", "digitalocean", "linode", "ovh",
+    "alibaba_cloud",
+    "aws",
+    "azure",
+    "gcp",
+    "heroku",
+    "ibm_cloud",
+    "oracle_cloud",
+    "tencent_cloud",
+    "hetzner",
+    "digitalocean",
+    "linode",
+    "ovh",
 ];
 
 /// Where a span's host runs.
@@ -260,7 +281,11 @@ pub fn cloud(resource_attrs: &[KeyValue]) -> CloudTags {
     let provider = find_str(resource_attrs, "cloud.provider").filter(|p| !p.is_empty());
     let kind = find_str(resource_attrs, CLOUD_KIND_ATTR)
         .and_then(CloudKind::parse)
-        .or_else(|| provider.filter(|p| PUBLIC_PROVIDERS.contains(&p.to_ascii_lowercase().as_str())).map(|_| CloudKind::Public))
+        .or_else(|| {
+            provider
+                .filter(|p| PUBLIC_PROVIDERS.contains(&p.to_ascii_lowercase().as_str()))
+                .map(|_| CloudKind::Public)
+        })
         .unwrap_or_default();
     CloudTags {
         kind,
@@ -275,7 +300,8 @@ fn has<A: AttrLookup + ?Sized>(attrs: &A, key: &str) -> bool {
 }
 
 fn first_str<'a, A: AttrLookup + ?Sized>(attrs: &'a A, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|key| look_up_str(attrs, key).filter(|v| !v.is_empty()))
+    keys.iter()
+        .find_map(|key| look_up_str(attrs, key).filter(|v| !v.is_empty()))
 }
 
 #[cfg(test)]
@@ -299,9 +325,16 @@ mod tests {
 
     #[test]
     fn redis_is_a_cache_with_shard_peer() {
-        let attrs = [s("db.system.name", "redis"), s("server.address", "redis-shard-2"), i("server.port", 6379)];
+        let attrs = [
+            s("db.system.name", "redis"),
+            s("server.address", "redis-shard-2"),
+            i("server.port", 6379),
+        ];
         assert_eq!(hop_kind(&attrs), HopKind::Cache);
-        assert_eq!(peer(SpanKind::Client, HopKind::Cache, &attrs).as_deref(), Some("redis-shard-2:6379"));
+        assert_eq!(
+            peer(SpanKind::Client, HopKind::Cache, &attrs).as_deref(),
+            Some("redis-shard-2:6379")
+        );
     }
 
     #[test]
@@ -320,34 +353,65 @@ mod tests {
 
     #[test]
     fn messaging_peer_is_the_destination() {
-        let attrs = [s("messaging.system", "rabbitmq"), s("messaging.destination.name", "payments"), s("server.address", "mq1")];
+        let attrs = [
+            s("messaging.system", "rabbitmq"),
+            s("messaging.destination.name", "payments"),
+            s("server.address", "mq1"),
+        ];
         assert_eq!(hop_kind(&attrs), HopKind::Mq);
-        assert_eq!(peer(SpanKind::Producer, HopKind::Mq, &attrs).as_deref(), Some("payments"));
-        assert_eq!(peer(SpanKind::Consumer, HopKind::Mq, &attrs).as_deref(), Some("payments"));
+        assert_eq!(
+            peer(SpanKind::Producer, HopKind::Mq, &attrs).as_deref(),
+            Some("payments")
+        );
+        assert_eq!(
+            peer(SpanKind::Consumer, HopKind::Mq, &attrs).as_deref(),
+            Some("payments")
+        );
     }
 
     #[test]
     fn rpc_beats_http_and_server_spans_have_no_peer() {
-        let attrs = [s("rpc.system", "grpc"), s("http.request.method", "POST"), s("server.address", "acct"), i("server.port", 50051)];
+        let attrs = [
+            s("rpc.system", "grpc"),
+            s("http.request.method", "POST"),
+            s("server.address", "acct"),
+            i("server.port", 50051),
+        ];
         assert_eq!(hop_kind(&attrs), HopKind::Rpc);
         assert_eq!(peer(SpanKind::Server, HopKind::Rpc, &attrs), None);
-        assert_eq!(peer(SpanKind::Client, HopKind::Rpc, &attrs).as_deref(), Some("acct:50051"));
+        assert_eq!(
+            peer(SpanKind::Client, HopKind::Rpc, &attrs).as_deref(),
+            Some("acct:50051")
+        );
     }
 
     #[test]
     fn http_client_peer_from_url() {
-        let attrs = [s("http.method", "GET"), s("http.url", "https://user:pw@api.example:8443/v1/x?q=1")];
+        let attrs = [
+            s("http.method", "GET"),
+            s("http.url", "https://user:pw@api.example:8443/v1/x?q=1"),
+        ];
         assert_eq!(hop_kind(&attrs), HopKind::Http);
-        assert_eq!(peer(SpanKind::Client, HopKind::Http, &attrs).as_deref(), Some("api.example:8443"));
+        assert_eq!(
+            peer(SpanKind::Client, HopKind::Http, &attrs).as_deref(),
+            Some("api.example:8443")
+        );
     }
 
     #[test]
     fn cloud_kind_from_attribute_or_public_provider() {
-        let explicit = cloud(&[s(CLOUD_KIND_ATTR, "hosted"), s("cloud.provider", "equinix"), s("cloud.region", "fra")]);
+        let explicit = cloud(&[
+            s(CLOUD_KIND_ATTR, "hosted"),
+            s("cloud.provider", "equinix"),
+            s("cloud.region", "fra"),
+        ]);
         assert_eq!(explicit.kind, CloudKind::Hosted);
         assert_eq!(explicit.provider.as_deref(), Some("equinix"));
         assert_eq!(explicit.region.as_deref(), Some("fra"));
-        assert_eq!(cloud(&[s("cloud.provider", "aws"), s("cloud.availability_zone", "eu-west-1a")]).kind, CloudKind::Public);
+        assert_eq!(
+            cloud(&[s("cloud.provider", "aws"), s("cloud.availability_zone", "eu-west-1a")]).kind,
+            CloudKind::Public
+        );
         assert_eq!(cloud(&[s("cloud.provider", "equinix")]).kind, CloudKind::Unknown);
         assert_eq!(cloud(&[]), CloudTags::default());
     }
@@ -357,7 +421,10 @@ mod tests {
         assert_eq!(service_name(&[]), UNKNOWN_SERVICE);
         assert_eq!(service_name(&[s("service.name", "payment")]), "payment");
         assert_eq!(host(&[s("host.id", "i-123")]).as_deref(), Some("i-123"));
-        assert_eq!(host(&[s("host.name", "vm-pay-2"), s("host.id", "i-1")]).as_deref(), Some("vm-pay-2"));
+        assert_eq!(
+            host(&[s("host.name", "vm-pay-2"), s("host.id", "i-1")]).as_deref(),
+            Some("vm-pay-2")
+        );
         assert_eq!(host(&[]), None);
     }
 }

@@ -17,7 +17,6 @@ pub mod view;
 pub use derive::{CloudKind, CloudTags};
 pub use ids::{IdParseError, SpanId, TraceId};
 pub use span::{
-    AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode,
-    find_attr, find_str,
+    AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode, find_attr, find_str,
 };
 pub use view::{AttrRef, EventView, LinkView, SpanView, ValueRef};

@@ -15,9 +15,7 @@ use opentelemetry_proto::tonic::trace::v1 as otlp_trace;
 
 use crate::derive;
 use crate::ids::{SpanId, TraceId};
-use crate::span::{
-    AttrValue, Event, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode,
-};
+use crate::span::{AttrValue, Event, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode};
 
 /// How many rejection messages a [`MappedBatch`] keeps (the count is always exact).
 pub const MAX_REJECTION_MESSAGES: usize = 10;
@@ -125,7 +123,11 @@ fn required_id<T>(
     build: impl Fn(&[u8]) -> Option<T>,
     is_zero: impl Fn(&T) -> bool,
 ) -> Result<T, SpanError> {
-    let id = build(bytes).ok_or(SpanError::IdLength { field, got: bytes.len(), expected: len })?;
+    let id = build(bytes).ok_or(SpanError::IdLength {
+        field,
+        got: bytes.len(),
+        expected: len,
+    })?;
     if is_zero(&id) {
         return Err(SpanError::ZeroId(field));
     }
@@ -296,7 +298,10 @@ pub(crate) fn scope_from_otlp(scope: Option<otlp_common::InstrumentationScope>, 
 pub fn attrs_from_otlp(attrs: Vec<otlp_common::KeyValue>) -> Vec<KeyValue> {
     attrs
         .into_iter()
-        .map(|kv| KeyValue { key: kv.key, value: value_from_otlp(kv.value) })
+        .map(|kv| KeyValue {
+            key: kv.key,
+            value: value_from_otlp(kv.value),
+        })
         .collect()
 }
 
@@ -324,7 +329,11 @@ pub(crate) fn value_from_otlp(value: Option<otlp_common::AnyValue>) -> AttrValue
 pub fn attrs_to_otlp(attrs: &[KeyValue]) -> Vec<otlp_common::KeyValue> {
     attrs
         .iter()
-        .map(|kv| otlp_common::KeyValue { key: kv.key.clone(), value: Some(value_to_otlp(&kv.value)), ..Default::default() })
+        .map(|kv| otlp_common::KeyValue {
+            key: kv.key.clone(),
+            value: Some(value_to_otlp(&kv.value)),
+            ..Default::default()
+        })
         .collect()
 }
 
@@ -339,9 +348,9 @@ fn value_to_otlp(value: &AttrValue) -> otlp_common::AnyValue {
         AttrValue::Array(items) => Some(Value::ArrayValue(otlp_common::ArrayValue {
             values: items.iter().map(value_to_otlp).collect(),
         })),
-        AttrValue::KvList(kvs) => {
-            Some(Value::KvlistValue(otlp_common::KeyValueList { values: attrs_to_otlp(kvs) }))
-        }
+        AttrValue::KvList(kvs) => Some(Value::KvlistValue(otlp_common::KeyValueList {
+            values: attrs_to_otlp(kvs),
+        })),
         AttrValue::Empty => None,
     };
     otlp_common::AnyValue { value }
@@ -400,7 +409,10 @@ type ScopeGroups = Vec<(Arc<Scope>, Vec<otlp_trace::Span>)>;
 pub fn traces_data<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> otlp_trace::TracesData {
     let mut groups: Vec<(Arc<Resource>, ScopeGroups)> = Vec::new();
     for span in spans {
-        let gi = match groups.iter().position(|(r, _)| Arc::ptr_eq(r, &span.resource) || **r == *span.resource) {
+        let gi = match groups
+            .iter()
+            .position(|(r, _)| Arc::ptr_eq(r, &span.resource) || **r == *span.resource)
+        {
             Some(i) => i,
             None => {
                 groups.push((Arc::clone(&span.resource), Vec::new()));
@@ -408,7 +420,10 @@ pub fn traces_data<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> otlp_
             }
         };
         let scopes = &mut groups[gi].1;
-        let si = match scopes.iter().position(|(s, _)| Arc::ptr_eq(s, &span.scope) || **s == *span.scope) {
+        let si = match scopes
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, &span.scope) || **s == *span.scope)
+        {
             Some(i) => i,
             None => {
                 scopes.push((Arc::clone(&span.scope), Vec::new()));
@@ -464,7 +479,11 @@ mod tests {
         ExportTraceServiceRequest {
             resource_spans: vec![otlp_trace::ResourceSpans {
                 resource: None,
-                scope_spans: vec![otlp_trace::ScopeSpans { scope: None, spans, schema_url: String::new() }],
+                scope_spans: vec![otlp_trace::ScopeSpans {
+                    scope: None,
+                    spans,
+                    schema_url: String::new(),
+                }],
                 schema_url: String::new(),
             }],
         }
@@ -484,7 +503,10 @@ mod tests {
         let text = batch.error_message();
         assert!(text.contains("trace_id has 5 bytes, expected 16"), "{text}");
         assert!(text.contains("span_id is all zeros"), "{text}");
-        assert!(text.contains("end_time_unix_nano 10 is before start_time_unix_nano 20"), "{text}");
+        assert!(
+            text.contains("end_time_unix_nano 10 is before start_time_unix_nano 20"),
+            "{text}"
+        );
         assert!(text.contains("parent_span_id has 3 bytes"), "{text}");
         assert!(text.contains("spans[1]"), "{text}");
     }
@@ -493,7 +515,11 @@ mod tests {
     fn zero_parent_is_a_root_and_bad_links_are_counted() {
         let mut s = span(vec![1; 16], vec![2; 8], 10, 20);
         s.parent_span_id = vec![0; 8];
-        s.links = vec![otlp_trace::span::Link { trace_id: vec![9; 3], span_id: vec![1; 8], ..Default::default() }];
+        s.links = vec![otlp_trace::span::Link {
+            trace_id: vec![9; 3],
+            span_id: vec![1; 8],
+            ..Default::default()
+        }];
         let batch = spans_from_request(request(vec![s]));
         let record = &batch.spans[0];
         assert_eq!(record.parent_span_id, None);
@@ -518,7 +544,9 @@ mod tests {
         }];
         let batch = spans_from_request(request(vec![s.clone()]));
         let back = traces_data(&batch.spans);
-        let again = spans_from_request(ExportTraceServiceRequest { resource_spans: back.resource_spans });
+        let again = spans_from_request(ExportTraceServiceRequest {
+            resource_spans: back.resource_spans,
+        });
         assert_eq!(again.spans, batch.spans);
     }
 

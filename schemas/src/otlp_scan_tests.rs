@@ -179,9 +179,7 @@ fn nesting_deeper_than_the_limit_is_left_to_the_decoder() {
     };
     for _ in 0..MAX_DEPTH + 2 {
         value = AnyValue {
-            value: Some(any_value::Value::ArrayValue(ArrayValue {
-                values: vec![value],
-            })),
+            value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![value] })),
         };
     }
     let mut request = request(&[1]);
@@ -252,8 +250,7 @@ fn same_as_prost(body: &[u8]) -> bool {
     };
     let Some((prost_key, Some(prost_value))) = prost_simple(body) else {
         // prost refuses only bad UTF-8 here, which the callers check themselves.
-        return std::str::from_utf8(key).is_err()
-            || matches!(value, Simple::Str(t) if std::str::from_utf8(t).is_err());
+        return std::str::from_utf8(key).is_err() || matches!(value, Simple::Str(t) if std::str::from_utf8(t).is_err());
     };
     key == prost_key.as_slice()
         && match (value, prost_value) {
@@ -285,7 +282,11 @@ fn simple_key_values_read_as_prost_reads_them_and_other_layouts_are_walked() {
     let long = kv(&"k".repeat(200), Value::StringValue("v".into())).encode_to_vec();
     let bytes = kv("k", Value::BytesValue(vec![1])).encode_to_vec();
     let array = kv("k", Value::ArrayValue(ArrayValue::default())).encode_to_vec();
-    let no_value = KeyValue { key: "k".into(), ..Default::default() }.encode_to_vec();
+    let no_value = KeyValue {
+        key: "k".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
     let mut trailing = kv("k", Value::IntValue(1)).encode_to_vec();
     trailing.push(0x18);
     for other in [long, bytes, array, no_value, trailing] {

@@ -30,12 +30,8 @@ use prost::Message;
 use prost::encoding::WireType;
 
 use crate::derive;
-use crate::otlp::{
-    resource_from_otlp, scope_from_otlp, span_id, span_id_or_zero, trace_id, value_from_otlp,
-};
-use crate::otlp_scan::{
-    Simple, any_value, delimited, each_field, fixed, fixed64, simple_key_value, skip, varint,
-};
+use crate::otlp::{resource_from_otlp, scope_from_otlp, span_id, span_id_or_zero, trace_id, value_from_otlp};
+use crate::otlp_scan::{Simple, any_value, delimited, each_field, fixed, fixed64, simple_key_value, skip, varint};
 use crate::span::{AttrValue, HopKind, Resource, Scope, SpanKind, StatusCode};
 use crate::view::{AttrRef, EventView, LinkView, SpanView, ValueRef};
 
@@ -86,23 +82,14 @@ struct ByBytes<V> {
 
 impl<V> Default for ByBytes<V> {
     fn default() -> Self {
-        Self {
-            map: HashMap::new(),
-        }
+        Self { map: HashMap::new() }
     }
 }
 
 impl<V: Clone> ByBytes<V> {
     /// The value for `occurrences` and `schema_url`, made with `make` on a miss.
-    fn get_or_make(
-        &mut self,
-        occurrences: &[&[u8]],
-        schema_url: &str,
-        make: impl FnOnce() -> Option<V>,
-    ) -> Option<V> {
-        let mut key = Vec::with_capacity(
-            4 + occurrences.iter().map(|o| o.len() + 4).sum::<usize>() + schema_url.len(),
-        );
+    fn get_or_make(&mut self, occurrences: &[&[u8]], schema_url: &str, make: impl FnOnce() -> Option<V>) -> Option<V> {
+        let mut key = Vec::with_capacity(4 + occurrences.iter().map(|o| o.len() + 4).sum::<usize>() + schema_url.len());
         key.extend_from_slice(&u32::try_from(occurrences.len()).ok()?.to_le_bytes());
         for occurrence in occurrences {
             key.extend_from_slice(&u32::try_from(occurrence.len()).ok()?.to_le_bytes());
@@ -200,10 +187,7 @@ impl<'a> WireRequest<'a> {
     /// The spans' attributes are kept in `attributes` (cleared first), each view
     /// borrowing its own run of it, so a caller that walks many requests with one vector
     /// allocates no attribute list per span.
-    pub fn views<'w>(
-        &'w self,
-        attributes: &'w mut Vec<AttrRef<'a>>,
-    ) -> Option<Vec<SpanView<'w>>> {
+    pub fn views<'w>(&'w self, attributes: &'w mut Vec<AttrRef<'a>>) -> Option<Vec<SpanView<'w>>> {
         attributes.clear();
         let count = self.span_count();
         let (mut views, mut ends) = (Vec::with_capacity(count), Vec::with_capacity(count));
@@ -264,10 +248,7 @@ fn parts(body: &[u8]) -> Option<Parts<'_>> {
 fn resource_spans<'a>(body: &'a [u8], cache: &mut HeaderCache) -> Option<WireResource<'a>> {
     let (resource, scopes, schema_url) = parts(body)?;
     let header = cache.resources.get_or_make(&resource, schema_url, || {
-        let resource = resource_from_otlp(
-            merged::<otlp_resource::Resource>(&resource)?,
-            schema_url.to_owned(),
-        );
+        let resource = resource_from_otlp(merged::<otlp_resource::Resource>(&resource)?, schema_url.to_owned());
         Some(Arc::new(ResourceHeader {
             service_name: derive::service_name(&resource.attributes),
             host: derive::host(&resource.attributes),
@@ -427,10 +408,7 @@ fn link(body: &[u8]) -> Option<Option<LinkView<'_>>> {
         6 => fixed::<4>(wire, buf).map(|v| flags = u32::from_le_bytes(v)),
         _ => skip(tag, wire, buf),
     })?;
-    let (Ok(trace_id), Ok(span_id)) = (
-        trace_id(trace, "link.trace_id"),
-        span_id(span, "link.span_id"),
-    ) else {
+    let (Ok(trace_id), Ok(span_id)) = (trace_id(trace, "link.trace_id"), span_id(span, "link.span_id")) else {
         return Some(None);
     };
     Some(Some(LinkView {

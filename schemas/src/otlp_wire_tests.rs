@@ -3,8 +3,8 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
-use proptest::prelude::{ProptestConfig, prop_assert, prop_assert_eq, proptest};
 use proptest::arbitrary::any;
+use proptest::prelude::{ProptestConfig, prop_assert, prop_assert_eq, proptest};
 use prost::Message;
 
 use super::*;
@@ -105,7 +105,10 @@ fn repeated_fields_follow_prost_or_are_left_to_it() {
     // Repeated scalars: the last wins; a repeated status is merged field by field.
     let extra = Span {
         name: "renamed".into(),
-        status: Some(Status { message: String::new(), code: 1 }),
+        status: Some(Status {
+            message: String::new(),
+            code: 1,
+        }),
         ..Default::default()
     };
     let body = with_span_suffix(&extra.encode_to_vec());
@@ -119,11 +122,16 @@ fn repeated_fields_follow_prost_or_are_left_to_it() {
     // two; the walk declines and leaves it to prost.
     let mut attr = KeyValue {
         key: "k".into(),
-        value: Some(AnyValue { value: Some(any_value::Value::IntValue(1)) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(1)),
+        }),
         ..Default::default()
     }
     .encode_to_vec();
-    let second = AnyValue { value: Some(any_value::Value::IntValue(2)) }.encode_to_vec();
+    let second = AnyValue {
+        value: Some(any_value::Value::IntValue(2)),
+    }
+    .encode_to_vec();
     prost::encoding::bytes::encode(2, &second, &mut attr);
     let mut extra = Vec::new();
     prost::encoding::bytes::encode(9, &attr, &mut extra);

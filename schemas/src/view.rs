@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use crate::derive::{AttrLookup, LookedUp};
 use crate::ids::{SpanId, TraceId};
-use crate::span::{
-    AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode,
-};
+use crate::span::{AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanKind, SpanRecord, StatusCode};
 
 /// An attribute value, borrowed. Arrays, key/value lists and empty values (rare on the
 /// ingest path) are [`ValueRef::Other`].
@@ -71,7 +69,10 @@ pub struct AttrRef<'a> {
 impl<'a> AttrRef<'a> {
     /// Borrows an owned attribute.
     pub fn of(kv: &'a KeyValue) -> Self {
-        Self { key: &kv.key, value: ValueRef::of(&kv.value) }
+        Self {
+            key: &kv.key,
+            value: ValueRef::of(&kv.value),
+        }
     }
 
     /// Borrows owned attributes.

@@ -19,7 +19,11 @@ fn otlp_json_maps_to_golden_rows() {
     let mut checked = 0;
     for entry in std::fs::read_dir(golden_dir()).unwrap() {
         let input = entry.unwrap().path();
-        let Some(name) = input.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".otlp.json")) else {
+        let Some(name) = input
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".otlp.json"))
+        else {
             continue;
         };
         let request: ExportTraceServiceRequest =

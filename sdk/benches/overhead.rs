@@ -16,7 +16,9 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hopscope_sdk::export::BoxFuture;
 use hopscope_sdk::propagation::TraceContextPropagator;
-use hopscope_sdk::{BatchConfig, Extractor, Injector, Resource, SpanData, SpanExporter, SpanKind, TextMapPropagator, TracerProvider};
+use hopscope_sdk::{
+    BatchConfig, Extractor, Injector, Resource, SpanData, SpanExporter, SpanKind, TextMapPropagator, TracerProvider,
+};
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -55,7 +57,11 @@ fn hopscope_provider() -> TracerProvider {
     TracerProvider::builder()
         .with_resource(Resource::builder().with_service_name("bench").build())
         .with_exporter(Discard)
-        .with_batch_config(BatchConfig { max_queue_size: QUEUE, scheduled_delay: Duration::from_millis(10), ..BatchConfig::default() })
+        .with_batch_config(BatchConfig {
+            max_queue_size: QUEUE,
+            scheduled_delay: Duration::from_millis(10),
+            ..BatchConfig::default()
+        })
         .build()
         .expect("provider")
 }
@@ -67,7 +73,11 @@ fn otel_provider(sink: OtelSink) -> SdkTracerProvider {
         .build();
     let processor = BatchSpanProcessor::builder(sink).with_batch_config(config).build();
     SdkTracerProvider::builder()
-        .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("bench").build())
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("bench")
+                .build(),
+        )
         .with_span_processor(processor)
         .build()
 }
@@ -82,11 +92,16 @@ fn spans(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("span_start_end");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("hopscope", |b| b.iter(|| ht.span("op").kind(SpanKind::Client).start().end()));
+    g.bench_function("hopscope", |b| {
+        b.iter(|| ht.span("op").kind(SpanKind::Client).start().end())
+    });
     g.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| {
             otel_started += 1;
-            let mut s = ot.span_builder("op").with_kind(opentelemetry::trace::SpanKind::Client).start(&ot);
+            let mut s = ot
+                .span_builder("op")
+                .with_kind(opentelemetry::trace::SpanKind::Client)
+                .start(&ot);
             s.end();
         })
     });
@@ -109,7 +124,10 @@ fn spans(c: &mut Criterion) {
         use opentelemetry::KeyValue;
         b.iter(|| {
             otel_started += 1;
-            let mut s = ot.span_builder("GET").with_kind(opentelemetry::trace::SpanKind::Client).start(&ot);
+            let mut s = ot
+                .span_builder("GET")
+                .with_kind(opentelemetry::trace::SpanKind::Client)
+                .start(&ot);
             s.set_attribute(KeyValue::new("db.system.name", "redis"));
             s.set_attribute(KeyValue::new("db.operation.name", "GET"));
             s.set_attribute(KeyValue::new("server.address", "redis-shard-2"));
@@ -143,7 +161,9 @@ impl Injector for Stack {
 }
 impl Extractor for Stack {
     fn get(&self, key: &str) -> Option<&str> {
-        (key == "traceparent" && self.has).then(|| std::str::from_utf8(&self.tp).ok()).flatten()
+        (key == "traceparent" && self.has)
+            .then(|| std::str::from_utf8(&self.tp).ok())
+            .flatten()
     }
     fn keys(&self) -> Vec<&str> {
         vec!["traceparent"]
@@ -162,7 +182,10 @@ fn propagation(c: &mut Criterion) {
     let mut g = c.benchmark_group("w3c_inject_extract");
     g.throughput(Throughput::Elements(1));
     g.bench_function("hopscope_stack_carrier", |b| {
-        let mut carrier = Stack { tp: [0; 55], has: false };
+        let mut carrier = Stack {
+            tp: [0; 55],
+            has: false,
+        };
         b.iter(|| {
             TraceContextPropagator.inject(black_box(&cx), &mut carrier);
             black_box(TraceContextPropagator.extract(&carrier))
@@ -193,12 +216,27 @@ fn propagation(c: &mut Criterion) {
 }
 
 /// 512 finished, attribute-laden client spans from each SDK.
-fn batches() -> (Vec<SpanData>, Resource, Vec<opentelemetry_sdk::trace::SpanData>, opentelemetry_sdk::Resource) {
+fn batches() -> (
+    Vec<SpanData>,
+    Resource,
+    Vec<opentelemetry_sdk::trace::SpanData>,
+    opentelemetry_sdk::Resource,
+) {
     let mem = hopscope_sdk::InMemoryExporter::new();
-    let resource = Resource::builder().with_service_name("bench").with_host_name("vm-1").build();
-    let hop = TracerProvider::builder().with_resource(resource.clone()).with_exporter(mem.clone()).build().expect("provider");
+    let resource = Resource::builder()
+        .with_service_name("bench")
+        .with_host_name("vm-1")
+        .build();
+    let hop = TracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_exporter(mem.clone())
+        .build()
+        .expect("provider");
     let keep = Arc::new(Mutex::new(Vec::new()));
-    let otel = otel_provider(OtelSink { keep: Some(keep.clone()), ..OtelSink::default() });
+    let otel = otel_provider(OtelSink {
+        keep: Some(keep.clone()),
+        ..OtelSink::default()
+    });
     let (ht, ot) = (hop.tracer("bench"), otel.tracer("bench"));
     for i in 0..512i64 {
         let mut s = ht.span("GET").kind(SpanKind::Client).start();
@@ -207,14 +245,20 @@ fn batches() -> (Vec<SpanData>, Resource, Vec<opentelemetry_sdk::trace::SpanData
         s.set_attribute("server.port", 6379);
         s.set_attribute("i", i);
         s.end();
-        let mut o = ot.span_builder("GET").with_kind(opentelemetry::trace::SpanKind::Client).start(&ot);
+        let mut o = ot
+            .span_builder("GET")
+            .with_kind(opentelemetry::trace::SpanKind::Client)
+            .start(&ot);
         o.set_attribute(opentelemetry::KeyValue::new("db.system.name", "redis"));
         o.set_attribute(opentelemetry::KeyValue::new("server.address", "redis-shard-2"));
         o.set_attribute(opentelemetry::KeyValue::new("server.port", 6379));
         o.set_attribute(opentelemetry::KeyValue::new("i", i));
         o.end();
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(hop.flush()).expect("flush");
     let _ = otel.force_flush();
     let otel_spans = keep.lock().map(|k| k.clone()).unwrap_or_default();
@@ -238,8 +282,10 @@ fn export(c: &mut Criterion) {
         b.iter_batched(
             || otel_spans.clone(),
             |batch| {
-                let resource_spans = opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope(batch, &attrs);
-                let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest { resource_spans };
+                let resource_spans =
+                    opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope(batch, &attrs);
+                let request =
+                    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest { resource_spans };
                 black_box(request.encode_to_vec())
             },
             BatchSize::SmallInput,

@@ -36,9 +36,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await;
     provider.shutdown().await?;
     let stats = provider.stats();
-    println!(
-        "trace {trace_id}: exported {}, failed {}",
-        stats.exported, stats.failed
-    );
+    println!("trace {trace_id}: exported {}, failed {}", stats.exported, stats.failed);
     Ok(())
 }

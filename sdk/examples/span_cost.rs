@@ -36,7 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let provider = TracerProvider::builder()
             .with_resource(Resource::builder().with_service_name("cost").build())
             .with_exporter(Discard)
-            .with_batch_config(BatchConfig { max_queue_size: QUEUE, scheduled_delay: Duration::from_millis(10), ..BatchConfig::default() })
+            .with_batch_config(BatchConfig {
+                max_queue_size: QUEUE,
+                scheduled_delay: Duration::from_millis(10),
+                ..BatchConfig::default()
+            })
             .build()?;
         let tracer = provider.tracer("cost");
         for _ in 0..n {
@@ -55,14 +59,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("{:?}", provider.stats());
     } else {
         use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
-        let config = BatchConfigBuilder::default().with_max_queue_size(QUEUE).with_scheduled_delay(Duration::from_millis(10)).build();
+        let config = BatchConfigBuilder::default()
+            .with_max_queue_size(QUEUE)
+            .with_scheduled_delay(Duration::from_millis(10))
+            .build();
         let provider = SdkTracerProvider::builder()
             .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("cost").build())
-            .with_span_processor(BatchSpanProcessor::builder(OtelDiscard).with_batch_config(config).build())
+            .with_span_processor(
+                BatchSpanProcessor::builder(OtelDiscard)
+                    .with_batch_config(config)
+                    .build(),
+            )
             .build();
         let tracer = provider.tracer("cost");
         for _ in 0..n {
-            let mut s = tracer.span_builder("GET").with_kind(opentelemetry::trace::SpanKind::Client).start(&tracer);
+            let mut s = tracer
+                .span_builder("GET")
+                .with_kind(opentelemetry::trace::SpanKind::Client)
+                .start(&tracer);
             if attrs {
                 use opentelemetry::KeyValue;
                 s.set_attribute(KeyValue::new("db.system.name", "redis"));

@@ -112,10 +112,7 @@ mod tests {
             let after = SystemTime::now();
             let b = super::now();
             std::thread::sleep(Duration::from_millis(60));
-            assert!(
-                within(a, before, after),
-                "{a:?} not in {before:?}..{after:?}"
-            );
+            assert!(within(a, before, after), "{a:?} not in {before:?}..{after:?}");
             assert!(b >= a);
         }
     }

@@ -36,7 +36,10 @@ fn replace(cx: Option<SpanContext>) -> Option<SpanContext> {
 /// reverse order of creation; they are not `Send`, so they cannot outlive an `.await` on
 /// another thread. In async code use [`FutureExt`] instead.
 pub fn attach(cx: SpanContext) -> ContextGuard {
-    ContextGuard { previous: replace(Some(cx)), _not_send: PhantomData }
+    ContextGuard {
+        previous: replace(Some(cx)),
+        _not_send: PhantomData,
+    }
 }
 
 /// Restores the previous current context when dropped.
@@ -92,9 +95,10 @@ impl<F: Future> Future for InSpan<F> {
             this.inner.poll(task)
         };
         if poll.is_ready()
-            && let Some(span) = this.span.take() {
-                span.end();
-            }
+            && let Some(span) = this.span.take()
+        {
+            span.end();
+        }
         poll
     }
 }
@@ -110,7 +114,11 @@ pub trait FutureExt: Future + Sized {
     /// completes. If the future is dropped first, the span ends then (span drop ends it).
     fn in_span(self, span: Span) -> InSpan<Self> {
         let cx = span.context().clone();
-        InSpan { inner: self, span: Some(span), cx }
+        InSpan {
+            inner: self,
+            span: Some(span),
+            cx,
+        }
     }
 }
 

@@ -152,10 +152,7 @@ impl TraceState {
     /// characters outside printable ASCII give an empty state.
     pub fn from_header(value: &str) -> TraceState {
         let value = value.trim();
-        if value.is_empty()
-            || value.len() > Self::MAX_LEN
-            || !value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        {
+        if value.is_empty() || value.len() > Self::MAX_LEN || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return TraceState(None);
         }
         TraceState(Some(Arc::from(value)))

@@ -119,19 +119,13 @@ pub(crate) fn spare_attributes() -> Vec<KeyValue> {
         }
         cache.pop()
     });
-    spare
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Vec::with_capacity(NEW_CAPACITY))
+    spare.ok().flatten().unwrap_or_else(|| Vec::with_capacity(NEW_CAPACITY))
 }
 
 /// Takes the attribute vectors of exported spans for reuse (emptying `spans`' vectors);
 /// called by the export worker. Oversized vectors and those beyond the pool's bound are
 /// freed.
-pub(crate) fn harvest_attributes<'a>(
-    spans: impl Iterator<Item = &'a mut SpanData>,
-    spare: &mut Vec<Vec<KeyValue>>,
-) {
+pub(crate) fn harvest_attributes<'a>(spans: impl Iterator<Item = &'a mut SpanData>, spare: &mut Vec<Vec<KeyValue>>) {
     for span in spans {
         if (1..=KEEP_CAPACITY).contains(&span.attributes.capacity()) {
             let mut attributes = std::mem::take(&mut span.attributes);
@@ -192,11 +186,7 @@ mod tests {
             let mut spare = Vec::new();
             harvest_attributes(spans.iter_mut(), &mut spare);
             assert!(spare.is_empty());
-            assert_eq!(
-                spans[0].attributes.capacity(),
-                0,
-                "the small vector was taken"
-            );
+            assert_eq!(spans[0].attributes.capacity(), 0, "the small vector was taken");
             assert!(
                 spans[1].attributes.capacity() >= 100,
                 "the oversized one is left to be freed"

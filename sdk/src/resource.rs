@@ -75,14 +75,20 @@ impl Resource {
 
     /// A builder starting empty.
     pub fn builder() -> ResourceBuilder {
-        ResourceBuilder { resource: Resource::default() }
+        ResourceBuilder {
+            resource: Resource::default(),
+        }
     }
 
     /// Host, process and SDK attributes detected from the machine, then the `OTEL_*`
     /// environment (which wins). `service.name` is `unknown_service:<executable>` unless
     /// set by the environment.
     pub fn detect() -> Resource {
-        Resource::builder().with_detected_host().with_process().with_env().build()
+        Resource::builder()
+            .with_detected_host()
+            .with_process()
+            .with_env()
+            .build()
     }
 
     /// The attributes.
@@ -154,7 +160,11 @@ impl ResourceBuilder {
         if let Some(host) = host {
             self = self.with_host_name(host);
         }
-        if let Some(id) = std::fs::read_to_string("/etc/machine-id").ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        if let Some(id) = std::fs::read_to_string("/etc/machine-id")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+        {
             self = self.with_host_id(id);
         }
         self
@@ -164,7 +174,10 @@ impl ResourceBuilder {
     /// `telemetry.sdk.*` attributes.
     pub fn with_process(mut self) -> Self {
         self = self.with_attribute("process.pid", i64::from(std::process::id()));
-        if let Some(exe) = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())) {
+        if let Some(exe) = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        {
             if self.resource.get("service.name").is_none() {
                 self = self.with_service_name(format!("unknown_service:{exe}"));
             }
@@ -244,7 +257,9 @@ mod tests {
     #[test]
     fn env_overrides_code() {
         let env = |k: &str| match k {
-            "OTEL_RESOURCE_ATTRIBUTES" => Some("service.name=a,cloud.region=eu%2Dwest,hopscope.cloud.kind=private,bad".to_owned()),
+            "OTEL_RESOURCE_ATTRIBUTES" => {
+                Some("service.name=a,cloud.region=eu%2Dwest,hopscope.cloud.kind=private,bad".to_owned())
+            }
             "OTEL_SERVICE_NAME" => Some("payments".to_owned()),
             "HOPSCOPE_CLOUD_KIND" => Some("Public".to_owned()),
             _ => None,
@@ -260,7 +275,12 @@ mod tests {
         let r = Resource::builder()
             .with_detected_host()
             .with_process()
-            .with_cloud(Cloud { kind: CloudKind::Hosted, provider: "hetzner".into(), region: "fsn1".into(), zone: "fsn1-dc14".into() })
+            .with_cloud(Cloud {
+                kind: CloudKind::Hosted,
+                provider: "hetzner".into(),
+                region: "fsn1".into(),
+                zone: "fsn1-dc14".into(),
+            })
             .build();
         assert_eq!(r.get(CLOUD_KIND).and_then(Value::as_str), Some("hosted"));
         assert!(r.get("process.pid").is_some());

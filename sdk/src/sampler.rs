@@ -110,7 +110,9 @@ mod tests {
     #[test]
     fn ratio_is_roughly_right() {
         let sampler = Sampler::TraceIdRatio(0.25);
-        let hits = (0..20_000).filter(|_| sampler.should_sample(None, TraceId::random())).count();
+        let hits = (0..20_000)
+            .filter(|_| sampler.should_sample(None, TraceId::random()))
+            .count();
         assert!((4_000..6_000).contains(&hits), "{hits}");
     }
 
@@ -119,14 +121,20 @@ mod tests {
         let sampler = Sampler::parent_based_ratio(0.0);
         let parent = SpanContext::new(TraceId::random(), SpanId::random(), TraceFlags::SAMPLED);
         assert!(sampler.should_sample(Some(&parent), parent.trace_id));
-        let unsampled = SpanContext { trace_flags: TraceFlags::NOT_SAMPLED, ..parent.clone() };
+        let unsampled = SpanContext {
+            trace_flags: TraceFlags::NOT_SAMPLED,
+            ..parent.clone()
+        };
         assert!(!Sampler::default().should_sample(Some(&unsampled), parent.trace_id));
         assert!(!sampler.should_sample(None, TraceId::random()));
     }
 
     #[test]
     fn otel_names() {
-        assert_eq!(Sampler::from_otel_name("parentbased_traceidratio", Some("0.5")), Some(Sampler::parent_based_ratio(0.5)));
+        assert_eq!(
+            Sampler::from_otel_name("parentbased_traceidratio", Some("0.5")),
+            Some(Sampler::parent_based_ratio(0.5))
+        );
         assert_eq!(Sampler::from_otel_name("nope", None), None);
     }
 }

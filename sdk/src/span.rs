@@ -221,10 +221,7 @@ impl Span {
         let limit = self.limits().max_attributes;
         match self.data_mut() {
             // The common case: room in the vector and under the limit.
-            Some(data)
-                if data.attributes.len() < data.attributes.capacity()
-                    && data.attributes.len() < limit =>
-            {
+            Some(data) if data.attributes.len() < data.attributes.capacity() && data.attributes.len() < limit => {
                 data.attributes.push(kv);
             }
             _ => self.set_attribute_slow(kv, limit),
@@ -295,11 +292,7 @@ impl Span {
 
     /// Records an `exception` event with an explicit type and message and sets the status
     /// to error with that message.
-    pub fn record_exception(
-        &mut self,
-        exception_type: impl Into<Value>,
-        message: impl Into<String>,
-    ) {
+    pub fn record_exception(&mut self, exception_type: impl Into<Value>, message: impl Into<String>) {
         if !self.is_recording() {
             return;
         }
@@ -403,12 +396,7 @@ pub(crate) struct Stamp {
 /// Sets `data`'s start and end times from raw clock readings taken on any thread (0 =
 /// already set in the record); the end is never before the start.
 #[inline]
-pub(crate) fn resolve_times(
-    data: &mut SpanData,
-    start_raw: u64,
-    end_raw: u64,
-    anchor: crate::clock::Anchor,
-) {
+pub(crate) fn resolve_times(data: &mut SpanData, start_raw: u64, end_raw: u64, anchor: crate::clock::Anchor) {
     if start_raw != 0 && end_raw != 0 {
         // The common case: both readings; the conversion is monotonic.
         data.start_time = anchor.to_system_time(start_raw);
@@ -425,7 +413,7 @@ pub(crate) fn resolve_times(
 }
 
 impl Drop for Span {
-#[inline]
+    #[inline]
     fn drop(&mut self) {
         self.finish(None);
     }
@@ -455,10 +443,7 @@ mod tests {
         span.set_attribute("c", 4); // over the limit: dropped
         span.set_attribute("a", 5); // an existing key: replaced
         let data = span.data().unwrap();
-        assert_eq!(
-            data.attributes,
-            vec![KeyValue::new("a", 5), KeyValue::new("b", 3)]
-        );
+        assert_eq!(data.attributes, vec![KeyValue::new("a", 5), KeyValue::new("b", 3)]);
         assert_eq!(data.dropped_attributes, 1);
     }
 }

@@ -206,9 +206,7 @@ pub struct Tracer {
 
 impl std::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tracer")
-            .field("scope", &self.scope)
-            .finish()
+        f.debug_struct("Tracer").field("scope", &self.scope).finish()
     }
 }
 
@@ -341,28 +339,25 @@ impl SpanBuilder<'_> {
         // The parent's ids, flags and state (copied out of the thread-local current
         // context, so that the rest runs here rather than inside the access).
         let parent = match &self.parent {
-            ParentChoice::Current => {
-                context::with_current(|p| p.filter(|p| p.is_valid()).map(Parent::of))
-            }
+            ParentChoice::Current => context::with_current(|p| p.filter(|p| p.is_valid()).map(Parent::of)),
             ParentChoice::Root => None,
             ParentChoice::Explicit(p) => Some(Parent::of(p)),
         };
-        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) =
-            match parent {
-                Some(p) => (
-                    p.trace_id,
-                    SpanId::random(),
-                    Some(p.span_id),
-                    p.is_remote,
-                    p.trace_state,
-                    pipeline.sampler.sample_child(p.sampled, p.trace_id),
-                ),
-                None => {
-                    let (trace_id, span_id) = id::new_root_ids();
-                    let sampled = pipeline.sampler.should_sample(None, trace_id);
-                    (trace_id, span_id, None, false, TraceState::default(), sampled)
-                }
-            };
+        let (trace_id, span_id, parent_span_id, parent_is_remote, trace_state, sampled) = match parent {
+            Some(p) => (
+                p.trace_id,
+                SpanId::random(),
+                Some(p.span_id),
+                p.is_remote,
+                p.trace_state,
+                pipeline.sampler.sample_child(p.sampled, p.trace_id),
+            ),
+            None => {
+                let (trace_id, span_id) = id::new_root_ids();
+                let sampled = pipeline.sampler.should_sample(None, trace_id);
+                (trace_id, span_id, None, false, TraceState::default(), sampled)
+            }
+        };
         let flags = if sampled {
             TraceFlags::SAMPLED
         } else {
@@ -413,21 +408,21 @@ impl SpanBuilder<'_> {
         // A recycled record (the previous span's, usually), filled in place.
         let mut record = record::take();
         *record = Some(SpanData {
-                context,
-                parent_span_id,
-                parent_is_remote,
-                name: self.name,
-                kind: self.kind,
-                scope: self.tracer.scope.clone(),
-                start_time,
-                end_time: start_time,
-                attributes,
-                events: Vec::new(),
-                links,
-                status: Status::Unset,
-                dropped_attributes,
-                dropped_events: 0,
-                dropped_links,
+            context,
+            parent_span_id,
+            parent_is_remote,
+            name: self.name,
+            kind: self.kind,
+            scope: self.tracer.scope.clone(),
+            start_time,
+            end_time: start_time,
+            attributes,
+            events: Vec::new(),
+            links,
+            status: Status::Unset,
+            dropped_attributes,
+            dropped_events: 0,
+            dropped_links,
         });
         Span {
             record: Some(record),

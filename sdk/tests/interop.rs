@@ -21,7 +21,13 @@ use serde_json::Value;
 
 fn hopscope() -> (TracerProvider, InMemoryExporter) {
     let exporter = InMemoryExporter::new();
-    (TracerProvider::builder().with_exporter(exporter.clone()).build().unwrap(), exporter)
+    (
+        TracerProvider::builder()
+            .with_exporter(exporter.clone())
+            .build()
+            .unwrap(),
+        exporter,
+    )
 }
 
 #[test]
@@ -46,7 +52,9 @@ fn rust_otel_sdk_to_hopscope_and_back_over_w3c() {
 
     let (provider, _) = hopscope();
     let tracer = provider.tracer("hop");
-    let parent = tracer.extract(&headers).expect("hopscope extracts the otel traceparent");
+    let parent = tracer
+        .extract(&headers)
+        .expect("hopscope extracts the otel traceparent");
     assert_eq!(parent.trace_id.0, root_sc.trace_id().to_bytes());
     assert_eq!(parent.span_id.0, root_sc.span_id().to_bytes());
     assert_eq!(parent.trace_state.as_str(), "vendor=abc");
@@ -80,7 +88,11 @@ fn python() -> PathBuf {
 
 fn run_python(args: &[&str]) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/propagation.py");
-    let out = Command::new(python()).arg(script).args(args).output().expect("run python");
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
     assert!(
         out.status.success(),
         "python propagation peer failed ({}); is tests/python/requirements.txt installed?\n{}",
@@ -108,21 +120,42 @@ fn python_sdk_round_trips_w3c_and_b3() {
         // Python → hopscope
         let started = run_python(&["inject", format]);
         let headers: HashMap<String, String> = serde_json::from_value(started["headers"].clone()).unwrap();
-        let parent = p.extract(&headers).unwrap_or_else(|| panic!("{format}: cannot extract {headers:?}"));
-        assert_eq!(parent.trace_id, TraceId::from_hex(started["trace_id"].as_str().unwrap()).unwrap(), "{format}");
-        assert_eq!(parent.span_id, SpanId::from_hex(started["span_id"].as_str().unwrap()).unwrap(), "{format}");
+        let parent = p
+            .extract(&headers)
+            .unwrap_or_else(|| panic!("{format}: cannot extract {headers:?}"));
+        assert_eq!(
+            parent.trace_id,
+            TraceId::from_hex(started["trace_id"].as_str().unwrap()).unwrap(),
+            "{format}"
+        );
+        assert_eq!(
+            parent.span_id,
+            SpanId::from_hex(started["span_id"].as_str().unwrap()).unwrap(),
+            "{format}"
+        );
         assert!(parent.is_sampled() && parent.is_remote, "{format}");
 
         // hopscope → Python
         let child = tracer.span("hop-child").parent(Some(&parent)).start();
         let mut out: HashMap<String, String> = HashMap::new();
         p.inject(child.context(), &mut out);
-        assert_eq!(out.keys().len(), if format == "b3multi" { 3 } else { 1 }, "{format}: {out:?}");
+        assert_eq!(
+            out.keys().len(),
+            if format == "b3multi" { 3 } else { 1 },
+            "{format}: {out:?}"
+        );
         let continued = run_python(&["extract", format, &serde_json::to_string(&out).unwrap()]);
         assert_eq!(continued["parent_valid"], true, "{format}: {continued}");
         assert_eq!(continued["parent_remote"], true, "{format}");
-        assert_eq!(continued["trace_id"], started["trace_id"], "{format}: one trace across both SDKs");
-        assert_eq!(continued["parent_span_id"], child.context().span_id.to_string(), "{format}");
+        assert_eq!(
+            continued["trace_id"], started["trace_id"],
+            "{format}: one trace across both SDKs"
+        );
+        assert_eq!(
+            continued["parent_span_id"],
+            child.context().span_id.to_string(),
+            "{format}"
+        );
         assert_eq!(continued["sampled"], true, "{format}");
     }
 

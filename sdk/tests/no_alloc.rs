@@ -16,11 +16,20 @@ struct StackCarrier {
     n: usize,
 }
 
-const KEYS: [&str; 6] = ["traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled"];
+const KEYS: [&str; 6] = [
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-sampled",
+];
 
 impl Injector for StackCarrier {
     fn set(&mut self, key: &str, value: &str) {
-        let Some(k) = KEYS.iter().find(|k| **k == key) else { return };
+        let Some(k) = KEYS.iter().find(|k| **k == key) else {
+            return;
+        };
         let slot = self.keys[..self.n].iter().position(|x| x == k).unwrap_or_else(|| {
             self.n += 1;
             self.n - 1
@@ -59,7 +68,12 @@ fn propagation_does_not_allocate() {
     let w3c = TraceContextPropagator;
     let b3_single = B3Propagator::new(B3Encoding::SingleHeader);
     let b3_multi = B3Propagator::new(B3Encoding::MultipleHeader);
-    let mut carrier = StackCarrier { keys: [""; 6], values: [[0; 64]; 6], lens: [0; 6], n: 0 };
+    let mut carrier = StackCarrier {
+        keys: [""; 6],
+        values: [[0; 64]; 6],
+        lens: [0; 6],
+        n: 0,
+    };
 
     // The counter is live: a heap allocation on this thread is seen.
     let boxed = allocation_counter::measure(|| drop(std::hint::black_box(Box::new(1u64))));
@@ -67,7 +81,9 @@ fn propagation_does_not_allocate() {
 
     let mut ok = 0;
     let stats = allocation_counter::measure(|| {
-        ok = round_trips(&w3c, &cx, &mut carrier) + round_trips(&b3_single, &cx, &mut carrier) + round_trips(&b3_multi, &cx, &mut carrier);
+        ok = round_trips(&w3c, &cx, &mut carrier)
+            + round_trips(&b3_single, &cx, &mut carrier)
+            + round_trips(&b3_multi, &cx, &mut carrier);
     });
     assert_eq!(ok, 3000);
     assert_eq!(stats.count_total, 0, "propagation allocated: {stats:?}");

@@ -24,9 +24,7 @@ fn warm_spans_do_not_allocate() {
         .build()
         .unwrap();
     let tracer = provider.tracer("t");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let spans = |n: u32| {
         for i in 0..n {
             let mut span = tracer.span("GET").kind(SpanKind::Client).start();

@@ -14,12 +14,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use hopscope_sdk::{
-    BatchConfig, OtlpConfig, OtlpExporter, OtlpHttpExporter, Resource, SpanExporter, TracerProvider,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use hopscope_sdk::{BatchConfig, OtlpConfig, OtlpExporter, OtlpHttpExporter, Resource, SpanExporter, TracerProvider};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 
 #[derive(Clone, Default)]
@@ -30,17 +26,11 @@ struct Endpoint {
     calls: Arc<Mutex<Vec<(HeaderMap, ExportTraceServiceRequest)>>>,
 }
 
-async fn traces(
-    State(ep): State<Endpoint>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, Vec<u8>) {
+async fn traces(State(ep): State<Endpoint>, headers: HeaderMap, body: Bytes) -> (StatusCode, Vec<u8>) {
     let mut raw = body.to_vec();
     if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .unwrap();
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
         raw = out;
     }
     let request = ExportTraceServiceRequest::decode(&raw[..]).unwrap();
@@ -57,9 +47,7 @@ async fn serve(statuses: &[u16]) -> (Endpoint, String) {
         statuses: Arc::new(Mutex::new(statuses.iter().copied().collect())),
         ..Endpoint::default()
     };
-    let app = Router::new()
-        .route("/v1/traces", post(traces))
-        .with_state(ep.clone());
+    let app = Router::new().route("/v1/traces", post(traces)).with_state(ep.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -99,10 +87,7 @@ async fn exports_protobuf_chosen_by_the_environment() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", base),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
-        (
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "Authorization=Bearer t0k3n".to_owned(),
-        ),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer t0k3n".to_owned()),
     ];
     let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
     let exporter = OtlpExporter::from_env_vars(get).unwrap();
@@ -121,21 +106,14 @@ async fn exports_protobuf_chosen_by_the_environment() {
     assert_eq!(headers["content-encoding"], "gzip");
     assert_eq!(headers["authorization"], "Bearer t0k3n");
     let resource = request.resource_spans[0].resource.as_ref().unwrap();
-    assert!(
-        resource
-            .attributes
-            .iter()
-            .any(|kv| kv.key == "service.name")
-    );
+    assert!(resource.attributes.iter().any(|kv| kv.key == "service.name"));
     assert_eq!(provider.stats().exported, 2);
 }
 
 #[tokio::test]
 async fn retries_unavailable_and_gives_up_on_bad_request() {
     let (ep, base) = serve(&[503]).await;
-    let provider = pipeline(
-        OtlpHttpExporter::new(OtlpConfig::with_endpoint(format!("{base}/v1/traces"))).unwrap(),
-    );
+    let provider = pipeline(OtlpHttpExporter::new(OtlpConfig::with_endpoint(format!("{base}/v1/traces"))).unwrap());
     provider.tracer("t").start("retried").end();
     provider.flush().await.unwrap();
     let stats = provider.stats();
@@ -147,9 +125,7 @@ async fn retries_unavailable_and_gives_up_on_bad_request() {
     assert_eq!(ep.calls.lock().unwrap().len(), 2);
 
     let (ep, base) = serve(&[400]).await;
-    let provider = pipeline(
-        OtlpHttpExporter::new(OtlpConfig::with_endpoint(format!("{base}/v1/traces"))).unwrap(),
-    );
+    let provider = pipeline(OtlpHttpExporter::new(OtlpConfig::with_endpoint(format!("{base}/v1/traces"))).unwrap());
     provider.tracer("t").start("rejected").end();
     provider.flush().await.unwrap();
     let stats = provider.stats();

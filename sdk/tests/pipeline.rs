@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use hopscope_sdk::export::BoxFuture;
 use hopscope_sdk::{
-    BatchConfig, Error, FutureExt, InMemoryExporter, Link, Resource, Sampler, SpanData,
-    SpanExporter, SpanKind, Status, TracerProvider, Value,
+    BatchConfig, Error, FutureExt, InMemoryExporter, Link, Resource, Sampler, SpanData, SpanExporter, SpanKind, Status,
+    TracerProvider, Value,
 };
 
 fn provider(exporter: impl SpanExporter, sampler: Sampler) -> TracerProvider {
@@ -44,11 +44,7 @@ async fn parentage_follows_the_current_context_across_awaits() {
     let t2 = tracer.clone();
     async move {
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let mut child = t2
-            .span("child")
-            .kind(SpanKind::Client)
-            .attribute("k", 1)
-            .start();
+        let mut child = t2.span("child").kind(SpanKind::Client).attribute("k", 1).start();
         child.set_attribute("k", 2);
         child.add_link(Link::new(root_cx.clone()));
         child.record_exception("Timeout", "took too long");
@@ -66,15 +62,9 @@ async fn parentage_follows_the_current_context_across_awaits() {
     let (root, child) = (named(&spans, "root"), named(&spans, "child"));
     assert_eq!(child.context.trace_id, root.context.trace_id);
     assert_eq!(child.parent_span_id, Some(root.context.span_id));
-    assert_eq!(
-        named(&spans, "inner").parent_span_id,
-        Some(root.context.span_id)
-    );
+    assert_eq!(named(&spans, "inner").parent_span_id, Some(root.context.span_id));
     assert_eq!(named(&spans, "other-root").parent_span_id, None);
-    assert_ne!(
-        named(&spans, "other-root").context.trace_id,
-        root.context.trace_id
-    );
+    assert_ne!(named(&spans, "other-root").context.trace_id, root.context.trace_id);
     assert_eq!(child.attributes.len(), 1);
     assert_eq!(child.attributes[0].value, Value::I64(2));
     assert_eq!(child.events[0].name, "exception");
@@ -102,11 +92,7 @@ async fn unsampled_spans_propagate_but_record_nothing() {
 /// An exporter that never finishes: the worker is stuck on the first batch.
 struct Stuck;
 impl SpanExporter for Stuck {
-    fn export<'a>(
-        &'a mut self,
-        _: &'a [SpanData],
-        _: &'a Resource,
-    ) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
+    fn export<'a>(&'a mut self, _: &'a [SpanData], _: &'a Resource) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
         Box::pin(std::future::pending())
     }
 }
@@ -154,11 +140,7 @@ struct Flaky {
     permanent: bool,
 }
 impl SpanExporter for Flaky {
-    fn export<'a>(
-        &'a mut self,
-        _: &'a [SpanData],
-        _: &'a Resource,
-    ) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
+    fn export<'a>(&'a mut self, _: &'a [SpanData], _: &'a Resource) -> BoxFuture<'a, hopscope_sdk::Result<()>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         let (failures, permanent) = (self.failures, self.permanent);
         Box::pin(async move {
@@ -265,11 +247,7 @@ async fn recycled_records_carry_nothing_over_and_times_are_wall_clock() {
         );
     }
     for s in spans.iter().filter(|s| s.name == "full") {
-        assert_eq!(
-            (s.attributes.len(), s.events.len(), s.links.len()),
-            (2, 1, 1),
-            "{s:#?}"
-        );
+        assert_eq!((s.attributes.len(), s.events.len(), s.links.len()), (2, 1, 1), "{s:#?}");
         assert!(matches!(s.status, Status::Error { .. }));
     }
     let explicit = named(&spans, "explicit");

@@ -41,12 +41,7 @@ enum Path {
 
 /// Loads `spans` spans along `path`; returns (wall time, CPU ns of all threads, spans
 /// written) of the write calls alone (generating and encoding batches is not timed).
-fn load(
-    store: &EmbeddedStore,
-    spans: usize,
-    rt: &tokio::runtime::Runtime,
-    path: Path,
-) -> (Duration, u64, usize) {
+fn load(store: &EmbeddedStore, spans: usize, rt: &tokio::runtime::Runtime, path: Path) -> (Duration, u64, usize) {
     let mut work = Workload::new(7);
     let mut written = 0;
     let mut spent = Duration::ZERO;

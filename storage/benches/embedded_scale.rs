@@ -14,8 +14,7 @@ use std::time::Instant;
 
 use hopscope_storage::analytics::{GroupBy, MiddlewareKind, MiddlewareQuery, Window};
 use hopscope_storage::{
-    AnalyticsReader, EmbeddedConfig, EmbeddedStore, OperationQuery, SpanReader, SpanWriter,
-    TagFilter, TraceQuery,
+    AnalyticsReader, EmbeddedConfig, EmbeddedStore, OperationQuery, SpanReader, SpanWriter, TagFilter, TraceQuery,
 };
 use workload::{Rng, SERVICES, T0, TRACE_GAP_NS, Workload, percentiles, rss};
 
@@ -35,12 +34,7 @@ fn report(name: &str, samples: Vec<f64>) {
 }
 
 fn main() {
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let spans = env("SPANS", 1_000_000);
     let runs = env("RUNS", 100);
     let slow_runs = env("SLOW_RUNS", 5);
@@ -178,10 +172,7 @@ fn main() {
                 found += rt.block_on(store.find_traces(&q)).unwrap().len();
             }));
         }
-        report(
-            &format!("{name} ({:.1} found)", found as f64 / runs as f64),
-            samples,
-        );
+        report(&format!("{name} ({:.1} found)", found as f64 / runs as f64), samples);
     }
     let mut samples = Vec::new();
     for i in 0..runs {

@@ -10,8 +10,8 @@ use hopscope_schemas::{SpanRecord, TraceId};
 use tracing::{info, warn};
 
 use crate::analytics::{
-    DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, InterfaceStats, MiddlewareInstance,
-    MiddlewareQuery, Mismatch, Window,
+    DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, InterfaceStats, MiddlewareInstance, MiddlewareQuery,
+    Mismatch, Window,
 };
 use crate::{
     AnalyticsReader, AnalyticsStore, DependencyLink, Operation, OperationQuery, Result, SpanReader, SpanWriter,
@@ -162,7 +162,14 @@ mod tests {
         assert!(store.is_connected());
         assert_eq!(attempts.load(Ordering::SeqCst), 3);
         assert!(store.services().await.unwrap().is_empty());
-        let window = Window { start_ns: 0, end_ns: u64::MAX, cloud_kind: None };
-        assert!(store.interfaces(&window).await.unwrap().is_empty(), "analytics delegate too");
+        let window = Window {
+            start_ns: 0,
+            end_ns: u64::MAX,
+            cloud_kind: None,
+        };
+        assert!(
+            store.interfaces(&window).await.unwrap().is_empty(),
+            "analytics delegate too"
+        );
     }
 }

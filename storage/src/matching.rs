@@ -44,10 +44,7 @@ pub fn effective_limit(limit: usize) -> usize {
 
 /// True when the span satisfies every filter of the query, the time window included.
 pub fn span_matches(span: &SpanRecord, query: &TraceQuery) -> bool {
-    if query
-        .service
-        .as_deref()
-        .is_some_and(|s| s != span.service_name)
+    if query.service.as_deref().is_some_and(|s| s != span.service_name)
         || query.operation.as_deref().is_some_and(|o| o != span.name)
         || query.span_kind.is_some_and(|k| k != span.kind)
     {
@@ -58,9 +55,7 @@ pub fn span_matches(span: &SpanRecord, query: &TraceQuery) -> bool {
         return false;
     }
     let duration = span.duration_nanos();
-    if query.min_duration_ns.is_some_and(|d| duration < d)
-        || query.max_duration_ns.is_some_and(|d| duration > d)
-    {
+    if query.min_duration_ns.is_some_and(|d| duration < d) || query.max_duration_ns.is_some_and(|d| duration > d) {
         return false;
     }
     query.tags.iter().all(|tag| tag_matches(span, tag))
@@ -72,10 +67,7 @@ pub fn tag_matches(span: &SpanRecord, tag: &TagFilter) -> bool {
     synthetic_matches(span, key, value)
         || attrs_match(&span.attributes, key, value)
         || attrs_match(&span.resource.attributes, key, value)
-        || span
-            .events
-            .iter()
-            .any(|e| attrs_match(&e.attributes, key, value))
+        || span.events.iter().any(|e| attrs_match(&e.attributes, key, value))
 }
 
 fn synthetic_matches(span: &SpanRecord, key: &str, value: &str) -> bool {
@@ -92,9 +84,7 @@ fn synthetic_matches(span: &SpanRecord, key: &str, value: &str) -> bool {
 }
 
 fn attrs_match(attrs: &[KeyValue], key: &str, value: &str) -> bool {
-    attrs
-        .iter()
-        .any(|kv| kv.key == key && text_equals(&kv.value, value))
+    attrs.iter().any(|kv| kv.key == key && text_equals(&kv.value, value))
 }
 
 /// `value.to_text() == text` without allocating for strings.
@@ -111,9 +101,7 @@ pub fn text_equals(value: &AttrValue, text: &str) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use hopscope_schemas::{
-        Event, HopKind, Resource, Scope, SpanId, SpanKind, StatusCode, TraceId,
-    };
+    use hopscope_schemas::{Event, HopKind, Resource, Scope, SpanId, SpanKind, StatusCode, TraceId};
 
     use super::*;
 
@@ -138,10 +126,7 @@ mod tests {
                 kv("http.status_code", AttrValue::Int(500)),
                 kv("retry", AttrValue::Bool(false)),
                 kv("ratio", AttrValue::Double(0.5)),
-                kv(
-                    "list",
-                    AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Int(2)]),
-                ),
+                kv("list", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Int(2)])),
             ],
             dropped_attributes_count: 0,
             events: vec![Event {
@@ -200,10 +185,7 @@ mod tests {
         assert!(tag_matches(&s, &tag("span.kind", "server")));
         assert!(tag_matches(&s, &tag("otel.status_code", "ERROR")));
         assert!(tag_matches(&s, &tag("otel.status_description", "boom")));
-        assert!(tag_matches(
-            &s,
-            &tag("otel.scope.name", "io.opentelemetry.http")
-        ));
+        assert!(tag_matches(&s, &tag("otel.scope.name", "io.opentelemetry.http")));
         assert!(!tag_matches(&s, &tag("otel.scope.version", "")));
         assert!(!tag_matches(&s, &tag("error", "false")));
         s.status_code = StatusCode::Unset;

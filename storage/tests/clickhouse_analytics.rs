@@ -8,9 +8,7 @@ mod support;
 
 use hopscope_schemas::CloudKind;
 use hopscope_storage::analytics::fixtures::{self, MS, T0, US};
-use hopscope_storage::analytics::{
-    AnalyticsReader, EntryTraceQuery, GroupBy, MiddlewareKind, MiddlewareQuery, Window,
-};
+use hopscope_storage::analytics::{AnalyticsReader, EntryTraceQuery, GroupBy, MiddlewareKind, MiddlewareQuery, Window};
 use hopscope_storage::clickhouse::{ClickHouseStore, Compression};
 use hopscope_storage::{EmbeddedStore, SpanWriter};
 use support::{ChdbFront, LegacyServer, config};
@@ -25,8 +23,19 @@ fn window(from_us: u64, to_us: u64, cloud_kind: Option<CloudKind>) -> Window {
 
 fn windows() -> Vec<Window> {
     let mut out = Vec::new();
-    for cloud in [None, Some(CloudKind::Private), Some(CloudKind::Hosted), Some(CloudKind::Public), Some(CloudKind::Unknown)] {
-        for (a, b) in [(0, 200_000_000), fixtures::REDIS_BASELINE_US, fixtures::REDIS_INCIDENT_US, (1_000, 3_100)] {
+    for cloud in [
+        None,
+        Some(CloudKind::Private),
+        Some(CloudKind::Hosted),
+        Some(CloudKind::Public),
+        Some(CloudKind::Unknown),
+    ] {
+        for (a, b) in [
+            (0, 200_000_000),
+            fixtures::REDIS_BASELINE_US,
+            fixtures::REDIS_INCIDENT_US,
+            (1_000, 3_100),
+        ] {
             out.push(window(a, b, cloud));
         }
     }
@@ -52,14 +61,26 @@ async fn assert_same_answers(store: &ClickHouseStore) {
     let embedded = EmbeddedStore::default();
     embedded.write_spans(fixtures::all()).await.unwrap();
     for w in windows() {
-        assert_eq!(store.interfaces(&w).await.unwrap(), embedded.interfaces(&w).await.unwrap(), "interfaces {w:?}");
-        assert_eq!(store.exceptions(&w, 3).await.unwrap(), embedded.exceptions(&w, 3).await.unwrap(), "exceptions {w:?}");
+        assert_eq!(
+            store.interfaces(&w).await.unwrap(),
+            embedded.interfaces(&w).await.unwrap(),
+            "interfaces {w:?}"
+        );
+        assert_eq!(
+            store.exceptions(&w, 3).await.unwrap(),
+            embedded.exceptions(&w, 3).await.unwrap(),
+            "exceptions {w:?}"
+        );
         assert_eq!(
             store.dependency_edges(&w).await.unwrap(),
             embedded.dependency_edges(&w).await.unwrap(),
             "edges {w:?}"
         );
-        assert_eq!(store.mismatches(&w, 10).await.unwrap(), embedded.mismatches(&w, 10).await.unwrap(), "mismatches {w:?}");
+        assert_eq!(
+            store.mismatches(&w, 10).await.unwrap(),
+            embedded.mismatches(&w, 10).await.unwrap(),
+            "mismatches {w:?}"
+        );
         for limit in [1, 6, 1000] {
             let q = EntryTraceQuery {
                 window: w,
@@ -67,9 +88,20 @@ async fn assert_same_answers(store: &ClickHouseStore) {
                 operation: "GET /cart".into(),
                 limit,
             };
-            assert_eq!(store.entry_traces(&q).await.unwrap(), embedded.entry_traces(&q).await.unwrap(), "entries {q:?}");
+            assert_eq!(
+                store.entry_traces(&q).await.unwrap(),
+                embedded.entry_traces(&q).await.unwrap(),
+                "entries {q:?}"
+            );
         }
-        for kind in [MiddlewareKind::Cache, MiddlewareKind::Db, MiddlewareKind::Mq, MiddlewareKind::Http, MiddlewareKind::Rpc, MiddlewareKind::Host] {
+        for kind in [
+            MiddlewareKind::Cache,
+            MiddlewareKind::Db,
+            MiddlewareKind::Mq,
+            MiddlewareKind::Http,
+            MiddlewareKind::Rpc,
+            MiddlewareKind::Host,
+        ] {
             for group_by in [GroupBy::Peer, GroupBy::Host, GroupBy::CloudKind] {
                 let q = MiddlewareQuery {
                     window: w,
@@ -77,7 +109,11 @@ async fn assert_same_answers(store: &ClickHouseStore) {
                     group_by,
                     step_ns: 10_000 * MS,
                 };
-                assert_eq!(store.middleware(&q).await.unwrap(), embedded.middleware(&q).await.unwrap(), "middleware {q:?}");
+                assert_eq!(
+                    store.middleware(&q).await.unwrap(),
+                    embedded.middleware(&q).await.unwrap(),
+                    "middleware {q:?}"
+                );
             }
         }
     }

@@ -210,8 +210,8 @@ async fn insert_throughput_and_bytes_per_span() {
     }
     let hs_secs = started.elapsed().as_secs_f64();
 
-    let client = hopscope_storage::clickhouse::client(&config(&front.url, "otel", Compression::None))
-        .with_database("otel");
+    let client =
+        hopscope_storage::clickhouse::client(&config(&front.url, "otel", Compression::None)).with_database("otel");
     for ddl in OTEL_DDL {
         client.query(ddl).execute().await.unwrap();
     }
@@ -231,13 +231,23 @@ async fn insert_throughput_and_bytes_per_span() {
     for table in ["spans_v2", "resources", "trace_index", "operations", "rollup_1m"] {
         let s = size(&client, "hs_bench", table).await;
         hs_total += s.bytes;
-        println!("| hopscope {table} | {} | {} | {:.1} |", s.rows, s.bytes, s.bytes as f64 / n as f64);
+        println!(
+            "| hopscope {table} | {} | {} | {:.1} |",
+            s.rows,
+            s.bytes,
+            s.bytes as f64 / n as f64
+        );
     }
     let mut otel_total = 0;
     for table in ["otel_traces", "otel_traces_trace_id_ts"] {
         let s = size(&client, "otel", table).await;
         otel_total += s.bytes;
-        println!("| otel {table} | {} | {} | {:.1} |", s.rows, s.bytes, s.bytes as f64 / n as f64);
+        println!(
+            "| otel {table} | {} | {} | {:.1} |",
+            s.rows,
+            s.bytes,
+            s.bytes as f64 / n as f64
+        );
     }
     println!();
     println!("| hopscope spans_v2 column | compressed bytes | bytes/span |");
@@ -250,7 +260,12 @@ async fn insert_throughput_and_bytes_per_span() {
     println!("|---|---|---|");
     for (db, table) in [("hs_bench", "spans_v2"), ("otel", "otel_traces")] {
         for c in sizes(&client, "data_skipping_indices", db, table).await {
-            println!("| {table}.{} | {} | {:.2} |", c.name, c.bytes, c.bytes as f64 / n as f64);
+            println!(
+                "| {table}.{} | {} | {:.2} |",
+                c.name,
+                c.bytes,
+                c.bytes as f64 / n as f64
+            );
         }
     }
     println!();

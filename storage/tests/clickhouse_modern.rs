@@ -5,9 +5,7 @@
 
 mod support;
 
-use hopscope_storage::clickhouse::{
-    ClickHouseStore, Compression, Generation, Target, client, target,
-};
+use hopscope_storage::clickhouse::{ClickHouseStore, Compression, Generation, Target, client, target};
 use hopscope_storage::{SpanReader, SpanWriter};
 use support::{ChdbFront, assert_conformance, base_ns, config, fanout, fixture, spread};
 
@@ -17,13 +15,7 @@ struct Count {
 }
 
 async fn count(store: &ClickHouseStore, sql: &str) -> u64 {
-    store
-        .client()
-        .query(sql)
-        .fetch_one::<Count>()
-        .await
-        .unwrap()
-        .n
+    store.client().query(sql).fetch_one::<Count>().await.unwrap().n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +61,10 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
     let rolled_one = count(&store, rollup).await;
     assert_eq!(after_one, before + batch.len() as u64);
     solo.write_spans(batch).await.unwrap();
-    assert_eq!(count(&store, "SELECT count() AS n FROM hs_modern.spans_v2").await, after_one);
+    assert_eq!(
+        count(&store, "SELECT count() AS n FROM hs_modern.spans_v2").await,
+        after_one
+    );
     assert_eq!(count(&store, rollup).await, rolled_one);
 
     // Quantile states are real: p99.9 over the rollups.
@@ -90,7 +85,11 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
         .unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(rows.iter().all(|r| r.q.len() == 5 && r.q[4] >= r.q[0]));
-    assert_eq!(rows.iter().find(|r| r.service == "pay").unwrap().errors, 8 + 1, "40 traces + 4 more, every fifth failing");
+    assert_eq!(
+        rows.iter().find(|r| r.service == "pay").unwrap().errors,
+        8 + 1,
+        "40 traces + 4 more, every fifth failing"
+    );
 
     // Migrations are recorded once and re-running them is a no-op.
     let applied = hopscope_storage::clickhouse::migrate(&client(&cfg), store.target())
@@ -98,7 +97,11 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
         .unwrap();
     assert!(applied.is_empty());
     assert_eq!(
-        count(&store, "SELECT count() AS n FROM (SELECT DISTINCT version FROM hs_modern.hopscope_migrations)").await,
+        count(
+            &store,
+            "SELECT count() AS n FROM (SELECT DISTINCT version FROM hs_modern.hopscope_migrations)"
+        )
+        .await,
         hopscope_storage::clickhouse::MIGRATIONS.len() as u64
     );
 }
@@ -128,8 +131,7 @@ fn generated_ddl_parses_on_the_modern_engine_for_every_target() {
                 ttl_days: 7,
                 generation,
             };
-            ChdbFront::validate(&t.script())
-                .unwrap_or_else(|e| panic!("{generation:?} cluster={cluster:?}: {e}"));
+            ChdbFront::validate(&t.script()).unwrap_or_else(|e| panic!("{generation:?} cluster={cluster:?}: {e}"));
         }
     }
     let _ = target; // the helper used by the binary
@@ -141,7 +143,12 @@ async fn each_resource_is_inserted_once_per_day_by_a_writer() {
     let cfg = config(&front.url, "hs_res", Compression::None);
     let store = ClickHouseStore::open(cfg.clone()).await.unwrap();
     // Unmerged rows stay visible: every resources insert is counted.
-    store.client().query("SYSTEM STOP MERGES hs_res.resources").execute().await.unwrap();
+    store
+        .client()
+        .query("SYSTEM STOP MERGES hs_res.resources")
+        .execute()
+        .await
+        .unwrap();
     let base = base_ns();
     let rows = "SELECT count() AS n FROM hs_res.resources";
     // Three services on two hosts, one scope: six distinct resources.

@@ -10,8 +10,7 @@ mod support;
 use clickhouse::Row;
 use hopscope_schemas::{SpanRecord, find_str};
 use hopscope_storage::clickhouse::{
-    ClickHouseConfig, ClickHouseStore, Compression, Generation, MIGRATIONS, Target, client,
-    migrations::checksum,
+    ClickHouseConfig, ClickHouseStore, Compression, Generation, MIGRATIONS, Target, client, migrations::checksum,
 };
 use hopscope_storage::{SpanReader, SpanWriter};
 use serde::{Deserialize, Serialize};
@@ -141,9 +140,7 @@ async fn upgrade(cfg: ClickHouseConfig, generation: Generation) {
     assert_eq!(
         count(
             c,
-            &format!(
-                "SELECT count() AS n FROM system.tables WHERE database = '{db}' AND name = 'spans'"
-            )
+            &format!("SELECT count() AS n FROM system.tables WHERE database = '{db}' AND name = 'spans'")
         )
         .await,
         0
@@ -158,19 +155,14 @@ async fn upgrade(cfg: ClickHouseConfig, generation: Generation) {
         all.len() as u64,
         "copied spans must not be rolled up again"
     );
-    let versions =
-        format!("SELECT count() AS n FROM (SELECT DISTINCT version FROM {db}.hopscope_migrations)");
+    let versions = format!("SELECT count() AS n FROM (SELECT DISTINCT version FROM {db}.hopscope_migrations)");
     assert_eq!(count(c, &versions).await, MIGRATIONS.len() as u64);
 
     // A restart applies nothing and copies nothing again.
     drop(store);
     let store = ClickHouseStore::open(cfg).await.unwrap();
     assert_eq!(
-        count(
-            store.client(),
-            &format!("SELECT count() AS n FROM {db}.spans_v2")
-        )
-        .await,
+        count(store.client(), &format!("SELECT count() AS n FROM {db}.spans_v2")).await,
         all.len() as u64
     );
     assert_conformance(&store, &all, base).await;
@@ -227,9 +219,7 @@ async fn changed_ttl_days_alter_the_tables_on_the_modern_engine() {
     let tables = engines(&store).await;
     assert_eq!(tables.len(), 5);
     assert!(
-        tables
-            .iter()
-            .all(|t| t.engine_full.contains("toIntervalDay(7)")),
+        tables.iter().all(|t| t.engine_full.contains("toIntervalDay(7)")),
         "{tables:?}"
     );
     drop(store);
@@ -255,17 +245,9 @@ async fn changed_ttl_days_alter_the_tables_on_the_modern_engine() {
         .await
         .unwrap();
     for t in engines(&store).await {
-        assert!(
-            !t.engine_full.contains(" TTL "),
-            "{}: {}",
-            t.name,
-            t.engine_full
-        );
+        assert!(!t.engine_full.contains(" TTL "), "{}: {}", t.name, t.engine_full);
     }
-    assert_eq!(
-        store.services().await.unwrap(),
-        vec!["front", "ledger", "pay"]
-    );
+    assert_eq!(store.services().await.unwrap(), vec!["front", "ledger", "pay"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,11 +290,7 @@ async fn changed_ttl_days_drop_old_partitions_on_the_legacy_server() {
         recent.len() as u64
     );
     assert_eq!(
-        count(
-            c,
-            "SELECT count() AS n FROM hs_keep.resources WHERE day < today() - 3"
-        )
-        .await,
+        count(c, "SELECT count() AS n FROM hs_keep.resources WHERE day < today() - 3").await,
         0
     );
     assert_eq!(

@@ -52,7 +52,14 @@ impl Hopscope {
             .stdin(Stdio::null())
             .spawn()
             .expect("start hopscope");
-        let hopscope = Hopscope { child, grpc, http, query, data_dir, client: reqwest::Client::new() };
+        let hopscope = Hopscope {
+            child,
+            grpc,
+            http,
+            query,
+            data_dir,
+            client: reqwest::Client::new(),
+        };
         hopscope.wait_ready().await;
         hopscope
     }
@@ -85,7 +92,12 @@ impl Hopscope {
 
     /// GET on the query API; returns status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(self.query_url(path)).send().await.expect("query api reachable");
+        let response = self
+            .client
+            .get(self.query_url(path))
+            .send()
+            .await
+            .expect("query api reachable");
         let status = response.status().as_u16();
         let body = response.json().await.expect("query api answers JSON");
         (status, body)
@@ -106,7 +118,10 @@ impl Hopscope {
             if status == 200 && body["data"][0]["spans"].as_array().map_or(0, Vec::len) >= spans {
                 return body["data"][0].clone();
             }
-            assert!(Instant::now() < deadline, "trace {trace_id} did not reach {spans} spans: {body}");
+            assert!(
+                Instant::now() < deadline,
+                "trace {trace_id} did not reach {spans} spans: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -123,7 +138,12 @@ impl Hopscope {
     pub async fn wait_ready_to_query(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let ready = self.client.get(self.query_url("/ready")).send().await.map(|r| r.status().as_u16());
+            let ready = self
+                .client
+                .get(self.query_url("/ready"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
             if ready.ok() == Some(200) {
                 return;
             }
@@ -134,7 +154,15 @@ impl Hopscope {
 
     /// The value of one Prometheus metric from `/metrics`.
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = self.client.get(self.query_url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let text = self
+            .client
+            .get(self.query_url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
         text.lines()
             .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
             .and_then(|value| value.trim().parse().ok())
@@ -151,7 +179,10 @@ impl Hopscope {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "hopscope did not exit within 20 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "hopscope did not exit within 20 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -188,6 +219,11 @@ pub fn typed_tag<'a>(tags: &'a Value, key: &str, ty: &str) -> &'a Value {
 pub fn trace_ids(body: &Value) -> Vec<String> {
     body["data"]
         .as_array()
-        .map(|traces| traces.iter().map(|t| t["traceID"].as_str().unwrap_or_default().to_owned()).collect())
+        .map(|traces| {
+            traces
+                .iter()
+                .map(|t| t["traceID"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }

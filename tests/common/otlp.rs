@@ -9,14 +9,19 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// Unix time now, in nanoseconds.
 pub fn now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 /// A string attribute.
 pub fn string_attr(key: &str, value: String) -> KeyValue {
     KeyValue {
         key: key.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value)) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
         ..Default::default()
     }
 }
@@ -25,8 +30,14 @@ pub fn string_attr(key: &str, value: String) -> KeyValue {
 pub fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![string_attr("service.name", service.into())], ..Default::default() }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            resource: Some(Resource {
+                attributes: vec![string_attr("service.name", service.into())],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
@@ -47,7 +58,11 @@ pub fn trace_spans(trace_id: &[u8], spans: u64, padding: usize) -> Vec<Span> {
         .map(|i| Span {
             trace_id: trace_id.to_vec(),
             span_id: i.to_be_bytes().to_vec(),
-            parent_span_id: if i == 1 { Vec::new() } else { 1u64.to_be_bytes().to_vec() },
+            parent_span_id: if i == 1 {
+                Vec::new()
+            } else {
+                1u64.to_be_bytes().to_vec()
+            },
             name: format!("step-{i}"),
             kind: 2,
             start_time_unix_nano: now - 5_000_000 + i * 1000,

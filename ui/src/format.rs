@@ -9,7 +9,11 @@ pub fn duration_us(us: u64) -> String {
         format!("{us} µs")
     } else if us < 1_000_000 {
         let ms = us as f64 / 1_000.0;
-        if ms < 100.0 { format!("{ms:.1} ms") } else { format!("{ms:.0} ms") }
+        if ms < 100.0 {
+            format!("{ms:.1} ms")
+        } else {
+            format!("{ms:.0} ms")
+        }
     } else if us < 60_000_000 {
         format!("{:.2} s", us as f64 / 1e6)
     } else {

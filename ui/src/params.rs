@@ -52,13 +52,15 @@ impl Params {
         let cloud_kind = self.cloud_kind()?;
         let now = now_ns();
         let end_ns = match self.get(end) {
-            Some(text) => format::parse_time(text)
-                .ok_or_else(|| format!("The end time \"{text}\" is not a date-time (YYYY-MM-DDTHH:MM, UTC) or unix µs."))?,
+            Some(text) => format::parse_time(text).ok_or_else(|| {
+                format!("The end time \"{text}\" is not a date-time (YYYY-MM-DDTHH:MM, UTC) or unix µs.")
+            })?,
             None => now,
         };
         let start_ns = match self.get(start) {
-            Some(text) => format::parse_time(text)
-                .ok_or_else(|| format!("The start time \"{text}\" is not a date-time (YYYY-MM-DDTHH:MM, UTC) or unix µs."))?,
+            Some(text) => format::parse_time(text).ok_or_else(|| {
+                format!("The start time \"{text}\" is not a date-time (YYYY-MM-DDTHH:MM, UTC) or unix µs.")
+            })?,
             None if start == "start" => {
                 let text = self.get("lookback").unwrap_or(default_lookback);
                 let lookback = parse_lookback(text)
@@ -130,7 +132,10 @@ mod tests {
 
     #[test]
     fn query_strings_are_encoded() {
-        assert_eq!(query_string([("service", "a b&c"), ("x", ""), ("k", "<s>")]), "?service=a+b%26c&k=%3Cs%3E");
+        assert_eq!(
+            query_string([("service", "a b&c"), ("x", ""), ("k", "<s>")]),
+            "?service=a+b%26c&k=%3Cs%3E"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use leptos::prelude::*;
 use crate::format;
 
 /// Colours for series, distinguishable and readable on white.
-pub const PALETTE: &[&str] = &["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+pub const PALETTE: &[&str] = &[
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+];
 
 /// One dot of the search scatter plot.
 pub struct Dot {
@@ -78,7 +80,14 @@ pub struct Series {
 
 /// Several series over `[t0, t1]`; `unit` formats the y axis.
 /// The y axis goes up to at least `y_floor`.
-pub fn lines(title: &str, series: &[Series], t0: u64, t1: u64, y_floor: f64, unit: fn(f64) -> String) -> impl IntoView + use<> {
+pub fn lines(
+    title: &str,
+    series: &[Series],
+    t0: u64,
+    t1: u64,
+    y_floor: f64,
+    unit: fn(f64) -> String,
+) -> impl IntoView + use<> {
     let t1 = t1.max(t0 + 1);
     let y_max = series
         .iter()

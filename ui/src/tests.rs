@@ -22,10 +22,22 @@ async fn store(with_fixtures: bool) -> Arc<EmbeddedStore> {
     if with_fixtures {
         let mut spans = fixtures::all();
         let res = fixtures::resource("evil<b>svc</b>", "vm-evil", Some("hosted"));
-        let mut evil = fixtures::span(&res, 900, 9001, None, "<script>alert(1)</script>", SpanKind::Server, 5_000, 3_000)
-            .attr("http.request.method", "GET")
-            .build();
-        evil.attributes.push(KeyValue::new("note", AttrValue::String("<img src=x onerror=alert(2)>".to_owned())));
+        let mut evil = fixtures::span(
+            &res,
+            900,
+            9001,
+            None,
+            "<script>alert(1)</script>",
+            SpanKind::Server,
+            5_000,
+            3_000,
+        )
+        .attr("http.request.method", "GET")
+        .build();
+        evil.attributes.push(KeyValue::new(
+            "note",
+            AttrValue::String("<img src=x onerror=alert(2)>".to_owned()),
+        ));
         spans.push(evil);
         store.write_spans(spans).await.unwrap();
     }
@@ -33,7 +45,11 @@ async fn store(with_fixtures: bool) -> Arc<EmbeddedStore> {
 }
 
 async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
-    let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let response = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
@@ -76,7 +92,12 @@ async fn trace_page_names_the_culprit_and_shows_the_critical_path() {
     let id = fixtures::trace_id(fixtures::REDIS_TRACES + 31).to_hex();
     let (status, html) = get(&app, &format!("/trace/{id}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("of this request was spent in GET on redis-shard-2:6379 (cache), from cart on vm-cart-1, private DC"), "{html}");
+    assert!(
+        html.contains(
+            "of this request was spent in GET on redis-shard-2:6379 (cache), from cart on vm-cart-1, private DC"
+        ),
+        "{html}"
+    );
     assert!(html.contains("id=\"critical-path\""));
     assert!(html.contains("class=\"span crit culprit\""));
     // The async queue trace shows its wait.
@@ -128,7 +149,14 @@ async fn empty_store_and_missing_analytics_are_explained() {
     assert!(html.contains("No traces yet"));
 
     let app_plain = app(store(true).await, false);
-    for path in ["/services", "/middleware?kind=db", "/sla", "/blame", "/exceptions", "/mismatches"] {
+    for path in [
+        "/services",
+        "/middleware?kind=db",
+        "/sla",
+        "/blame",
+        "/exceptions",
+        "/mismatches",
+    ] {
         let (status, html) = get(&app_plain, path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(html.contains("does not provide the analysis aggregates"), "{path}");
@@ -142,7 +170,11 @@ async fn filters_change_results_and_bad_input_is_explained() {
     let app = app(store(true).await, true);
     let (_, all) = get(&app, &format!("/search?{WINDOW}&limit=500")).await;
     let (_, errors) = get(&app, &format!("/search?{WINDOW}&limit=500&errors=1")).await;
-    let (_, slow) = get(&app, &format!("/search?{WINDOW}&limit=500&service=cart&min_duration=30ms")).await;
+    let (_, slow) = get(
+        &app,
+        &format!("/search?{WINDOW}&limit=500&service=cart&min_duration=30ms"),
+    )
+    .await;
     let rows = |html: &str| html.matches("<td><a href=\"/trace/").count();
     assert!(rows(&errors) < rows(&all), "{} vs {}", rows(&errors), rows(&all));
     assert!(rows(&errors) > 0);

@@ -51,7 +51,10 @@ pub fn rows(spans: &[Arc<SpanRecord>]) -> Vec<Row> {
         }
         let span = &spans[i];
         let kids = children.get(&span.span_id).map(Vec::as_slice).unwrap_or_default();
-        let (s0, s1) = (span.start_time_unix_nano, span.end_time_unix_nano.max(span.start_time_unix_nano));
+        let (s0, s1) = (
+            span.start_time_unix_nano,
+            span.end_time_unix_nano.max(span.start_time_unix_nano),
+        );
         let mut intervals: Vec<(u64, u64)> = kids
             .iter()
             .map(|&k| &spans[k])
@@ -114,13 +117,26 @@ fn details(span: &SpanRecord, self_ns: u64) -> impl IntoView + use<> {
     let cloud = span.cloud();
     let mut facts: Vec<(&'static str, String)> = vec![
         ("Span id", span.span_id.to_hex()),
-        ("Parent", span.parent_span_id.map(|p| p.to_hex()).unwrap_or_else(|| "none (root)".to_owned())),
+        (
+            "Parent",
+            span.parent_span_id
+                .map(|p| p.to_hex())
+                .unwrap_or_else(|| "none (root)".to_owned()),
+        ),
         ("Service", span.service_name.clone()),
-        ("Kind", format!("{} · hop {}", span.kind.as_str(), span.hop_kind.as_str())),
+        (
+            "Kind",
+            format!("{} · hop {}", span.kind.as_str(), span.hop_kind.as_str()),
+        ),
         ("Start", format!("{} UTC", format::time_ns(span.start_time_unix_nano))),
         ("Duration", format::duration_ns(span.duration_nanos())),
         ("Self time", format::duration_ns(self_ns)),
-        ("Status", format!("{} {}", span.status_code.as_str(), span.status_message).trim().to_owned()),
+        (
+            "Status",
+            format!("{} {}", span.status_code.as_str(), span.status_message)
+                .trim()
+                .to_owned(),
+        ),
     ];
     if let Some(peer) = &span.peer {
         facts.push(("Peer instance", peer.clone()));
@@ -129,13 +145,20 @@ fn details(span: &SpanRecord, self_ns: u64) -> impl IntoView + use<> {
         facts.push(("Host", host.clone()));
     }
     facts.push(("Cloud kind", cloud.kind.as_str().to_owned()));
-    for (label, value) in [("Provider", &cloud.provider), ("Region", &cloud.region), ("Zone", &cloud.zone)] {
+    for (label, value) in [
+        ("Provider", &cloud.provider),
+        ("Region", &cloud.region),
+        ("Zone", &cloud.zone),
+    ] {
         if let Some(v) = value {
             facts.push((label, v.clone()));
         }
     }
     if !span.scope.name.is_empty() {
-        facts.push(("Scope", format!("{} {}", span.scope.name, span.scope.version).trim().to_owned()));
+        facts.push((
+            "Scope",
+            format!("{} {}", span.scope.name, span.scope.version).trim().to_owned(),
+        ));
     }
     let fact_rows = facts
         .into_iter()
@@ -177,16 +200,35 @@ fn details(span: &SpanRecord, self_ns: u64) -> impl IntoView + use<> {
 pub fn waterfall(spans: &[Arc<SpanRecord>], analysis: Option<&TraceAnalysis>) -> impl IntoView + use<> {
     let rows = rows(spans);
     let t0 = spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
-    let t1 = spans.iter().map(|s| s.end_time_unix_nano).max().unwrap_or(0).max(t0 + 1);
+    let t1 = spans
+        .iter()
+        .map(|s| s.end_time_unix_nano)
+        .max()
+        .unwrap_or(0)
+        .max(t0 + 1);
     let total = (t1 - t0) as f64;
     let pct = |t: u64| (t.saturating_sub(t0)) as f64 / total * 100.0;
     let on_path: HashSet<SpanId> = analysis
-        .map(|a| a.critical_path.iter().filter(|i| i.item == ItemKind::Span).map(|i| i.span_id).collect())
+        .map(|a| {
+            a.critical_path
+                .iter()
+                .filter(|i| i.item == ItemKind::Span)
+                .map(|i| i.span_id)
+                .collect()
+        })
         .unwrap_or_default();
     let waits_on_path: HashSet<SpanId> = analysis
-        .map(|a| a.critical_path.iter().filter(|i| i.item == ItemKind::QueueWait).map(|i| i.span_id).collect())
+        .map(|a| {
+            a.critical_path
+                .iter()
+                .filter(|i| i.item == ItemKind::QueueWait)
+                .map(|i| i.span_id)
+                .collect()
+        })
         .unwrap_or_default();
-    let culprit = analysis.and_then(|a| a.culprit.as_ref()).map(|c| (c.item.span_id, c.item.item));
+    let culprit = analysis
+        .and_then(|a| a.culprit.as_ref())
+        .map(|c| (c.item.span_id, c.item.item));
     let items = rows
         .into_iter()
         .map(|row| {

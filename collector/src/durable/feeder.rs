@@ -49,9 +49,7 @@ impl Default for FeederConfig {
 }
 
 /// Upper bounds (seconds) of the insert latency histogram buckets.
-pub const LATENCY_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
+pub const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 /// A Prometheus-style cumulative histogram of store write latency.
 #[derive(Debug, Default)]
@@ -70,8 +68,7 @@ impl LatencyHistogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// `(upper bound in seconds, cumulative count)` per bucket, then the total count and
@@ -118,12 +115,7 @@ pub struct StoreFeeder {
 
 impl StoreFeeder {
     /// A feeder from `wal` into `store`, woken by `appended`.
-    pub fn new(
-        wal: Arc<Wal>,
-        store: Arc<dyn SpanWriter>,
-        appended: Arc<Notify>,
-        config: FeederConfig,
-    ) -> Self {
+    pub fn new(wal: Arc<Wal>, store: Arc<dyn SpanWriter>, appended: Arc<Notify>, config: FeederConfig) -> Self {
         Self {
             wal,
             store,
@@ -178,10 +170,7 @@ impl StoreFeeder {
             } = batch;
             let position = reader.position();
             if position >= startup_end && !self.stats.caught_up.swap(true, Ordering::Relaxed) {
-                info!(
-                    position,
-                    "store feeder caught up with the log found at start-up"
-                );
+                info!(position, "store feeder caught up with the log found at start-up");
             }
             if seqs.is_empty() {
                 if stopping {
@@ -231,11 +220,7 @@ impl StoreFeeder {
     /// Starts reading the next batch ([`read_batch`]) on the blocking pool, and decoding
     /// it there too unless the store reads encoded requests itself
     /// ([`SpanWriter::reads_otlp`]).
-    fn prepare(
-        &self,
-        reader: WalReader,
-        until: Option<u64>,
-    ) -> tokio::task::JoinHandle<Result<Prepared, String>> {
+    fn prepare(&self, reader: WalReader, until: Option<u64>) -> tokio::task::JoinHandle<Result<Prepared, String>> {
         let max_bytes = self.config.max_batch_spans.max(1) * 512;
         let decode = !self.store.reads_otlp();
         tokio::task::spawn_blocking(move || {
@@ -252,11 +237,7 @@ impl StoreFeeder {
     }
 
     /// One attempt: the decoded spans when given, else the encoded bodies.
-    async fn write_once(
-        &self,
-        bodies: &Arc<[Bytes]>,
-        decoded: Option<Decoded>,
-    ) -> hopscope_storage::Result<OtlpWrite> {
+    async fn write_once(&self, bodies: &Arc<[Bytes]>, decoded: Option<Decoded>) -> hopscope_storage::Result<OtlpWrite> {
         let Some((spans, undecodable)) = decoded else {
             return self.store.write_otlp(Arc::clone(bodies)).await;
         };
@@ -276,12 +257,7 @@ impl StoreFeeder {
     /// when the store takes decoded spans; otherwise, and on retries, the store gets the
     /// encoded bodies ([`SpanWriter::write_otlp`], which decodes for stores that do not
     /// read them in place).
-    async fn write_with_retry(
-        &self,
-        seqs: &[u64],
-        bodies: &Arc<[Bytes]>,
-        mut decoded: Option<Decoded>,
-    ) {
+    async fn write_with_retry(&self, seqs: &[u64], bodies: &Arc<[Bytes]>, mut decoded: Option<Decoded>) {
         let mut delay = Duration::from_millis(self.config.retry_initial_ms.max(1));
         let max_delay = Duration::from_millis(self.config.retry_max_ms.max(1));
         for attempt in 1u64.. {
@@ -292,9 +268,7 @@ impl StoreFeeder {
                     self.stats
                         .records_written
                         .fetch_add(seqs.len() as u64, Ordering::Relaxed);
-                    self.stats
-                        .spans_written
-                        .fetch_add(written.spans, Ordering::Relaxed);
+                    self.stats.spans_written.fetch_add(written.spans, Ordering::Relaxed);
                     for (i, err) in written.undecodable {
                         self.stats.records_undecodable.fetch_add(1, Ordering::Relaxed);
                         let seq = seqs.get(i).copied().unwrap_or_default();

@@ -82,9 +82,8 @@ impl WalWriter {
         &self,
         appended: std::result::Result<std::result::Result<u64, WalError>, tokio::task::JoinError>,
     ) -> Result<()> {
-        let appended = appended.map_err(|err| {
-            StorageError::Retryable(format!("write-ahead log task failed: {err}"))
-        })?;
+        let appended =
+            appended.map_err(|err| StorageError::Retryable(format!("write-ahead log task failed: {err}")))?;
         match appended {
             Ok(_) => {
                 self.appended.notify_one();
@@ -104,9 +103,6 @@ impl SpanWriter for WalWriter {
         }
         let wal = Arc::clone(&self.wal);
         // Encoding and the write system call (or fsync) stay off the async reactor.
-        self.finish(
-            tokio::task::spawn_blocking(move || wal.append_shared(encode_spans(&spans).into()))
-                .await,
-        )
+        self.finish(tokio::task::spawn_blocking(move || wal.append_shared(encode_spans(&spans).into())).await)
     }
 }

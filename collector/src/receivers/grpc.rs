@@ -26,9 +26,7 @@ use bytes::{Buf, BufMut};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tonic::body::Body;
-use tonic::codec::{
-    BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder,
-};
+use tonic::codec::{BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Service};
 use tonic::server::NamedService;
 use tonic::transport::Server;
@@ -159,10 +157,7 @@ impl Service<http::Request<Body>> for TraceService {
                 let mut response = http::Response::new(Body::default());
                 let headers = response.headers_mut();
                 headers.insert(Status::GRPC_STATUS, (Code::Unimplemented as i32).into());
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    tonic::metadata::GRPC_CONTENT_TYPE,
-                );
+                headers.insert(http::header::CONTENT_TYPE, tonic::metadata::GRPC_CONTENT_TYPE);
                 Ok(response)
             });
         }
@@ -298,8 +293,7 @@ where
             drop(permit);
             // A failure before the handler ran is a trailers-only response: the status is in
             // the headers. Successful responses carry it in trailers and are left alone.
-            let fixed =
-                Status::from_header_map(response.headers()).and_then(|s| fix_decode_status(&s));
+            let fixed = Status::from_header_map(response.headers()).and_then(|s| fix_decode_status(&s));
             if let Some(fixed) = fixed {
                 ingest.record_invalid_request();
                 tracing::warn!(code = ?fixed.code(), message = fixed.message(), "otlp grpc request refused");
@@ -316,21 +310,21 @@ where
 fn fix_decode_status(status: &Status) -> Option<Status> {
     let message = status.message();
     match status.code() {
-        Code::OutOfRange if message.starts_with("Error, decoded message length too large") => Some(
-            Status::resource_exhausted(format!("request too large: {message}")),
-        ),
+        Code::OutOfRange if message.starts_with("Error, decoded message length too large") => {
+            Some(Status::resource_exhausted(format!("request too large: {message}")))
+        }
         Code::ResourceExhausted if message.starts_with("Error decompressing: size limit") => Some(
             Status::resource_exhausted(format!("decompressed request too large: {message}")),
         ),
-        Code::Internal if message.starts_with("failed to decode Protobuf message") => Some(
-            Status::invalid_argument(format!("invalid OTLP protobuf: {message}")),
-        ),
-        Code::Internal if message.starts_with("Error decompressing") => Some(
-            Status::invalid_argument(format!("invalid gzip message: {message}")),
-        ),
-        Code::Internal if message.starts_with("Unexpected EOF decoding stream") => Some(
-            Status::invalid_argument(format!("truncated grpc message: {message}")),
-        ),
+        Code::Internal if message.starts_with("failed to decode Protobuf message") => {
+            Some(Status::invalid_argument(format!("invalid OTLP protobuf: {message}")))
+        }
+        Code::Internal if message.starts_with("Error decompressing") => {
+            Some(Status::invalid_argument(format!("invalid gzip message: {message}")))
+        }
+        Code::Internal if message.starts_with("Unexpected EOF decoding stream") => {
+            Some(Status::invalid_argument(format!("truncated grpc message: {message}")))
+        }
         _ => None,
     }
 }
@@ -363,22 +357,14 @@ mod tests {
                 "Error decompressing: invalid gzip header, while sending request",
                 Code::InvalidArgument,
             ),
-            (
-                Code::Internal,
-                "Unexpected EOF decoding stream.",
-                Code::InvalidArgument,
-            ),
+            (Code::Internal, "Unexpected EOF decoding stream.", Code::InvalidArgument),
         ];
         for (code, message, want) in cases {
             let fixed = fix_decode_status(&Status::new(code, message)).unwrap();
             assert_eq!(fixed.code(), want, "{message}");
             assert!(fixed.message().contains(message));
         }
-        assert!(
-            fix_decode_status(&Status::internal("storage failed to write the spans")).is_none()
-        );
-        assert!(
-            fix_decode_status(&Status::unavailable("storage is temporarily unavailable")).is_none()
-        );
+        assert!(fix_decode_status(&Status::internal("storage failed to write the spans")).is_none());
+        assert!(fix_decode_status(&Status::unavailable("storage is temporarily unavailable")).is_none());
     }
 }

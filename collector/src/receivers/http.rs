@@ -16,13 +16,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -144,12 +144,7 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
     }
 }
 
-async fn read_and_decode(
-    state: &HttpState,
-    headers: &HeaderMap,
-    body: Body,
-    format: BodyFormat,
-) -> Result<Received> {
+async fn read_and_decode(state: &HttpState, headers: &HeaderMap, body: Body, format: BodyFormat) -> Result<Received> {
     let max = state.max_request_bytes;
     let encoding = decode::content_encoding(headers)?;
     let declared = headers
@@ -232,9 +227,7 @@ fn encode_response(response: &ExportTraceServiceResponse, format: BodyFormat) ->
     let (content_type, body) = match format {
         BodyFormat::Protobuf => ("application/x-protobuf", response.encode_to_vec()),
         // An absent partial success is written as `{}` rather than `{"partialSuccess":null}`.
-        BodyFormat::Json if response.partial_success.is_none() => {
-            ("application/json", b"{}".to_vec())
-        }
+        BodyFormat::Json if response.partial_success.is_none() => ("application/json", b"{}".to_vec()),
         BodyFormat::Json => (
             "application/json",
             serde_json::to_vec(response)
@@ -262,19 +255,15 @@ async fn preflight(headers: HeaderMap) -> Response {
                 HeaderValue::from_static("POST, OPTIONS"),
             ),
             (header::ACCESS_CONTROL_ALLOW_HEADERS, requested),
-            (
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("86400"),
-            ),
+            (header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400")),
         ],
     )
         .into_response()
 }
 
 async fn allow_any_origin(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
 }

@@ -81,9 +81,7 @@ impl<const N: usize> Marker<N> {
         slot.extend_from_slice(value);
         slot.extend_from_slice(&crc32fast::hash(&slot).to_le_bytes());
         let offset = self.next_slot * Self::SLOT as u64;
-        self.file
-            .write_all_at(&slot, offset)
-            .map_err(io_err(&self.path))?;
+        self.file.write_all_at(&slot, offset).map_err(io_err(&self.path))?;
         if sync {
             self.file.sync_data().map_err(io_err(&self.path))?;
         }
@@ -167,7 +165,10 @@ mod tests {
         // The next write replaces the damaged slot, not the good one.
         m.write(&9u64.to_le_bytes(), false).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(newest::<8>(&bytes).map(|(slot, _, v)| (slot, v)), Some((1, 9u64.to_le_bytes())));
+        assert_eq!(
+            newest::<8>(&bytes).map(|(slot, _, v)| (slot, v)),
+            Some((1, 9u64.to_le_bytes()))
+        );
         assert_eq!(newest::<8>(&bytes[..20]).map(|(_, _, v)| v), Some(7u64.to_le_bytes()));
     }
 
@@ -192,7 +193,11 @@ mod tests {
         assert_eq!(value, Some(42u64.to_le_bytes()));
         m.write(&43u64.to_le_bytes(), false).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[..12], &legacy_bytes[..], "the old value stays until the new one is whole");
+        assert_eq!(
+            &bytes[..12],
+            &legacy_bytes[..],
+            "the old value stays until the new one is whole"
+        );
         assert_eq!(open(dir.path()).1, Some(43u64.to_le_bytes()));
         // Had that first write been torn, the old value would still be read.
         let mut torn = bytes.clone();

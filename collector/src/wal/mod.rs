@@ -61,9 +61,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
+use crate::body_pool::BodyPool;
 pub use config::{Durability, WalConfig};
 use marker::Marker;
-use crate::body_pool::BodyPool;
 use record::{Decoded, HEADER_LEN, MAGIC};
 use tail::{Tail, TailRecord};
 
@@ -231,10 +231,7 @@ impl Wal {
                 warn!(path = %damage.path.display(), offset = damage.offset, bytes_lost = damage.bytes_lost,
                       reason = %damage.reason, cut = damage.cut, "write-ahead log damage skipped");
                 if damage.cut {
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(io_err(&path))?;
+                    let file = OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
                     file.set_len(damage.offset).map_err(io_err(&path))?;
                 }
                 recovery.damaged.push(damage);
@@ -317,12 +314,7 @@ impl Wal {
     }
 
     /// The append itself, with the log's state already locked.
-    fn append_locked(
-        &self,
-        state: &mut State,
-        payload: &[u8],
-        shared: Option<&Bytes>,
-    ) -> Result<u64> {
+    fn append_locked(&self, state: &mut State, payload: &[u8], shared: Option<&Bytes>) -> Result<u64> {
         let frame_len = (HEADER_LEN + payload.len()) as u64;
         let backlog = backlog_bytes(state);
         if backlog > 0 && backlog + frame_len > self.config.max_backlog_bytes {
@@ -331,19 +323,14 @@ impl Wal {
                 limit_bytes: self.config.max_backlog_bytes,
             });
         }
-        let active_has_records = state
-            .segments
-            .last()
-            .is_some_and(|s| s.next_seq > s.first_seq);
+        let active_has_records = state.segments.last().is_some_and(|s| s.next_seq > s.first_seq);
         let active_bytes = state.segments.last().map_or(0, |s| s.bytes);
         if active_has_records && active_bytes + frame_len > self.config.segment_bytes {
             self.roll(state)?;
         }
         let seq = state.next_seq;
         let header = record::header(seq, payload);
-        let State {
-            segments, active, ..
-        } = state;
+        let State { segments, active, .. } = state;
         let segment = segments.last_mut().ok_or_else(|| WalError::Io {
             path: self.dir.clone(),
             source: io::Error::other("no active segment"),
@@ -393,11 +380,7 @@ impl Wal {
 
     fn sync_locked(&self, state: &mut State) -> Result<()> {
         if state.unsynced {
-            let path = state
-                .segments
-                .last()
-                .map(|s| s.path.clone())
-                .unwrap_or_default();
+            let path = state.segments.last().map(|s| s.path.clone()).unwrap_or_default();
             state.active.sync_data().map_err(io_err(&path))?;
             state.unsynced = false;
         }
@@ -431,13 +414,11 @@ impl Wal {
 
     fn apply_retention(&self, state: &mut State) -> Result<()> {
         let mut total: u64 = state.segments.iter().map(|s| s.bytes).sum();
-        let max_age =
-            (self.config.retain_secs > 0).then(|| Duration::from_secs(self.config.retain_secs));
+        let max_age = (self.config.retain_secs > 0).then(|| Duration::from_secs(self.config.retain_secs));
         while state.segments.len() > 1 {
             let oldest = &state.segments[0];
             let committed = !oldest.has_uncommitted(state.committed);
-            let too_old =
-                max_age.is_some_and(|age| oldest.created.elapsed().is_ok_and(|e| e > age));
+            let too_old = max_age.is_some_and(|age| oldest.created.elapsed().is_ok_and(|e| e > age));
             if !(committed && (total > self.config.retain_bytes || too_old)) {
                 break;
             }
@@ -510,9 +491,7 @@ impl Wal {
     /// taken out of the tail).
     fn locate(&self, position: u64) -> Location {
         let mut state = self.state.lock();
-        let held = (position < state.next_seq)
-            .then(|| state.tail.take(position))
-            .flatten();
+        let held = (position < state.next_seq).then(|| state.tail.take(position)).flatten();
         if held.is_some() {
             // The reader needs no file for it.
             return Location {
@@ -527,10 +506,7 @@ impl Wal {
             .iter()
             .rposition(|s| s.first_seq <= position)
             .unwrap_or(0);
-        let here = state
-            .segments
-            .get(index)
-            .map(|s| (s.first_seq, s.path.clone()));
+        let here = state.segments.get(index).map(|s| (s.first_seq, s.path.clone()));
         let next = state.segments.get(index + 1).map(|s| s.first_seq);
         Location {
             next_seq: state.next_seq,
@@ -627,9 +603,7 @@ impl WalReader {
                     }
                     self.current = None;
                     match next_segment {
-                        Some(next_first) if next_first > self.position => {
-                            self.position = next_first
-                        }
+                        Some(next_first) if next_first > self.position => self.position = next_first,
                         Some(_) => {}
                         None => return Ok(None),
                     }
@@ -655,10 +629,7 @@ fn segment_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if let Some(first) = name
-            .strip_suffix(SEGMENT_SUFFIX)
-            .and_then(|n| n.parse::<u64>().ok())
-        {
+        if let Some(first) = name.strip_suffix(SEGMENT_SUFFIX).and_then(|n| n.parse::<u64>().ok()) {
             files.push((first, path));
         }
     }
@@ -714,8 +685,7 @@ fn scan_segment(path: &Path) -> Result<Scan> {
     };
     if !magic_ok {
         scan.valid_len = 0;
-        scan.damage
-            .push(damage(0, file_len, "bad segment header", true));
+        scan.damage.push(damage(0, file_len, "bad segment header", true));
         return Ok(scan);
     }
     loop {
@@ -724,16 +694,11 @@ fn scan_segment(path: &Path) -> Result<Scan> {
                 let frame = (HEADER_LEN + payload.len()) as u64;
                 match scan.seq_range {
                     Some((_, last)) if seq <= last => {
-                        scan.damage.push(damage(
-                            scan.valid_len,
-                            frame,
-                            "sequence number goes backwards",
-                            false,
-                        ));
+                        scan.damage
+                            .push(damage(scan.valid_len, frame, "sequence number goes backwards", false));
                     }
                     _ => {
-                        scan.seq_range =
-                            Some((scan.seq_range.map_or(seq, |(first, _)| first), seq));
+                        scan.seq_range = Some((scan.seq_range.map_or(seq, |(first, _)| first), seq));
                         scan.records += 1;
                     }
                 }
@@ -741,12 +706,8 @@ fn scan_segment(path: &Path) -> Result<Scan> {
                 continue;
             }
             Decoded::BadChecksum { frame_len } => {
-                scan.damage.push(damage(
-                    scan.valid_len,
-                    frame_len,
-                    "checksum mismatch",
-                    false,
-                ));
+                scan.damage
+                    .push(damage(scan.valid_len, frame_len, "checksum mismatch", false));
                 scan.valid_len += frame_len;
                 continue;
             }
@@ -754,12 +715,8 @@ fn scan_segment(path: &Path) -> Result<Scan> {
             Decoded::Torn => "torn record at the end (a write cut short by a crash)",
             Decoded::Corrupt(reason) => reason,
         };
-        scan.damage.push(damage(
-            scan.valid_len,
-            file_len - scan.valid_len,
-            problem,
-            true,
-        ));
+        scan.damage
+            .push(damage(scan.valid_len, file_len - scan.valid_len, problem, true));
         return Ok(scan);
     }
 }

@@ -148,10 +148,7 @@ mod tests {
                 payload: b"hello".to_vec()
             }
         );
-        assert_eq!(
-            read_record(&mut &frame[..frame.len() - 1]).unwrap(),
-            Decoded::Torn
-        );
+        assert_eq!(read_record(&mut &frame[..frame.len() - 1]).unwrap(), Decoded::Torn);
         assert_eq!(read_record(&mut &frame[..3]).unwrap(), Decoded::Torn);
         assert_eq!(read_record(&mut &[][..]).unwrap(), Decoded::End);
         let mut flipped = frame.clone();

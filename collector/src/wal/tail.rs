@@ -105,7 +105,10 @@ mod tests {
         assert!(tail.take(3).is_none(), "3 was refused, and 2 is dropped on the way");
         assert_eq!(tail.bytes(), 0);
         tail.push(record(5, 10));
-        assert!(tail.take(4).is_none(), "a reader before the tail's first record finds nothing");
+        assert!(
+            tail.take(4).is_none(),
+            "a reader before the tail's first record finds nothing"
+        );
         assert_eq!(tail.take(5).unwrap().payload, Bytes::from(vec![5u8; 10]));
     }
 

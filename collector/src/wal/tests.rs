@@ -105,8 +105,7 @@ fn run_model(ops: Vec<Op>, retain_bytes: u64) {
             }
             Op::Reopen => {
                 drop(wal);
-                let (reopened, recovery) =
-                    Wal::open(dir.path(), small_config(retain_bytes)).unwrap();
+                let (reopened, recovery) = Wal::open(dir.path(), small_config(retain_bytes)).unwrap();
                 assert!(recovery.damaged.is_empty(), "{recovery:?}");
                 wal = Arc::new(reopened);
                 follower = wal.reader(committed + 1);
@@ -120,19 +119,14 @@ fn run_model(ops: Vec<Op>, retain_bytes: u64) {
                 let mut file = OpenOptions::new().append(true).open(&path).unwrap();
                 file.write_all(&frame[..cut.min(frame.len() - 1)]).unwrap();
                 drop(file);
-                let (reopened, recovery) =
-                    Wal::open(dir.path(), small_config(retain_bytes)).unwrap();
+                let (reopened, recovery) = Wal::open(dir.path(), small_config(retain_bytes)).unwrap();
                 assert_eq!(recovery.damaged.len(), 1, "{recovery:?}");
                 wal = Arc::new(reopened);
                 follower = wal.reader(committed + 1);
             }
         }
         assert_eq!(wal.committed(), committed);
-        let uncommitted: Vec<_> = acked
-            .iter()
-            .filter(|(seq, _)| *seq > committed)
-            .cloned()
-            .collect();
+        let uncommitted: Vec<_> = acked.iter().filter(|(seq, _)| *seq > committed).cloned().collect();
         assert_eq!(read_all(&wal, committed + 1), uncommitted, "after op {i}");
         if retain_bytes == u64::MAX {
             assert_eq!(read_all(&wal, 1), acked, "after op {i}");
@@ -176,10 +170,7 @@ fn a_bit_flip_is_reported_and_skipped() {
     let (wal, recovery) = Wal::open(dir.path(), config).unwrap();
     assert_eq!(recovery.damaged.len(), 1);
     assert_eq!(recovery.damaged[0].reason, "checksum mismatch");
-    assert!(
-        !recovery.damaged[0].cut,
-        "a whole bad frame is skipped, not cut"
-    );
+    assert!(!recovery.damaged[0].cut, "a whole bad frame is skipped, not cut");
     let wal = Arc::new(wal);
     let seqs: Vec<u64> = read_all(&wal, 1).into_iter().map(|(seq, _)| seq).collect();
     assert_eq!(seqs, vec![1, 3, 4, 5, 6]);
@@ -189,11 +180,7 @@ fn a_bit_flip_is_reported_and_skipped() {
 #[test]
 fn garbage_files_and_commit_do_not_stop_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("00000000000000000001.wal"),
-        b"not a segment",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("00000000000000000001.wal"), b"not a segment").unwrap();
     std::fs::write(dir.path().join(COMMIT_FILE), b"xx").unwrap();
     let (wal, recovery) = Wal::open(dir.path(), small_config(u64::MAX)).unwrap();
     assert_eq!(recovery.damaged[0].reason, "bad segment header");
@@ -252,10 +239,7 @@ fn intent_round_trips_and_damage_reads_as_none() {
 
 #[test]
 fn fsync_modes_append_and_read_back() {
-    for durability in [
-        Durability::FsyncEach,
-        Durability::FsyncInterval { interval_ms: 5 },
-    ] {
+    for durability in [Durability::FsyncEach, Durability::FsyncInterval { interval_ms: 5 }] {
         let dir = tempfile::tempdir().unwrap();
         let wal = Arc::new(
             Wal::open(

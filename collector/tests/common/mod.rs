@@ -114,10 +114,7 @@ impl Server {
     pub async fn shutdown(self) {
         self.stop.send(()).unwrap();
         let joined = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;
-        joined
-            .expect("serve returns after shutdown")
-            .unwrap()
-            .unwrap();
+        joined.expect("serve returns after shutdown").unwrap().unwrap();
     }
 }
 
@@ -201,14 +198,8 @@ pub fn gzip_bomb(mib: u32) -> Vec<u8> {
     let chunk = vec![0u8; 1 << 20];
     let mut deflate = Compress::new(Compression::best(), false);
     let mut block = Vec::with_capacity(8 << 10);
-    deflate
-        .compress_vec(&chunk, &mut block, FlushCompress::Sync)
-        .unwrap();
-    assert_eq!(
-        deflate.total_in(),
-        1 << 20,
-        "one call must consume the chunk"
-    );
+    deflate.compress_vec(&chunk, &mut block, FlushCompress::Sync).unwrap();
+    assert_eq!(deflate.total_in(), 1 << 20, "one call must consume the chunk");
     let mut chunk_crc = Crc::new();
     chunk_crc.update(&chunk);
     let mut crc = Crc::new();
@@ -229,13 +220,7 @@ pub fn peak_rss() -> u64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)
 }
 
@@ -245,9 +230,7 @@ fn gzip_bomb_is_valid_gzip() {
     let bomb = gzip_bomb(8);
     assert!(bomb.len() < 16 << 10, "{}", bomb.len());
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&bomb[..])
-        .read_to_end(&mut out)
-        .unwrap();
+    flate2::read::GzDecoder::new(&bomb[..]).read_to_end(&mut out).unwrap();
     assert_eq!(out.len(), 8 << 20);
     assert!(out.iter().all(|b| *b == 0));
 }

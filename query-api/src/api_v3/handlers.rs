@@ -47,10 +47,7 @@ pub async fn services(State(state): State<AppState>) -> V3Result<Json<ServicesRe
 }
 
 /// `GET /api/v3/operations?service=X[&spanKind=server]` (`span_kind` also accepted)
-pub async fn operations(
-    State(state): State<AppState>,
-    uri: Uri,
-) -> V3Result<Json<OperationsResponse>> {
+pub async fn operations(State(state): State<AppState>, uri: Uri) -> V3Result<Json<OperationsResponse>> {
     let params = QueryParams::from_uri(&uri)?;
     let service = params
         .get("service")
@@ -58,21 +55,14 @@ pub async fn operations(
     let span_kind = params
         .first_of(&["spanKind", "span_kind"])
         .map(|(name, text)| {
-            SpanKind::parse(text)
-                .ok_or_else(|| ApiError::bad_param(name, format!("unknown span kind {text:?}")))
+            SpanKind::parse(text).ok_or_else(|| ApiError::bad_param(name, format!("unknown span kind {text:?}")))
         })
         .transpose()?;
     let query = OperationQuery {
         service: service.to_owned(),
         span_kind,
     };
-    let operations = state
-        .reader
-        .operations(&query)
-        .await?
-        .iter()
-        .map(Into::into)
-        .collect();
+    let operations = state.reader.operations(&query).await?.iter().map(Into::into).collect();
     Ok(Json(OperationsResponse { operations }))
 }
 
@@ -85,12 +75,8 @@ pub async fn find_traces(State(state): State<AppState>, uri: Uri) -> V3Result<Re
 }
 
 /// `GET /api/v3/traces/{trace_id}`
-pub async fn trace(
-    State(state): State<AppState>,
-    trace_id: Result<Path<String>, PathRejection>,
-) -> V3Result<Response> {
-    let malformed =
-        |why: String| ApiError::bad_request(format!("malformed parameter trace_id: {why}"));
+pub async fn trace(State(state): State<AppState>, trace_id: Result<Path<String>, PathRejection>) -> V3Result<Response> {
+    let malformed = |why: String| ApiError::bad_request(format!("malformed parameter trace_id: {why}"));
     let Path(text) = trace_id.map_err(|err| malformed(err.to_string()))?;
     let id: TraceId = text
         .parse()

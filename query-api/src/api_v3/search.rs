@@ -13,11 +13,7 @@ const SERVICE: [&str; 2] = ["query.serviceName", "query.service_name"];
 const OPERATION: [&str; 2] = ["query.operationName", "query.operation_name"];
 const TIME_MIN: [&str; 2] = ["query.startTimeMin", "query.start_time_min"];
 const TIME_MAX: [&str; 2] = ["query.startTimeMax", "query.start_time_max"];
-const SEARCH_DEPTH: [&str; 3] = [
-    "query.searchDepth",
-    "query.search_depth",
-    "query.num_traces",
-];
+const SEARCH_DEPTH: [&str; 3] = ["query.searchDepth", "query.search_depth", "query.num_traces"];
 const DURATION_MIN: [&str; 2] = ["query.durationMin", "query.duration_min"];
 const DURATION_MAX: [&str; 2] = ["query.durationMax", "query.duration_max"];
 const RAW_TRACES: [&str; 2] = ["query.rawTraces", "query.raw_traces"];
@@ -32,9 +28,7 @@ fn malformed(name: &str, why: impl std::fmt::Display) -> ApiError {
 /// Parses the find-traces parameters.
 pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQuery> {
     if params.get("query.filter").is_some() {
-        return Err(ApiError::bad_request(
-            "parameter query.filter is not supported",
-        ));
+        return Err(ApiError::bad_request("parameter query.filter is not supported"));
     }
     let (Some((min_name, min_text)), Some((max_name, max_text))) =
         (params.first_of(&TIME_MIN), params.first_of(&TIME_MAX))
@@ -48,9 +42,7 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQu
     let end_ns = parse_rfc3339(max_name, max_text)
         .map_err(|_| malformed(max_name, format!("{max_text:?} is not an RFC 3339 time")))?;
     if start_ns >= end_ns {
-        return Err(ApiError::bad_request(format!(
-            "{min_name} must be before {max_name}"
-        )));
+        return Err(ApiError::bad_request(format!("{min_name} must be before {max_name}")));
     }
 
     let duration = |names: &[&'static str]| {
@@ -65,8 +57,7 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQu
     let limit = params
         .first_of(&SEARCH_DEPTH)
         .map(|(name, text)| {
-            parse_u64(name, text)
-                .map_err(|_| malformed(name, format!("{text:?} is not a non-negative integer")))
+            parse_u64(name, text).map_err(|_| malformed(name, format!("{text:?} is not a non-negative integer")))
         })
         .transpose()?
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
@@ -85,10 +76,7 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig) -> ApiResult<TraceQu
         filters.extend(tags::parse_tags(text).map_err(|err| malformed(ATTRIBUTES, err))?);
     }
     for (name, value) in params.pairs() {
-        if let Some(key) = name
-            .strip_prefix(ATTRIBUTE_PREFIX)
-            .filter(|key| !key.is_empty())
-        {
+        if let Some(key) = name.strip_prefix(ATTRIBUTE_PREFIX).filter(|key| !key.is_empty()) {
             filters.push(TagFilter {
                 key: key.to_owned(),
                 value: value.to_owned(),
@@ -147,11 +135,7 @@ mod tests {
             (Some(10_000_000), Some(60_000_000_000))
         );
         assert_eq!(q.limit, 7);
-        let tags: Vec<_> = q
-            .tags
-            .iter()
-            .map(|t| (t.key.as_str(), t.value.as_str()))
-            .collect();
+        let tags: Vec<_> = q.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
         assert_eq!(tags, [("http.status_code", "500"), ("error", "true")]);
 
         let q = parse_pairs(&[
@@ -161,10 +145,7 @@ mod tests {
             ("query.searchDepth", "100000"),
         ])
         .unwrap();
-        assert_eq!(
-            (q.service.as_deref(), q.limit, q.operation),
-            (Some("api"), 1500, None)
-        );
+        assert_eq!((q.service.as_deref(), q.limit, q.operation), (Some("api"), 1500, None));
     }
 
     #[test]

@@ -22,14 +22,11 @@ pub fn trace(stored: &StoredTrace) -> Trace {
         .map(|span| {
             let found = keys.iter().position(|(service, resource)| {
                 *service == span.service_name
-                    && (Arc::ptr_eq(resource, &span.resource)
-                        || resource.as_ref() == span.resource.as_ref())
+                    && (Arc::ptr_eq(resource, &span.resource) || resource.as_ref() == span.resource.as_ref())
             });
             let index = found.unwrap_or_else(|| {
                 keys.push((&span.service_name, &span.resource));
-                processes
-                    .0
-                    .push((format!("p{}", keys.len()), process(span)));
+                processes.0.push((format!("p{}", keys.len()), process(span)));
                 keys.len() - 1
             });
             self::span(span, format!("p{}", index + 1))
@@ -176,11 +173,7 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -213,33 +206,18 @@ mod tests {
             let kv = key_value("k", &v);
             (kv.value_type, kv.value)
         };
-        assert_eq!(
-            kv(AttrValue::String("x".into())),
-            ("string", Value::from("x"))
-        );
+        assert_eq!(kv(AttrValue::String("x".into())), ("string", Value::from("x")));
         assert_eq!(kv(AttrValue::Bool(true)), ("bool", Value::Bool(true)));
         assert_eq!(kv(AttrValue::Int(-3)), ("int64", Value::from(-3)));
         assert_eq!(kv(AttrValue::Double(0.5)), ("float64", Value::from(0.5)));
+        assert_eq!(kv(AttrValue::Double(f64::NAN)), ("string", Value::from("NaN")));
+        assert_eq!(kv(AttrValue::Bytes(vec![1, 2, 3])), ("binary", Value::from("AQID")));
         assert_eq!(
-            kv(AttrValue::Double(f64::NAN)),
-            ("string", Value::from("NaN"))
-        );
-        assert_eq!(
-            kv(AttrValue::Bytes(vec![1, 2, 3])),
-            ("binary", Value::from("AQID"))
-        );
-        assert_eq!(
-            kv(AttrValue::Array(vec![
-                AttrValue::Int(1),
-                AttrValue::String("a".into())
-            ])),
+            kv(AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("a".into())])),
             ("string", Value::from(r#"[1,"a"]"#))
         );
         assert_eq!(
-            kv(AttrValue::KvList(vec![Attr::new(
-                "a",
-                AttrValue::Bool(false)
-            )])),
+            kv(AttrValue::KvList(vec![Attr::new("a", AttrValue::Bool(false))])),
             ("string", Value::from(r#"{"a":false}"#))
         );
         assert_eq!(kv(AttrValue::Empty), ("string", Value::from("")));

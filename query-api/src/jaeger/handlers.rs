@@ -48,10 +48,7 @@ pub async fn service_operations(
 }
 
 /// `GET /api/operations?service=X[&spanKind=server]`
-pub async fn operations(
-    State(state): State<AppState>,
-    uri: Uri,
-) -> ApiResult<Json<Envelope<Vec<Operation>>>> {
+pub async fn operations(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Envelope<Vec<Operation>>>> {
     let params = QueryParams::from_uri(&uri)?;
     let service = params
         .get("service")
@@ -59,9 +56,7 @@ pub async fn operations(
     let span_kind = params
         .get("spanKind")
         .map(|text| {
-            SpanKind::parse(text).ok_or_else(|| {
-                ApiError::bad_param("spanKind", format!("unknown span kind {text:?}"))
-            })
+            SpanKind::parse(text).ok_or_else(|| ApiError::bad_param("spanKind", format!("unknown span kind {text:?}")))
         })
         .transpose()?;
     let query = OperationQuery {
@@ -110,9 +105,7 @@ pub async fn trace(
     trace_id: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Response> {
     let Path(text) = trace_id.map_err(|err| ApiError::bad_param("traceID", err))?;
-    let id: TraceId = text
-        .parse()
-        .map_err(|err| ApiError::bad_param("traceID", err))?;
+    let id: TraceId = text.parse().map_err(|err| ApiError::bad_param("traceID", err))?;
     let trace = state
         .reader
         .trace(id)
@@ -121,10 +114,7 @@ pub async fn trace(
     traces_response(vec![trace], Vec::new()).await
 }
 
-async fn traces_response(
-    traces: Vec<StoredTrace>,
-    errors: Vec<StructuredError>,
-) -> ApiResult<Response> {
+async fn traces_response(traces: Vec<StoredTrace>, errors: Vec<StructuredError>) -> ApiResult<Response> {
     json_blocking(move || {
         let data: Vec<_> = traces.iter().map(convert::trace).collect();
         let total = data.len();
@@ -136,10 +126,7 @@ async fn traces_response(
 }
 
 /// `GET /api/dependencies?endTs=<unix ms>&lookback=<ms>[&service=X]`
-pub async fn dependencies(
-    State(state): State<AppState>,
-    uri: Uri,
-) -> ApiResult<Json<Envelope<Vec<DependencyLink>>>> {
+pub async fn dependencies(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Envelope<Vec<DependencyLink>>>> {
     let params = QueryParams::from_uri(&uri)?;
     let end_ns = match params.get("endTs") {
         Some(text) => parse_unix_time("endTs", text, 1_000_000)?,

@@ -15,10 +15,7 @@ use crate::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/services", get(handlers::services))
-        .route(
-            "/api/services/{service}/operations",
-            get(handlers::service_operations),
-        )
+        .route("/api/services/{service}/operations", get(handlers::service_operations))
         .route("/api/operations", get(handlers::operations))
         .route("/api/traces", get(handlers::search))
         .route("/api/traces/{trace_id}", get(handlers::trace))

@@ -83,9 +83,7 @@ pub fn parse(params: &QueryParams, config: &QueryApiConfig, now_ns: u64) -> ApiR
     let span_kind = params
         .get("spanKind")
         .map(|text| {
-            SpanKind::parse(text).ok_or_else(|| {
-                ApiError::bad_param("spanKind", format!("unknown span kind {text:?}"))
-            })
+            SpanKind::parse(text).ok_or_else(|| ApiError::bad_param("spanKind", format!("unknown span kind {text:?}")))
         })
         .transpose()?;
     let limit = params
@@ -167,40 +165,21 @@ mod tests {
     #[test]
     fn defaults_lookback_and_limits() {
         let q = query(&[("service", "web")]).unwrap();
-        assert_eq!(
-            (q.start_ns, q.end_ns, q.limit, q.operation),
-            (None, None, 20, None)
-        );
+        assert_eq!((q.start_ns, q.end_ns, q.limit, q.operation), (None, None, 20, None));
         let q = query(&[("service", "web"), ("lookback", "1h"), ("limit", "0")]).unwrap();
         assert_eq!(q.start_ns, Some(NOW - 3_600_000_000_000));
         assert_eq!(q.limit, 20);
-        let q = query(&[
-            ("service", "web"),
-            ("lookback", "2d"),
-            ("end", "200000000000"),
-        ])
-        .unwrap();
-        assert_eq!(
-            q.start_ns,
-            Some(200_000_000_000_000 - 2 * 86_400_000_000_000)
-        );
+        let q = query(&[("service", "web"), ("lookback", "2d"), ("end", "200000000000")]).unwrap();
+        assert_eq!(q.start_ns, Some(200_000_000_000_000 - 2 * 86_400_000_000_000));
         let q = query(&[("service", "web"), ("lookback", "1h"), ("start", "7")]).unwrap();
         assert_eq!(q.start_ns, Some(7_000));
-        let q = query(&[
-            ("service", "web"),
-            ("lookback", "custom"),
-            ("limit", "99999"),
-        ])
-        .unwrap();
+        let q = query(&[("service", "web"), ("lookback", "custom"), ("limit", "99999")]).unwrap();
         assert_eq!((q.start_ns, q.limit), (None, 1500));
     }
 
     #[test]
     fn trace_ids_need_no_service() {
-        let params = QueryParams::from_pairs([
-            ("traceID", "abc"),
-            ("traceID", "0af7651916cd43dd8448eb211c80319c"),
-        ]);
+        let params = QueryParams::from_pairs([("traceID", "abc"), ("traceID", "0af7651916cd43dd8448eb211c80319c")]);
         let Search::ByIds(ids) = parse(&params, &QueryApiConfig::default(), NOW).unwrap() else {
             panic!("expected ids")
         };
@@ -228,14 +207,7 @@ mod tests {
             assert!(text.contains(&format!("'{name}'")), "{name}: {text}");
         }
         assert!(with("traceID", "xyz").contains("'traceID'"));
-        assert!(
-            msg(&[
-                ("service", "w"),
-                ("minDuration", "2s"),
-                ("maxDuration", "1s")
-            ])
-            .contains("maxDuration")
-        );
+        assert!(msg(&[("service", "w"), ("minDuration", "2s"), ("maxDuration", "1s")]).contains("maxDuration"));
         assert!(msg(&[("service", "w"), ("start", "5"), ("end", "4")]).contains("'start'"));
     }
 }

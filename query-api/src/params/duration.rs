@@ -117,10 +117,7 @@ pub fn parse_lookback(text: &str) -> Result<Option<u64>, DurationError> {
     if text.eq_ignore_ascii_case("custom") {
         return Ok(None);
     }
-    for (suffix, unit_ns) in [
-        ("d", 86_400_000_000_000u64),
-        ("w", 7 * 86_400_000_000_000u64),
-    ] {
+    for (suffix, unit_ns) in [("d", 86_400_000_000_000u64), ("w", 7 * 86_400_000_000_000u64)] {
         if let Some(count) = text.strip_suffix(suffix)
             && let Ok(n) = count.parse::<u64>()
         {
@@ -168,26 +165,11 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        assert!(matches!(
-            parse_go_duration(""),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_go_duration("ms"),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_go_duration("."),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_go_duration("100"),
-            Err(DurationError::MissingUnit(_))
-        ));
-        assert!(matches!(
-            parse_go_duration("1s5"),
-            Err(DurationError::MissingUnit(_))
-        ));
+        assert!(matches!(parse_go_duration(""), Err(DurationError::Invalid(_))));
+        assert!(matches!(parse_go_duration("ms"), Err(DurationError::Invalid(_))));
+        assert!(matches!(parse_go_duration("."), Err(DurationError::Invalid(_))));
+        assert!(matches!(parse_go_duration("100"), Err(DurationError::MissingUnit(_))));
+        assert!(matches!(parse_go_duration("1s5"), Err(DurationError::MissingUnit(_))));
         assert!(matches!(
             parse_go_duration("3d"),
             Err(DurationError::UnknownUnit { .. })
@@ -196,19 +178,13 @@ mod tests {
             parse_go_duration("1 s"),
             Err(DurationError::UnknownUnit { .. })
         ));
-        assert!(matches!(
-            parse_go_duration("-5s"),
-            Err(DurationError::Negative(_))
-        ));
+        assert!(matches!(parse_go_duration("-5s"), Err(DurationError::Negative(_))));
         assert!(matches!(
             parse_go_duration("9999999999h"),
             Err(DurationError::Overflow(_))
         ));
         assert!(parse_go_duration("2562047h").is_ok());
-        assert!(matches!(
-            parse_go_duration("2562048h"),
-            Err(DurationError::Overflow(_))
-        ));
+        assert!(matches!(parse_go_duration("2562048h"), Err(DurationError::Overflow(_))));
         let msg = parse_go_duration("abc").unwrap_err().to_string();
         assert!(msg.contains("abc"), "{msg}");
     }

@@ -25,14 +25,9 @@ impl QueryParams {
     }
 
     /// Builds from pairs (tests and callers that already decoded).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         Self {
-            pairs: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
+            pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
         }
     }
 
@@ -56,9 +51,7 @@ impl QueryParams {
     /// The first of `names` that has a value, with the name it was found under (for
     /// parameters with a canonical name and deprecated aliases).
     pub fn first_of<'a>(&'a self, names: &[&'a str]) -> Option<(&'a str, &'a str)> {
-        names
-            .iter()
-            .find_map(|name| self.get(name).map(|value| (*name, value)))
+        names.iter().find_map(|name| self.get(name).map(|value| (*name, value)))
     }
 
     /// Every pair, in order.
@@ -69,12 +62,10 @@ impl QueryParams {
 
 /// Parses a non-negative integer parameter.
 pub fn parse_u64(name: &str, value: &str) -> ApiResult<u64> {
-    value.trim().parse::<u64>().map_err(|_| {
-        ApiError::bad_param(
-            name,
-            format!("expected a non-negative integer, got {value:?}"),
-        )
-    })
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| ApiError::bad_param(name, format!("expected a non-negative integer, got {value:?}")))
 }
 
 /// Parses a unix time in `unit_ns` units (1 000 for microseconds, 1 000 000 for
@@ -96,12 +87,8 @@ pub fn now_ns() -> u64 {
 
 /// Parses an RFC 3339 timestamp into unix nanoseconds.
 pub fn parse_rfc3339(name: &str, value: &str) -> ApiResult<u64> {
-    let time = chrono::DateTime::parse_from_rfc3339(value).map_err(|err| {
-        ApiError::bad_param(
-            name,
-            format!("expected an RFC 3339 time, got {value:?}: {err}"),
-        )
-    })?;
+    let time = chrono::DateTime::parse_from_rfc3339(value)
+        .map_err(|err| ApiError::bad_param(name, format!("expected an RFC 3339 time, got {value:?}: {err}")))?;
     time.timestamp_nanos_opt()
         .and_then(|ns| u64::try_from(ns).ok())
         .ok_or_else(|| ApiError::bad_param(name, format!("time {value:?} is out of range")))
@@ -134,17 +121,9 @@ mod tests {
         let err = parse_unix_time("start", "-5", 1_000).unwrap_err();
         assert!(err.message.contains("'start'"), "{}", err.message);
         assert!(parse_unix_time("end", "99999999999999999999", 1_000).is_err());
-        assert_eq!(
-            parse_rfc3339("t", "1970-01-01T00:00:01.5Z").unwrap(),
-            1_500_000_000
-        );
+        assert_eq!(parse_rfc3339("t", "1970-01-01T00:00:01.5Z").unwrap(), 1_500_000_000);
         assert_eq!(parse_rfc3339("t", "1970-01-01T01:00:00+01:00").unwrap(), 0);
-        assert!(
-            parse_rfc3339("t", "yesterday")
-                .unwrap_err()
-                .message
-                .contains("'t'")
-        );
+        assert!(parse_rfc3339("t", "yesterday").unwrap_err().message.contains("'t'"));
         assert!(now_ns() > 1_600_000_000_000_000_000);
     }
 }

@@ -105,9 +105,7 @@ fn parse_logfmt(text: &str) -> Result<Vec<TagFilter>, String> {
                 }
             }
             if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err(format!(
-                    "expected a space after the quoted value of {key:?}"
-                ));
+                return Err(format!("expected a space after the quoted value of {key:?}"));
             }
         } else {
             while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
@@ -124,37 +122,23 @@ mod tests {
     use super::*;
 
     fn pairs(filters: &[TagFilter]) -> Vec<(&str, &str)> {
-        filters
-            .iter()
-            .map(|f| (f.key.as_str(), f.value.as_str()))
-            .collect()
+        filters.iter().map(|f| (f.key.as_str(), f.value.as_str())).collect()
     }
 
     #[test]
     fn parses_json_objects() {
         let tags = parse_tags(r#"{"http.status_code":"500","error":"true"}"#).unwrap();
-        assert_eq!(
-            pairs(&tags),
-            [("error", "true"), ("http.status_code", "500")]
-        );
+        assert_eq!(pairs(&tags), [("error", "true"), ("http.status_code", "500")]);
         let tags = parse_tags(r#" {"code": 500, "error": true, "ratio": 0.5} "#).unwrap();
-        assert_eq!(
-            pairs(&tags),
-            [("code", "500"), ("error", "true"), ("ratio", "0.5")]
-        );
+        assert_eq!(pairs(&tags), [("code", "500"), ("error", "true"), ("ratio", "0.5")]);
         assert!(parse_tags(r#"{"a": [1]}"#).unwrap_err().contains("\"a\""));
-        assert!(
-            parse_tags(r#"{"a": "#)
-                .unwrap_err()
-                .contains("invalid JSON")
-        );
+        assert!(parse_tags(r#"{"a": "#).unwrap_err().contains("invalid JSON"));
         assert!(parse_tags(r#"{"": "x"}"#).is_err());
     }
 
     #[test]
     fn parses_logfmt() {
-        let tags =
-            parse_tags(r#"error=true http.method=GET  note="a \"b\" c" empty= flag"#).unwrap();
+        let tags = parse_tags(r#"error=true http.method=GET  note="a \"b\" c" empty= flag"#).unwrap();
         assert_eq!(
             pairs(&tags),
             [
@@ -171,11 +155,7 @@ mod tests {
         );
         assert!(parse_tags("").unwrap().is_empty());
         assert!(parse_tags("=x").unwrap_err().contains("missing key"));
-        assert!(
-            parse_tags(r#"a="open"#)
-                .unwrap_err()
-                .contains("unterminated")
-        );
+        assert!(parse_tags(r#"a="open"#).unwrap_err().contains("unterminated"));
         assert!(parse_tags(r#"a="x"b"#).is_err());
     }
 

@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use super::params::{analytics, limit, window, window_named};
 use crate::AppState;
-use hopscope_analysis::blame::{BlameReport, analyze_entries, blame_p99, blame_with_baseline, entry_traces};
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;
+use hopscope_analysis::blame::{BlameReport, analyze_entries, blame_p99, blame_with_baseline, entry_traces};
 
 /// Traces analysed per window unless `limit` says otherwise.
 pub const DEFAULT_TRACES: usize = 500;
@@ -33,8 +33,14 @@ struct Answer {
 
 pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let params = QueryParams::from_uri(&uri)?;
-    let service = params.get("service").ok_or_else(|| ApiError::missing_param("service"))?.to_owned();
-    let operation = params.get("operation").ok_or_else(|| ApiError::missing_param("operation"))?.to_owned();
+    let service = params
+        .get("service")
+        .ok_or_else(|| ApiError::missing_param("service"))?
+        .to_owned();
+    let operation = params
+        .get("operation")
+        .ok_or_else(|| ApiError::missing_param("operation"))?
+        .to_owned();
     let window = window(&params)?;
     let baseline = match (params.get("baseline_start"), params.get("baseline_end")) {
         (None, None) => None,
@@ -63,5 +69,3 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     })
     .await
 }
-
-

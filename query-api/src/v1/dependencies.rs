@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::params::{analytics, us, window};
 use crate::AppState;
-use hopscope_analysis::rules::Violation;
 use crate::error::ApiResult;
 use crate::params::QueryParams;
+use hopscope_analysis::rules::Violation;
 
 #[derive(Serialize)]
 pub(super) struct Answer {

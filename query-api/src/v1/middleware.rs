@@ -84,12 +84,18 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     let params = QueryParams::from_uri(&uri)?;
     let text = params.get("kind").ok_or_else(|| ApiError::missing_param("kind"))?;
     let kind = MiddlewareKind::parse(text).ok_or_else(|| {
-        ApiError::bad_param("kind", format!("unknown kind {text:?}; expected cache, db, mq, http, rpc or host"))
+        ApiError::bad_param(
+            "kind",
+            format!("unknown kind {text:?}; expected cache, db, mq, http, rpc or host"),
+        )
     })?;
     let group_by = match params.get("group_by") {
         None => GroupBy::Peer,
         Some(text) => GroupBy::parse(text).ok_or_else(|| {
-            ApiError::bad_param("group_by", format!("unknown grouping {text:?}; expected peer, host or cloud_kind"))
+            ApiError::bad_param(
+                "group_by",
+                format!("unknown grouping {text:?}; expected peer, host or cloud_kind"),
+            )
         })?,
     };
     let window = window(&params)?;

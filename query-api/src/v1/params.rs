@@ -28,7 +28,9 @@ pub fn cloud_kind(params: &QueryParams) -> ApiResult<Option<CloudKind>> {
 
 /// Parses a required window from `start_name`/`end_name` (unix µs) and `cloud_kind`.
 pub fn window_named(params: &QueryParams, start_name: &str, end_name: &str) -> ApiResult<Window> {
-    let start = params.get(start_name).ok_or_else(|| ApiError::missing_param(start_name))?;
+    let start = params
+        .get(start_name)
+        .ok_or_else(|| ApiError::missing_param(start_name))?;
     let end = params.get(end_name).ok_or_else(|| ApiError::missing_param(end_name))?;
     let start_ns = parse_unix_time(start_name, start, 1_000)?;
     let end_ns = parse_unix_time(end_name, end, 1_000)?;

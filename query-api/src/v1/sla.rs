@@ -76,7 +76,11 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
                 p99_us: us(s.p99_ns),
                 p95_us: us(s.p95_ns),
                 fail_count: s.errors,
-                error_rate: if s.count == 0 { 0.0 } else { s.errors as f64 / s.count as f64 },
+                error_rate: if s.count == 0 {
+                    0.0
+                } else {
+                    s.errors as f64 / s.count as f64
+                },
                 status,
                 reasons,
             }

@@ -11,10 +11,10 @@ use hopscope_schemas::TraceId;
 
 use super::params::cloud_kind;
 use crate::AppState;
-use hopscope_analysis::{Culprit, analyze};
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;
+use hopscope_analysis::{Culprit, analyze};
 
 pub(super) async fn handler(
     State(state): State<AppState>,

@@ -14,14 +14,11 @@ use hopscope_schemas::TraceId;
 use hopscope_schemas::otlp::spans_from_request;
 use hopscope_storage::embedded::EmbeddedStore;
 use hopscope_storage::{
-    DependencyLink, Operation, OperationQuery, SpanReader, SpanWriter, StorageError, Trace,
-    TraceQuery,
+    DependencyLink, Operation, OperationQuery, SpanReader, SpanWriter, StorageError, Trace, TraceQuery,
 };
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
-};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use serde_json::Value;
@@ -79,11 +76,7 @@ fn span(
     }
 }
 
-fn resource_spans(
-    attrs: Vec<KeyValue>,
-    scope: Option<InstrumentationScope>,
-    spans: Vec<Span>,
-) -> ResourceSpans {
+fn resource_spans(attrs: Vec<KeyValue>, scope: Option<InstrumentationScope>, spans: Vec<Span>) -> ResourceSpans {
     ResourceSpans {
         resource: Some(Resource {
             attributes: attrs,
@@ -124,29 +117,13 @@ pub fn request() -> ExportTraceServiceRequest {
         span_id: id(HEALTH),
         ..Default::default()
     }];
-    let mut redis = span(
-        TRACE_A,
-        REDIS,
-        Some(ROOT),
-        "redis GET",
-        Client,
-        T0 + 5 * MS,
-        2 * MS,
-    );
+    let mut redis = span(TRACE_A, REDIS, Some(ROOT), "redis GET", Client, T0 + 5 * MS, 2 * MS);
     redis.attributes = vec![
         attr("db.system", s("redis")),
         attr("server.address", s("redis-shard-2")),
         attr("server.port", i(6379)),
     ];
-    let mut pay = span(
-        TRACE_A,
-        PAY,
-        Some(ROOT),
-        "POST /pay",
-        Server,
-        T0 + 20 * MS,
-        80 * MS,
-    );
+    let mut pay = span(TRACE_A, PAY, Some(ROOT), "POST /pay", Server, T0 + 20 * MS, 80 * MS);
     pay.attributes = vec![
         attr("http.request.method", s("POST")),
         attr("payload", any_value::Value::BytesValue(vec![1, 2, 3])),
@@ -155,12 +132,7 @@ pub fn request() -> ExportTraceServiceRequest {
         attr(
             "items",
             any_value::Value::ArrayValue(ArrayValue {
-                values: vec![
-                    AnyValue { value: Some(i(1)) },
-                    AnyValue {
-                        value: Some(s("x")),
-                    },
-                ],
+                values: vec![AnyValue { value: Some(i(1)) }, AnyValue { value: Some(s("x")) }],
             }),
         ),
     ];
@@ -168,15 +140,7 @@ pub fn request() -> ExportTraceServiceRequest {
         code: 1,
         message: String::new(),
     });
-    let mut health = span(
-        TRACE_B,
-        HEALTH,
-        None,
-        "GET /health",
-        Server,
-        T0 + 1_000 * MS,
-        MS,
-    );
+    let mut health = span(TRACE_B, HEALTH, None, "GET /health", Server, T0 + 1_000 * MS, MS);
     health.attributes = vec![
         attr("http.request.method", s("GET")),
         attr("http.response.status_code", i(200)),
@@ -225,17 +189,9 @@ pub async fn get(app: &Router, uri: &str) -> Response {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or_else(|err| {
-        panic!(
-            "{uri}: body is not JSON ({err}): {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
-    Response {
-        status,
-        headers,
-        json,
-    }
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|err| panic!("{uri}: body is not JSON ({err}): {}", String::from_utf8_lossy(&bytes)));
+    Response { status, headers, json }
 }
 
 /// A reader that records the queries it gets and answers with nothing, or fails.
@@ -277,15 +233,8 @@ impl SpanReader for Recorder {
         Ok(Vec::new())
     }
 
-    async fn dependencies(
-        &self,
-        start_ns: u64,
-        end_ns: u64,
-    ) -> Result<Vec<DependencyLink>, StorageError> {
-        self.dependency_ranges
-            .lock()
-            .unwrap()
-            .push((start_ns, end_ns));
+    async fn dependencies(&self, start_ns: u64, end_ns: u64) -> Result<Vec<DependencyLink>, StorageError> {
+        self.dependency_ranges.lock().unwrap().push((start_ns, end_ns));
         self.check()?;
         Ok(Vec::new())
     }

@@ -77,11 +77,7 @@ pub(crate) struct BatchProcessor {
 }
 
 impl BatchProcessor {
-    pub(crate) fn start(
-        exporter: Box<dyn SpanExporter>,
-        config: BatchConfig,
-        resource: Arc<Resource>,
-    ) -> Result<Self> {
+    pub(crate) fn start(exporter: Box<dyn SpanExporter>, config: BatchConfig, resource: Arc<Resource>) -> Result<Self> {
         config.validate()?;
         record::raise_pool_limit(config.max_queue_size);
         let queue = Arc::new(Queue {
@@ -103,9 +99,7 @@ impl BatchProcessor {
             counters: counters.clone(),
             queue: queue.clone(),
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new()
             .name("hopscope-sdk-export".into())
             .spawn(move || runtime.block_on(worker.run(control_rx)))?;
@@ -164,17 +158,13 @@ impl BatchProcessor {
 
     pub(crate) async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::Flush(tx))
-            .map_err(|_| Error::Shutdown)?;
+        self.control.send(Control::Flush(tx)).map_err(|_| Error::Shutdown)?;
         rx.await.map_err(|_| Error::Shutdown)
     }
 
     pub(crate) async fn shutdown(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::Shutdown(tx))
-            .map_err(|_| Error::Shutdown)?;
+        self.control.send(Control::Shutdown(tx)).map_err(|_| Error::Shutdown)?;
         rx.await.map_err(|_| Error::Shutdown)
     }
 }
@@ -224,12 +214,7 @@ impl Worker {
     /// Exports everything queued so far, in batches of at most `max_export_batch_size`,
     /// then recycles the attribute vectors. `taken` and `spare` keep their allocations
     /// from call to call (the next swap hands `taken`'s buffers to the application side).
-    async fn drain(
-        &mut self,
-        taken: &mut Pending,
-        spare: &mut Vec<Vec<KeyValue>>,
-        until: Option<Instant>,
-    ) {
+    async fn drain(&mut self, taken: &mut Pending, spare: &mut Vec<Vec<KeyValue>>, until: Option<Instant>) {
         self.queue.take_into(taken);
         let anchor = crate::clock::Anchor::now();
         for (span, stamp) in taken.spans.iter_mut().zip(&taken.stamps) {
@@ -259,16 +244,13 @@ impl Worker {
                     .min(until.saturating_duration_since(Instant::now())),
                 None => self.config.export_timeout,
             };
-            let outcome =
-                match tokio::time::timeout(timeout, self.exporter.export(batch, &self.resource))
-                    .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(Error::Export {
-                        retryable: true,
-                        message: format!("export timed out after {timeout:?}"),
-                    }),
-                };
+            let outcome = match tokio::time::timeout(timeout, self.exporter.export(batch, &self.resource)).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Export {
+                    retryable: true,
+                    message: format!("export timed out after {timeout:?}"),
+                }),
+            };
             let error = match outcome {
                 Ok(()) => {
                     self.counters.exported.fetch_add(n, Ordering::Relaxed);
@@ -276,9 +258,7 @@ impl Worker {
                 }
                 Err(error) => error,
             };
-            self.counters
-                .failed_attempts
-                .fetch_add(1, Ordering::Relaxed);
+            self.counters.failed_attempts.fetch_add(1, Ordering::Relaxed);
             let delay = jitter(backoff);
             let out_of_time = until.is_some_and(|u| Instant::now() + delay >= u);
             if !error.is_retryable() || attempt >= self.config.max_retries || out_of_time {

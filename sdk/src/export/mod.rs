@@ -88,7 +88,11 @@ impl BatchConfig {
         let mut c = BatchConfig::default();
         let num = |key: &str| -> Result<Option<u64>> {
             get(key)
-                .map(|v| v.trim().parse::<u64>().map_err(|_| Error::Config(format!("{key}={v:?} is not a whole number"))))
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| Error::Config(format!("{key}={v:?} is not a whole number")))
+                })
                 .transpose()
         };
         if let Some(v) = num("OTEL_BSP_MAX_QUEUE_SIZE")? {

@@ -33,14 +33,22 @@ pub struct OtlpConfig {
 
 impl Default for OtlpConfig {
     fn default() -> OtlpConfig {
-        OtlpConfig { endpoint: "http://localhost:4317".into(), timeout: Duration::from_secs(10), headers: Vec::new(), gzip: false }
+        OtlpConfig {
+            endpoint: "http://localhost:4317".into(),
+            timeout: Duration::from_secs(10),
+            headers: Vec::new(),
+            gzip: false,
+        }
     }
 }
 
 impl OtlpConfig {
     /// Settings for `endpoint`, other fields default.
     pub fn with_endpoint(endpoint: impl Into<String>) -> OtlpConfig {
-        OtlpConfig { endpoint: endpoint.into(), ..OtlpConfig::default() }
+        OtlpConfig {
+            endpoint: endpoint.into(),
+            ..OtlpConfig::default()
+        }
     }
 
     /// Defaults overridden by the process environment.
@@ -50,13 +58,17 @@ impl OtlpConfig {
 
     /// [`OtlpConfig::from_env`] over any variable source.
     pub fn from_env_vars(get: impl Fn(&str) -> Option<String>) -> Result<OtlpConfig> {
-        let pick = |specific: &str, general: &str| get(specific).or_else(|| get(general)).filter(|v| !v.trim().is_empty());
+        let pick =
+            |specific: &str, general: &str| get(specific).or_else(|| get(general)).filter(|v| !v.trim().is_empty());
         let mut c = OtlpConfig::default();
         if let Some(e) = pick("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") {
             c.endpoint = e.trim().to_owned();
         }
         if let Some(t) = pick("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") {
-            let ms: u64 = t.trim().parse().map_err(|_| Error::Config(format!("OTLP timeout {t:?} is not milliseconds")))?;
+            let ms: u64 = t
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("OTLP timeout {t:?} is not milliseconds")))?;
             c.timeout = Duration::from_millis(ms);
         }
         if let Some(h) = pick("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") {
@@ -66,7 +78,10 @@ impl OtlpConfig {
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
                 .collect();
         }
-        if let Some(z) = pick("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION") {
+        if let Some(z) = pick(
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ) {
             c.gzip = z.trim().eq_ignore_ascii_case("gzip");
         }
         Ok(c)
@@ -84,7 +99,9 @@ pub struct OtlpGrpcExporter {
 
 impl std::fmt::Debug for OtlpGrpcExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpGrpcExporter").field("config", &self.config).finish()
+        f.debug_struct("OtlpGrpcExporter")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -99,17 +116,28 @@ impl OtlpGrpcExporter {
         for (k, v) in &config.headers {
             let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes())
                 .map_err(|_| Error::Config(format!("bad OTLP header name {k:?}")))?;
-            let value = v.parse().map_err(|_| Error::Config(format!("bad OTLP header value for {k:?}")))?;
+            let value = v
+                .parse()
+                .map_err(|_| Error::Config(format!("bad OTLP header value for {k:?}")))?;
             metadata.insert(key, value);
         }
-        Ok(OtlpGrpcExporter { config, endpoint, metadata, client: None })
+        Ok(OtlpGrpcExporter {
+            config,
+            endpoint,
+            metadata,
+            client: None,
+        })
     }
 
     fn client(&mut self) -> &mut TraceServiceClient<Channel> {
         let (endpoint, gzip) = (&self.endpoint, self.config.gzip);
         self.client.get_or_insert_with(|| {
             let client = TraceServiceClient::new(endpoint.connect_lazy());
-            if gzip { client.send_compressed(tonic::codec::CompressionEncoding::Gzip) } else { client }
+            if gzip {
+                client.send_compressed(tonic::codec::CompressionEncoding::Gzip)
+            } else {
+                client
+            }
         })
     }
 }
@@ -131,14 +159,24 @@ impl SpanExporter for OtlpGrpcExporter {
                     use tonic::Code;
                     let retryable = matches!(
                         status.code(),
-                        Code::Unavailable | Code::ResourceExhausted | Code::DeadlineExceeded | Code::Aborted
-                            | Code::Cancelled | Code::Unknown | Code::Internal | Code::OutOfRange | Code::DataLoss
+                        Code::Unavailable
+                            | Code::ResourceExhausted
+                            | Code::DeadlineExceeded
+                            | Code::Aborted
+                            | Code::Cancelled
+                            | Code::Unknown
+                            | Code::Internal
+                            | Code::OutOfRange
+                            | Code::DataLoss
                     );
                     if status.code() == Code::Unavailable {
                         // Reconnect next time (the endpoint may have moved or restarted).
                         self.client = None;
                     }
-                    Err(Error::Export { retryable, message: format!("{}: {}", status.code(), status.message()) })
+                    Err(Error::Export {
+                        retryable,
+                        message: format!("{}: {}", status.code(), status.message()),
+                    })
                 }
             }
         })
@@ -161,7 +199,14 @@ fn any_value(v: &Value) -> pc::AnyValue {
 }
 
 fn attributes(attrs: &[KeyValue]) -> Vec<pc::KeyValue> {
-    attrs.iter().map(|kv| pc::KeyValue { key: kv.key.to_string(), value: Some(any_value(&kv.value)), ..Default::default() }).collect()
+    attrs
+        .iter()
+        .map(|kv| pc::KeyValue {
+            key: kv.key.to_string(),
+            value: Some(any_value(&kv.value)),
+            ..Default::default()
+        })
+        .collect()
 }
 
 fn kind(k: SpanKind) -> i32 {
@@ -183,10 +228,14 @@ fn flags(trace_flags: u8, remote: bool) -> u32 {
 fn span(s: &SpanData) -> pt::Span {
     let status = match &s.status {
         Status::Unset => None,
-        Status::Ok => Some(pt::Status { code: pt::status::StatusCode::Ok as i32, message: String::new() }),
-        Status::Error { message } => {
-            Some(pt::Status { code: pt::status::StatusCode::Error as i32, message: message.to_string() })
-        }
+        Status::Ok => Some(pt::Status {
+            code: pt::status::StatusCode::Ok as i32,
+            message: String::new(),
+        }),
+        Status::Error { message } => Some(pt::Status {
+            code: pt::status::StatusCode::Error as i32,
+            message: message.to_string(),
+        }),
     };
     pt::Span {
         trace_id: s.context.trace_id.0.to_vec(),
@@ -232,11 +281,17 @@ fn span(s: &SpanData) -> pt::Span {
 pub fn to_otlp_request(batch: &[SpanData], resource: &Resource) -> ExportTraceServiceRequest {
     let mut scopes: Vec<pt::ScopeSpans> = Vec::new();
     for s in batch {
-        let pos = match scopes.iter().position(|sc| sc.scope.as_ref().is_some_and(|x| x.name == s.scope)) {
+        let pos = match scopes
+            .iter()
+            .position(|sc| sc.scope.as_ref().is_some_and(|x| x.name == s.scope))
+        {
             Some(pos) => pos,
             None => {
                 scopes.push(pt::ScopeSpans {
-                    scope: Some(pc::InstrumentationScope { name: s.scope.to_string(), ..Default::default() }),
+                    scope: Some(pc::InstrumentationScope {
+                        name: s.scope.to_string(),
+                        ..Default::default()
+                    }),
                     spans: Vec::new(),
                     schema_url: String::new(),
                 });
@@ -247,7 +302,10 @@ pub fn to_otlp_request(batch: &[SpanData], resource: &Resource) -> ExportTraceSe
     }
     ExportTraceServiceRequest {
         resource_spans: vec![pt::ResourceSpans {
-            resource: Some(ProtoResource { attributes: attributes(resource.attributes()), ..Default::default() }),
+            resource: Some(ProtoResource {
+                attributes: attributes(resource.attributes()),
+                ..Default::default()
+            }),
             scope_spans: scopes,
             schema_url: String::new(),
         }],

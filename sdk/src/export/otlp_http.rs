@@ -65,11 +65,7 @@ impl OtlpHttpExporter {
 }
 
 impl SpanExporter for OtlpHttpExporter {
-    fn export<'a>(
-        &'a mut self,
-        batch: &'a [SpanData],
-        resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn export<'a>(&'a mut self, batch: &'a [SpanData], resource: &'a Resource) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut request = self
                 .client
@@ -99,10 +95,7 @@ impl SpanExporter for OtlpHttpExporter {
             {
                 Some(p) if p.rejected_spans > 0 => Err(Error::Export {
                     retryable: false,
-                    message: format!(
-                        "endpoint rejected {} spans: {}",
-                        p.rejected_spans, p.error_message
-                    ),
+                    message: format!("endpoint rejected {} spans: {}", p.rejected_spans, p.error_message),
                 }),
                 _ => Ok(()),
             }
@@ -134,13 +127,8 @@ impl OtlpExporter {
     /// gets `/v1/traces` appended, and the default is `http://localhost:4318/v1/traces`.
     /// `http/json` and unknown protocols are configuration errors.
     pub fn from_env_vars(get: impl Fn(&str) -> Option<String>) -> Result<OtlpExporter> {
-        let set = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        let set = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"));
         let mut config = OtlpConfig::from_env_vars(&get)?;
         match protocol.as_deref().unwrap_or("grpc") {
             "grpc" => Ok(OtlpExporter::Grpc(OtlpGrpcExporter::new(config)?)),
@@ -163,11 +151,7 @@ impl OtlpExporter {
 }
 
 impl SpanExporter for OtlpExporter {
-    fn export<'a>(
-        &'a mut self,
-        batch: &'a [SpanData],
-        resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn export<'a>(&'a mut self, batch: &'a [SpanData], resource: &'a Resource) -> BoxFuture<'a, Result<()>> {
         match self {
             OtlpExporter::Grpc(e) => e.export(batch, resource),
             OtlpExporter::Http(e) => e.export(batch, resource),
@@ -181,11 +165,7 @@ mod tests {
     use super::*;
 
     fn exporter(vars: &[(&str, &str)]) -> Result<OtlpExporter> {
-        OtlpExporter::from_env_vars(|k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        })
+        OtlpExporter::from_env_vars(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
     }
 
     fn http_endpoint(vars: &[(&str, &str)]) -> String {
@@ -201,34 +181,19 @@ mod tests {
         let http = [("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")];
         assert_eq!(http_endpoint(&http), "http://localhost:4318/v1/traces");
         assert_eq!(
-            http_endpoint(&[
-                http[0],
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
-            ]),
+            http_endpoint(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]),
             "http://collector:4318/v1/traces"
         );
         assert_eq!(
-            http_endpoint(&[
-                http[0],
-                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:9/custom")
-            ]),
+            http_endpoint(&[http[0], ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:9/custom")]),
             "http://c:9/custom"
         );
         let traces_only = [
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
         ];
-        assert_eq!(
-            http_endpoint(&traces_only),
-            "http://localhost:4318/v1/traces"
-        );
+        assert_eq!(http_endpoint(&traces_only), "http://localhost:4318/v1/traces");
         assert!(exporter(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).is_err());
-        assert!(
-            exporter(&[
-                http[0],
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318")
-            ])
-            .is_err()
-        );
+        assert!(exporter(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318")]).is_err());
     }
 }

@@ -28,7 +28,10 @@ pub struct Broker {
 impl Broker {
     /// A broker.
     pub fn new(address: impl Into<String>, port: u16) -> Broker {
-        Broker { address: address.into(), port }
+        Broker {
+            address: address.into(),
+            port,
+        }
     }
 }
 
@@ -66,11 +69,22 @@ pub async fn publish(
     tracer.inject(span.context(), &mut headers);
     let properties = properties.with_headers(headers);
     let result = async {
-        let too_long = || lapin::Error::from(lapin::ErrorKind::InvalidChannelState(lapin::ChannelState::Error, "exchange or routing key longer than 255 bytes"));
+        let too_long = || {
+            lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                lapin::ChannelState::Error,
+                "exchange or routing key longer than 255 bytes",
+            ))
+        };
         let exchange = ShortString::try_new(exchange).map_err(|_| too_long())?;
         let routing_key = ShortString::try_new(routing_key).map_err(|_| too_long())?;
         channel
-            .basic_publish(exchange, routing_key, BasicPublishOptions::default(), payload, properties)
+            .basic_publish(
+                exchange,
+                routing_key,
+                BasicPublishOptions::default(),
+                payload,
+                properties,
+            )
             .await?
             .await
     }

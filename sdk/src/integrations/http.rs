@@ -47,7 +47,10 @@ mod server {
         type Service = HttpServerService<S>;
 
         fn layer(&self, inner: S) -> HttpServerService<S> {
-            HttpServerService { inner, tracer: self.tracer.clone() }
+            HttpServerService {
+                inner,
+                tracer: self.tracer.clone(),
+            }
         }
     }
 
@@ -75,7 +78,10 @@ mod server {
         fn call(&mut self, req: Request<B>) -> Self::Future {
             let parent = self.tracer.extract(req.headers());
             let method = req.method().as_str().to_owned();
-            let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_owned());
             let name = match &route {
                 Some(r) => format!("{method} {r}"),
                 None => method.clone(),
@@ -97,7 +103,11 @@ mod server {
                 let _guard = crate::context::attach(cx.clone());
                 self.inner.call(req)
             };
-            ResponseFuture { inner, span: Some(span), cx }
+            ResponseFuture {
+                inner,
+                span: Some(span),
+                cx,
+            }
         }
     }
 
@@ -125,20 +135,21 @@ mod server {
                 this.inner.poll(task)
             };
             if let Poll::Ready(result) = &poll
-                && let Some(mut span) = this.span.take() {
-                    match result {
-                        Ok(response) => {
-                            let code = response.status().as_u16();
-                            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, code);
-                            if code >= 500 {
-                                span.set_attribute(ERROR_TYPE, code.to_string());
-                                span.set_status(Status::error(format!("HTTP {code}")));
-                            }
+                && let Some(mut span) = this.span.take()
+            {
+                match result {
+                    Ok(response) => {
+                        let code = response.status().as_u16();
+                        span.set_attribute(HTTP_RESPONSE_STATUS_CODE, code);
+                        if code >= 500 {
+                            span.set_attribute(ERROR_TYPE, code.to_string());
+                            span.set_status(Status::error(format!("HTTP {code}")));
                         }
-                        Err(e) => span.record_exception("HttpServiceError", e.to_string()),
                     }
-                    span.end();
+                    Err(e) => span.record_exception("HttpServiceError", e.to_string()),
                 }
+                span.end();
+            }
             poll
         }
     }
@@ -179,7 +190,11 @@ mod client {
 
         /// Like [`TracedClient::execute`], naming the span `{method} {template}` (e.g.
         /// `POST /charge/{id}`), which groups calls better than raw URLs.
-        pub async fn execute_named(&self, mut request: reqwest::Request, template: Option<&str>) -> reqwest::Result<reqwest::Response> {
+        pub async fn execute_named(
+            &self,
+            mut request: reqwest::Request,
+            template: Option<&str>,
+        ) -> reqwest::Result<reqwest::Response> {
             let method = request.method().as_str().to_owned();
             let name: Cow<'static, str> = match template {
                 Some(t) => format!("{method} {t}").into(),
@@ -211,7 +226,13 @@ mod client {
                     }
                 }
                 Err(e) => {
-                    let kind = if e.is_timeout() { "timeout" } else if e.is_connect() { "connect" } else { "request" };
+                    let kind = if e.is_timeout() {
+                        "timeout"
+                    } else if e.is_connect() {
+                        "connect"
+                    } else {
+                        "request"
+                    };
                     span.set_attribute(ERROR_TYPE, kind);
                     span.record_error(e);
                 }

@@ -25,7 +25,10 @@ pub struct TracedConnection<C> {
 
 impl<C> std::fmt::Debug for TracedConnection<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TracedConnection").field("address", &self.address).field("port", &self.port).finish()
+        f.debug_struct("TracedConnection")
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -33,7 +36,12 @@ impl<C: ConnectionLike> TracedConnection<C> {
     /// Wraps `inner`, naming the server `address:port` in spans (e.g. the shard's host
     /// name, which is what hopscope shows as the peer node).
     pub fn new(inner: C, tracer: Tracer, address: impl Into<String>, port: u16) -> TracedConnection<C> {
-        TracedConnection { inner, tracer, address: address.into(), port }
+        TracedConnection {
+            inner,
+            tracer,
+            address: address.into(),
+            port,
+        }
     }
 
     /// The wrapped connection.
@@ -65,7 +73,11 @@ impl<C: ConnectionLike + Send> ConnectionLike for TracedConnection<C> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let mut span = self.span(command_name(cmd));
         Box::pin(async move {
-            let result = self.inner.req_packed_command(cmd).with_context(span.context().clone()).await;
+            let result = self
+                .inner
+                .req_packed_command(cmd)
+                .with_context(span.context().clone())
+                .await;
             if let Err(e) = &result {
                 span.record_error(e);
             }
@@ -74,11 +86,20 @@ impl<C: ConnectionLike + Send> ConnectionLike for TracedConnection<C> {
         })
     }
 
-    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a redis::Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         let mut span = self.span("PIPELINE".to_owned());
         span.set_attribute("db.operation.batch.size", count as i64);
         Box::pin(async move {
-            let result = self.inner.req_packed_commands(pipeline, offset, count).with_context(span.context().clone()).await;
+            let result = self
+                .inner
+                .req_packed_commands(pipeline, offset, count)
+                .with_context(span.context().clone())
+                .await;
             if let Err(e) = &result {
                 span.record_error(e);
             }

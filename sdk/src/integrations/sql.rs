@@ -27,14 +27,30 @@ pub struct DbPeer {
 
 impl DbPeer {
     /// A peer.
-    pub fn new(system: impl Into<Cow<'static, str>>, namespace: impl Into<String>, address: impl Into<String>, port: u16) -> DbPeer {
-        DbPeer { system: system.into(), namespace: namespace.into(), address: address.into(), port }
+    pub fn new(
+        system: impl Into<Cow<'static, str>>,
+        namespace: impl Into<String>,
+        address: impl Into<String>,
+        port: u16,
+    ) -> DbPeer {
+        DbPeer {
+            system: system.into(),
+            namespace: namespace.into(),
+            address: address.into(),
+            port,
+        }
     }
 
     /// Starts a client span for one statement (current context as parent). `query` is
     /// recorded as `db.query.text`; pass parameterised SQL, never SQL with literal user
     /// data.
-    pub fn span(&self, tracer: &Tracer, operation: &'static str, table: Option<&'static str>, query: Option<&str>) -> Span {
+    pub fn span(
+        &self,
+        tracer: &Tracer,
+        operation: &'static str,
+        table: Option<&'static str>,
+        query: Option<&str>,
+    ) -> Span {
         let name: Cow<'static, str> = match table {
             Some(t) => format!("{operation} {t}").into(),
             None => operation.into(),
@@ -58,7 +74,14 @@ impl DbPeer {
 
     /// Runs `query` inside a client span; an `Err` is recorded as an exception and sets
     /// the span's status to error.
-    pub async fn instrument<T, E, F>(&self, tracer: &Tracer, operation: &'static str, table: Option<&'static str>, query_text: Option<&str>, query: F) -> Result<T, E>
+    pub async fn instrument<T, E, F>(
+        &self,
+        tracer: &Tracer,
+        operation: &'static str,
+        table: Option<&'static str>,
+        query_text: Option<&str>,
+        query: F,
+    ) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
         E: std::error::Error,
@@ -80,13 +103,23 @@ mod sqlx_peers {
     impl DbPeer {
         /// A PostgreSQL peer from sqlx connect options.
         pub fn postgres(options: &sqlx::postgres::PgConnectOptions) -> DbPeer {
-            DbPeer::new("postgresql", options.get_database().unwrap_or("postgres"), options.get_host(), options.get_port())
+            DbPeer::new(
+                "postgresql",
+                options.get_database().unwrap_or("postgres"),
+                options.get_host(),
+                options.get_port(),
+            )
         }
 
         /// A MariaDB peer from sqlx MySQL connect options (use [`DbPeer::new`] with
         /// `mysql` for MySQL servers).
         pub fn mariadb(options: &sqlx::mysql::MySqlConnectOptions) -> DbPeer {
-            DbPeer::new("mariadb", options.get_database().unwrap_or(""), options.get_host(), options.get_port())
+            DbPeer::new(
+                "mariadb",
+                options.get_database().unwrap_or(""),
+                options.get_host(),
+                options.get_port(),
+            )
         }
     }
 }

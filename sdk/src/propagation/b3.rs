@@ -66,7 +66,11 @@ impl B3Propagator {
         let cx = SpanContext {
             trace_id,
             span_id,
-            trace_flags: if sampled { TraceFlags::SAMPLED } else { TraceFlags::NOT_SAMPLED },
+            trace_flags: if sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::NOT_SAMPLED
+            },
             trace_state: TraceState::default(),
             is_remote: true,
         };
@@ -110,7 +114,10 @@ impl TextMapPropagator for B3Propagator {
             return;
         }
         let sampled: &[u8; 1] = if cx.is_sampled() { b"1" } else { b"0" };
-        if matches!(self.encoding, B3Encoding::SingleHeader | B3Encoding::SingleAndMultipleHeader) {
+        if matches!(
+            self.encoding,
+            B3Encoding::SingleHeader | B3Encoding::SingleAndMultipleHeader
+        ) {
             let mut buf = [0u8; 51];
             hex_into(&cx.trace_id.0, &mut buf[..32]);
             buf[32] = b'-';
@@ -121,12 +128,17 @@ impl TextMapPropagator for B3Propagator {
                 injector.set(B3, v);
             }
         }
-        if matches!(self.encoding, B3Encoding::MultipleHeader | B3Encoding::SingleAndMultipleHeader) {
+        if matches!(
+            self.encoding,
+            B3Encoding::MultipleHeader | B3Encoding::SingleAndMultipleHeader
+        ) {
             let trace = cx.trace_id.to_hex_array();
             let span = cx.span_id.to_hex_array();
-            if let (Ok(t), Ok(s), Ok(f)) =
-                (std::str::from_utf8(&trace), std::str::from_utf8(&span), std::str::from_utf8(sampled))
-            {
+            if let (Ok(t), Ok(s), Ok(f)) = (
+                std::str::from_utf8(&trace),
+                std::str::from_utf8(&span),
+                std::str::from_utf8(sampled),
+            ) {
                 injector.set(TRACE_ID, t);
                 injector.set(SPAN_ID, s);
                 injector.set(SAMPLED, f);
@@ -162,14 +174,24 @@ mod tests {
 
     #[test]
     fn single_and_multi_round_trip() {
-        for enc in [B3Encoding::SingleHeader, B3Encoding::MultipleHeader, B3Encoding::SingleAndMultipleHeader] {
+        for enc in [
+            B3Encoding::SingleHeader,
+            B3Encoding::MultipleHeader,
+            B3Encoding::SingleAndMultipleHeader,
+        ] {
             let p = B3Propagator::new(enc);
             let original = cx();
             let mut carrier: HashMap<String, String> = HashMap::new();
             p.inject(&original, &mut carrier);
             let back = p.extract(&carrier).unwrap();
-            assert_eq!((back.trace_id, back.span_id, back.is_sampled()), (original.trace_id, original.span_id, true));
-            assert_eq!(carrier.len(), p.fields().len() - usize::from(enc != B3Encoding::SingleHeader));
+            assert_eq!(
+                (back.trace_id, back.span_id, back.is_sampled()),
+                (original.trace_id, original.span_id, true)
+            );
+            assert_eq!(
+                carrier.len(),
+                p.fields().len() - usize::from(enc != B3Encoding::SingleHeader)
+            );
         }
     }
 

@@ -28,9 +28,10 @@ impl Extractor for HashMap<String, String> {
 /// HTTP headers (`http::HeaderMap`, as used by axum, hyper, reqwest and tonic).
 impl Injector for http::HeaderMap {
     fn set(&mut self, key: &str, value: &str) {
-        if let (Ok(name), Ok(value)) =
-            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(value))
-        {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
             self.insert(name, value);
         }
     }
@@ -89,7 +90,9 @@ impl KafkaList for Vec<(String, Vec<u8>)> {
 
 impl KafkaRead for [(String, Vec<u8>)] {
     fn get_kafka(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 }
 
@@ -124,7 +127,10 @@ mod amqp {
     impl Extractor for FieldTable {
         fn get(&self, key: &str) -> Option<&str> {
             let value = self.inner().get(key).or_else(|| {
-                self.inner().iter().find(|(k, _)| k.as_str().eq_ignore_ascii_case(key)).map(|(_, v)| v)
+                self.inner()
+                    .iter()
+                    .find(|(k, _)| k.as_str().eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v)
             })?;
             match value {
                 AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
@@ -172,7 +178,6 @@ mod tests {
         SpanContext::new(TraceId::random(), SpanId::random(), TraceFlags::SAMPLED)
     }
 
-
     #[test]
     fn http_headers_round_trip_case_insensitively() {
         let original = cx();
@@ -185,7 +190,10 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         only_b3.inject(&original, &mut headers);
         assert!(headers.contains_key("X-B3-TraceId"));
-        assert_eq!(Propagator::w3c_and_b3().extract(&headers).unwrap().trace_id, original.trace_id);
+        assert_eq!(
+            Propagator::w3c_and_b3().extract(&headers).unwrap().trace_id,
+            original.trace_id
+        );
     }
 
     #[test]
@@ -214,6 +222,9 @@ mod tests {
         let original = cx();
         let mut headers = async_nats::HeaderMap::new();
         Propagator::default().inject(&original, &mut headers);
-        assert_eq!(Propagator::default().extract(&headers).unwrap().span_id, original.span_id);
+        assert_eq!(
+            Propagator::default().extract(&headers).unwrap().span_id,
+            original.span_id
+        );
     }
 }

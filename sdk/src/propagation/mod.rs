@@ -87,14 +87,20 @@ impl Propagator {
                 }
             }
         }
-        Propagator { members: members.into(), fields: fields.into() }
+        Propagator {
+            members: members.into(),
+            fields: fields.into(),
+        }
     }
 
     /// W3C trace context and B3 (single header) together: injects both, extracts
     /// whichever is present (W3C first). Useful at the edge between Zipkin-era and
     /// OpenTelemetry services.
     pub fn w3c_and_b3() -> Propagator {
-        Propagator::composite(vec![Box::new(TraceContextPropagator), Box::new(B3Propagator::new(B3Encoding::SingleHeader))])
+        Propagator::composite(vec![
+            Box::new(TraceContextPropagator),
+            Box::new(B3Propagator::new(B3Encoding::SingleHeader)),
+        ])
     }
 }
 

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use hopscope_schemas::{
-    AttrValue, Event, HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode,
-    TraceId,
+    AttrValue, Event, HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId,
 };
 
 pub const SERVICES: [&str; 12] = [
@@ -151,24 +150,14 @@ impl Workload {
         let first = out.len();
         for i in 0..spans {
             let span_id = SpanId(((n << 8) | (i as u64 + 1)).to_be_bytes());
-            let service_ix = if i == 0 {
-                0
-            } else {
-                1 + self.rng.below(11) as usize
-            };
-            let resource = Arc::clone(
-                &self.resources[service_ix + SERVICES.len() * self.rng.below(3) as usize],
-            );
+            let service_ix = if i == 0 { 0 } else { 1 + self.rng.below(11) as usize };
+            let resource = Arc::clone(&self.resources[service_ix + SERVICES.len() * self.rng.below(3) as usize]);
             let parent = if i == 0 {
                 None
             } else {
                 Some(out[first + self.rng.below(i as u64) as usize].span_id)
             };
-            let offset = if i == 0 {
-                0
-            } else {
-                self.rng.below(root_duration / 2)
-            };
+            let offset = if i == 0 { 0 } else { self.rng.below(root_duration / 2) };
             let duration = if i == 0 {
                 root_duration
             } else {
@@ -178,10 +167,7 @@ impl Workload {
                 KeyValue::new("thread.id", AttrValue::Int(self.rng.below(64) as i64)),
                 KeyValue::new("request.id", s(&format!("{:016x}", self.rng.next()))),
                 KeyValue::new("user.id", s(&format!("u{}", self.rng.below(100_000)))),
-                KeyValue::new(
-                    "code.namespace",
-                    s(&format!("{}::handlers", SERVICES[service_ix])),
-                ),
+                KeyValue::new("code.namespace", s(&format!("{}::handlers", SERVICES[service_ix]))),
             ];
             let (name, kind, hop, peer) = match (i, self.rng.below(4)) {
                 (0, _) => {
@@ -216,23 +202,15 @@ impl Workload {
                         },
                         s(system),
                     ));
-                    attrs.push(KeyValue::new(
-                        "server.address",
-                        s(&peer[..peer.find(':').unwrap_or(0)]),
-                    ));
+                    attrs.push(KeyValue::new("server.address", s(&peer[..peer.find(':').unwrap_or(0)])));
                     attrs.push(KeyValue::new(
                         "server.port",
-                        AttrValue::Int(
-                            peer[peer.find(':').unwrap_or(0) + 1..].parse().unwrap_or(0),
-                        ),
+                        AttrValue::Int(peer[peer.find(':').unwrap_or(0) + 1..].parse().unwrap_or(0)),
                     ));
                     if hop == HopKind::Db {
                         attrs.push(KeyValue::new(
                             "db.statement",
-                            s(&format!(
-                                "SELECT * FROM items WHERE id = {}",
-                                self.rng.below(1_000_000)
-                            )),
+                            s(&format!("SELECT * FROM items WHERE id = {}", self.rng.below(1_000_000))),
                         ));
                     }
                     let kind = if hop == HopKind::Mq {
@@ -244,10 +222,7 @@ impl Workload {
                 }
                 (_, 1) => {
                     attrs.push(KeyValue::new("rpc.system", s("grpc")));
-                    attrs.push(KeyValue::new(
-                        "rpc.method",
-                        s(&format!("Get{}", self.rng.below(6))),
-                    ));
+                    attrs.push(KeyValue::new("rpc.method", s(&format!("Get{}", self.rng.below(6)))));
                     attrs.push(KeyValue::new("rpc.grpc.status_code", AttrValue::Int(0)));
                     (
                         format!("{}.Get{}", SERVICES[service_ix], self.rng.below(6)),

@@ -110,12 +110,16 @@ impl Fx {
 
     /// A Redis call to `host:6379`.
     pub fn redis(self, host: &str) -> Self {
-        self.attr("db.system.name", "redis").attr("server.address", host).int("server.port", 6379)
+        self.attr("db.system.name", "redis")
+            .attr("server.address", host)
+            .int("server.port", 6379)
     }
 
     /// A PostgreSQL call to `host:5432`.
     pub fn postgres(self, host: &str) -> Self {
-        self.attr("db.system.name", "postgresql").attr("server.address", host).int("server.port", 5432)
+        self.attr("db.system.name", "postgresql")
+            .attr("server.address", host)
+            .int("server.port", 5432)
     }
 
     /// An HTTP hop (client spans call `peer`).
@@ -125,7 +129,8 @@ impl Fx {
 
     /// A RabbitMQ hop on `queue`.
     pub fn rabbit(self, queue: &str) -> Self {
-        self.attr("messaging.system", "rabbitmq").attr("messaging.destination.name", queue)
+        self.attr("messaging.system", "rabbitmq")
+            .attr("messaging.destination.name", queue)
     }
 
     /// ERROR status with `message`.
@@ -183,11 +188,33 @@ pub fn slow_redis_shard() -> Vec<SpanRecord> {
         let incident = start >= REDIS_INCIDENT_US.0;
         let redis_us = if incident && shard == 2 { 40_000 } else { 1_000 };
         let root = trace * 10;
-        spans.push(span(&cart, trace, root, None, "GET /cart", SpanKind::Server, start, 2_000 + redis_us).http("cart").build());
         spans.push(
-            span(&cart, trace, root + 1, Some(root), "GET", SpanKind::Client, start + 500, redis_us)
-                .redis(&format!("redis-shard-{shard}"))
-                .build(),
+            span(
+                &cart,
+                trace,
+                root,
+                None,
+                "GET /cart",
+                SpanKind::Server,
+                start,
+                2_000 + redis_us,
+            )
+            .http("cart")
+            .build(),
+        );
+        spans.push(
+            span(
+                &cart,
+                trace,
+                root + 1,
+                Some(root),
+                "GET",
+                SpanKind::Client,
+                start + 500,
+                redis_us,
+            )
+            .redis(&format!("redis-shard-{shard}"))
+            .build(),
         );
     }
     spans
@@ -214,16 +241,48 @@ pub fn db_lock_wait() -> Vec<SpanRecord> {
     let ledger = resource("ledger", "vm-ledger-1", Some("private"));
     let t = LOCK_TRACE;
     vec![
-        span(&api, t, 2001, None, "POST /pay", SpanKind::Server, 0, 1_020_000).http("api").error("upstream timeout").build(),
-        span(&api, t, LOCK_CLIENT_SPAN, Some(2001), "POST /ledger", SpanKind::Client, 10_000, 1_000_000)
-            .http("ledger:8080")
-            .error("timeout after 1s")
-            .exception("TimeoutError")
+        span(&api, t, 2001, None, "POST /pay", SpanKind::Server, 0, 1_020_000)
+            .http("api")
+            .error("upstream timeout")
             .build(),
-        span(&ledger, t, 2003, Some(LOCK_CLIENT_SPAN), "POST /ledger", SpanKind::Server, 15_000, 2_585_000).http("ledger").build(),
-        span(&ledger, t, LOCK_DB_SPAN, Some(2003), "UPDATE accounts", SpanKind::Client, 20_000, 2_530_000)
-            .postgres("ledger-db")
-            .build(),
+        span(
+            &api,
+            t,
+            LOCK_CLIENT_SPAN,
+            Some(2001),
+            "POST /ledger",
+            SpanKind::Client,
+            10_000,
+            1_000_000,
+        )
+        .http("ledger:8080")
+        .error("timeout after 1s")
+        .exception("TimeoutError")
+        .build(),
+        span(
+            &ledger,
+            t,
+            2003,
+            Some(LOCK_CLIENT_SPAN),
+            "POST /ledger",
+            SpanKind::Server,
+            15_000,
+            2_585_000,
+        )
+        .http("ledger")
+        .build(),
+        span(
+            &ledger,
+            t,
+            LOCK_DB_SPAN,
+            Some(2003),
+            "UPDATE accounts",
+            SpanKind::Client,
+            20_000,
+            2_530_000,
+        )
+        .postgres("ledger-db")
+        .build(),
     ]
 }
 
@@ -245,14 +304,45 @@ pub fn async_queue() -> Vec<SpanRecord> {
     let billing = resource("billing", "vm-billing-1", Some("public"));
     let t = QUEUE_TRACE;
     vec![
-        span(&orders, t, 3001, None, "POST /order", SpanKind::Server, 0, 20_000).http("orders").build(),
-        span(&orders, t, 3002, Some(3001), "payments publish", SpanKind::Producer, 5_000, 3_000).rabbit("payments").build(),
-        span(&billing, t, QUEUE_CONSUMER_SPAN, Some(3002), "payments process", SpanKind::Consumer, 108_000, 22_000)
-            .rabbit("payments")
+        span(&orders, t, 3001, None, "POST /order", SpanKind::Server, 0, 20_000)
+            .http("orders")
             .build(),
-        span(&billing, t, 3004, Some(QUEUE_CONSUMER_SPAN), "INSERT invoices", SpanKind::Client, 110_000, 15_000)
-            .postgres("billing-db")
-            .build(),
+        span(
+            &orders,
+            t,
+            3002,
+            Some(3001),
+            "payments publish",
+            SpanKind::Producer,
+            5_000,
+            3_000,
+        )
+        .rabbit("payments")
+        .build(),
+        span(
+            &billing,
+            t,
+            QUEUE_CONSUMER_SPAN,
+            Some(3002),
+            "payments process",
+            SpanKind::Consumer,
+            108_000,
+            22_000,
+        )
+        .rabbit("payments")
+        .build(),
+        span(
+            &billing,
+            t,
+            3004,
+            Some(QUEUE_CONSUMER_SPAN),
+            "INSERT invoices",
+            SpanKind::Client,
+            110_000,
+            15_000,
+        )
+        .postgres("billing-db")
+        .build(),
     ]
 }
 
@@ -270,17 +360,74 @@ pub fn layering() -> Vec<SpanRecord> {
     let inventory = resource("inventory", "vm-inv-1", Some("private"));
     let t = LAYER_TRACE;
     vec![
-        span(&web, t, 4001, None, "GET /", SpanKind::Server, 0, 10_000).http("web").build(),
-        span(&web, t, 4002, Some(4001), "GET /order", SpanKind::Client, 1_000, 8_000).http("orders:80").build(),
-        span(&orders, t, 4003, Some(4002), "GET /order", SpanKind::Server, 1_500, 7_000).http("orders").build(),
-        span(&orders, t, 4004, Some(4003), "GET /stock", SpanKind::Client, 2_000, 5_000).http("inventory:80").build(),
-        span(&inventory, t, 4005, Some(4004), "GET /stock", SpanKind::Server, 2_500, 4_000).http("inventory").build(),
-        span(&inventory, t, 4006, Some(4005), "GET /reserve", SpanKind::Client, 3_000, 2_000).http("orders:80").build(),
-        span(&orders, t, 4007, Some(4006), "GET /reserve", SpanKind::Server, 3_200, 1_500)
-            .http("orders")
-            .error("out of stock")
-            .exception("StockError")
+        span(&web, t, 4001, None, "GET /", SpanKind::Server, 0, 10_000)
+            .http("web")
             .build(),
+        span(&web, t, 4002, Some(4001), "GET /order", SpanKind::Client, 1_000, 8_000)
+            .http("orders:80")
+            .build(),
+        span(
+            &orders,
+            t,
+            4003,
+            Some(4002),
+            "GET /order",
+            SpanKind::Server,
+            1_500,
+            7_000,
+        )
+        .http("orders")
+        .build(),
+        span(
+            &orders,
+            t,
+            4004,
+            Some(4003),
+            "GET /stock",
+            SpanKind::Client,
+            2_000,
+            5_000,
+        )
+        .http("inventory:80")
+        .build(),
+        span(
+            &inventory,
+            t,
+            4005,
+            Some(4004),
+            "GET /stock",
+            SpanKind::Server,
+            2_500,
+            4_000,
+        )
+        .http("inventory")
+        .build(),
+        span(
+            &inventory,
+            t,
+            4006,
+            Some(4005),
+            "GET /reserve",
+            SpanKind::Client,
+            3_000,
+            2_000,
+        )
+        .http("orders:80")
+        .build(),
+        span(
+            &orders,
+            t,
+            4007,
+            Some(4006),
+            "GET /reserve",
+            SpanKind::Server,
+            3_200,
+            1_500,
+        )
+        .http("orders")
+        .error("out of stock")
+        .exception("StockError")
+        .build(),
     ]
 }
 

@@ -54,10 +54,7 @@ pub(crate) fn encode(attrs: &[KeyValue]) -> AttrColumns {
             AttrValue::Bytes(_) => (BYTES, kv.value.to_text()),
             // Serialising an AttrValue to JSON cannot fail (string keys, no maps).
             AttrValue::Array(_) => (ARRAY, serde_json::to_string(&kv.value).unwrap_or_default()),
-            AttrValue::KvList(_) => (
-                KV_LIST,
-                serde_json::to_string(&kv.value).unwrap_or_default(),
-            ),
+            AttrValue::KvList(_) => (KV_LIST, serde_json::to_string(&kv.value).unwrap_or_default()),
         };
         out.keys.push(kv.key.clone());
         out.types.push(code);
@@ -67,11 +64,7 @@ pub(crate) fn encode(attrs: &[KeyValue]) -> AttrColumns {
 }
 
 /// Decodes the arrays written by [`encode`]; an error names what is malformed.
-pub(crate) fn decode(
-    keys: Vec<String>,
-    types: &[u8],
-    values: Vec<String>,
-) -> Result<Vec<KeyValue>, String> {
+pub(crate) fn decode(keys: Vec<String>, types: &[u8], values: Vec<String>) -> Result<Vec<KeyValue>, String> {
     if keys.len() != types.len() || keys.len() != values.len() {
         return Err(format!(
             "attribute arrays differ in length ({}, {}, {})",
@@ -132,10 +125,7 @@ mod tests {
             KeyValue::new("d2", AttrValue::Double(-0.0)),
             KeyValue::new("d3", AttrValue::Double(1e300)),
             KeyValue::new("y", AttrValue::Bytes(vec![0, 0xfe, 0x10])),
-            KeyValue::new(
-                "a",
-                AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Double(1.0)]),
-            ),
+            KeyValue::new("a", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Double(1.0)])),
             KeyValue::new(
                 "k",
                 AttrValue::KvList(vec![KeyValue::new("z", AttrValue::Bytes(vec![1]))]),

@@ -103,9 +103,7 @@ impl ClickHouseConfig {
             check_identifier("cluster", cluster)?;
         }
         if self.batch_max_rows == 0 || self.max_concurrent_inserts == 0 || self.max_attempts == 0 {
-            return Err(
-                "batch_max_rows, max_concurrent_inserts and max_attempts must be at least 1".into(),
-            );
+            return Err("batch_max_rows, max_concurrent_inserts and max_attempts must be at least 1".into());
         }
         Ok(())
     }
@@ -114,9 +112,7 @@ impl ClickHouseConfig {
 /// Accepts `[A-Za-z_][A-Za-z0-9_]*`.
 pub(crate) fn check_identifier(what: &str, name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(())
@@ -159,8 +155,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected_and_defaults_fill_in() {
-        let config: ClickHouseConfig =
-            serde_json::from_str(r#"{"url":"http://x:8123","batch_max_delay":50}"#).unwrap();
+        let config: ClickHouseConfig = serde_json::from_str(r#"{"url":"http://x:8123","batch_max_delay":50}"#).unwrap();
         assert_eq!(config.batch_max_delay, Duration::from_millis(50));
         assert_eq!(config.database, "hopscope");
         assert!(serde_json::from_str::<ClickHouseConfig>(r#"{"urll":"x"}"#).is_err());

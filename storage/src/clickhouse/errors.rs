@@ -69,13 +69,13 @@ mod tests {
             exception_code("Code: 252, e.displayText() = DB::Exception: Too many parts"),
             Some(252)
         );
-        assert_eq!(exception_code("Code: 60. DB::Exception: Table x doesn't exist"), Some(60));
-        assert!(classify("insert", Error::BadResponse("Code: 252, too many parts".into()))
-            .is_retryable());
-        assert!(!classify("insert", Error::BadResponse("Code: 27. Cannot parse".into()))
-            .is_retryable());
-        assert!(classify("insert", Error::BadResponse("503 Service Unavailable".into()))
-            .is_retryable());
+        assert_eq!(
+            exception_code("Code: 60. DB::Exception: Table x doesn't exist"),
+            Some(60)
+        );
+        assert!(classify("insert", Error::BadResponse("Code: 252, too many parts".into())).is_retryable());
+        assert!(!classify("insert", Error::BadResponse("Code: 27. Cannot parse".into())).is_retryable());
+        assert!(classify("insert", Error::BadResponse("503 Service Unavailable".into())).is_retryable());
         assert!(classify("insert", Error::TimedOut).is_retryable());
         assert!(!classify("insert", Error::NotEnoughData).is_retryable());
     }

@@ -108,11 +108,7 @@ impl Target {
 
     /// `CREATE DATABASE IF NOT EXISTS`.
     pub fn create_database(&self) -> String {
-        format!(
-            "CREATE DATABASE IF NOT EXISTS {}{}",
-            self.database,
-            self.on_cluster()
-        )
+        format!("CREATE DATABASE IF NOT EXISTS {}{}", self.database, self.on_cluster())
     }
 
     /// The migrations table's DDL.
@@ -219,11 +215,7 @@ impl Target {
                 "on_cluster" => out.push_str(&self.on_cluster()),
                 "ttl_days" => out.push_str(&self.ttl_days.to_string()),
                 "lc" => out.push_str("LowCardinality(String)"),
-                "lc_item" => out.push_str(if modern {
-                    "LowCardinality(String)"
-                } else {
-                    "String"
-                }),
+                "lc_item" => out.push_str(if modern { "LowCardinality(String)" } else { "String" }),
                 "ts" => out.push_str(if modern { "DateTime64(9)" } else { "Int64" }),
                 "local" => out.push_str(&self.local(arg)),
                 "codec" => {
@@ -410,12 +402,10 @@ mod tests {
         let script = t.script();
         assert!(script.contains("CREATE DATABASE IF NOT EXISTS hs ON CLUSTER prod"));
         assert!(script.contains("CREATE TABLE IF NOT EXISTS hs.spans_local ON CLUSTER prod"));
-        assert!(script.contains(
-            "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/hs/spans_local', '{replica}')"
-        ));
         assert!(
-            script.contains("ENGINE = Distributed(prod, hs, spans_local, cityHash64(trace_id))")
+            script.contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/hs/spans_local', '{replica}')")
         );
+        assert!(script.contains("ENGINE = Distributed(prod, hs, spans_local, cityHash64(trace_id))"));
         assert!(script.contains("FROM hs.spans_local"));
         assert!(script.contains("TO hs.trace_index_local"));
         assert_eq!(t.table("spans"), "hs.spans");
@@ -428,13 +418,7 @@ mod tests {
         let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "trace_index",
-                "operations",
-                "rollup_1m",
-                "spans_v2",
-                "resources"
-            ]
+            ["trace_index", "operations", "rollup_1m", "spans_v2", "resources"]
         );
         assert_eq!(tables[3].1, "toDateTime(start_time)");
         assert_eq!(

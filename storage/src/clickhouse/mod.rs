@@ -76,21 +76,11 @@ pub fn client(config: &ClickHouseConfig) -> clickhouse::Client {
 }
 
 /// Asks the server for its version.
-pub async fn server_version(
-    client: &clickhouse::Client,
-    timeout: Duration,
-) -> Result<ServerVersion> {
-    let text = match tokio::time::timeout(
-        timeout,
-        client.query("SELECT version()").fetch_one::<String>(),
-    )
-    .await
-    {
+pub async fn server_version(client: &clickhouse::Client, timeout: Duration) -> Result<ServerVersion> {
+    let text = match tokio::time::timeout(timeout, client.query("SELECT version()").fetch_one::<String>()).await {
         Ok(result) => result.map_err(|e| classify("version", e))?,
         Err(_) => {
-            return Err(StorageError::Retryable(
-                "clickhouse version: no answer in time".into(),
-            ));
+            return Err(StorageError::Retryable("clickhouse version: no answer in time".into()));
         }
     };
     ServerVersion::parse(&text)
@@ -176,11 +166,7 @@ pub async fn migrate(client: &clickhouse::Client, target: &Target) -> Result<Vec
         now.push(migration.version);
     }
     for table in retention::sync_ttl(&client, target).await? {
-        info!(
-            table,
-            ttl_days = target.ttl_days,
-            "changed clickhouse table retention"
-        );
+        info!(table, ttl_days = target.ttl_days, "changed clickhouse table retention");
     }
     Ok(now)
 }
@@ -188,11 +174,7 @@ pub async fn migrate(client: &clickhouse::Client, target: &Target) -> Result<Vec
 async fn run_step(step: Step, client: &clickhouse::Client, target: &Target) -> Result<()> {
     match step {
         Step::CopyJsonSpans => {
-            let writer = writer::BatchWriter::new(
-                client.clone(),
-                target.clone(),
-                ClickHouseConfig::default(),
-            );
+            let writer = writer::BatchWriter::new(client.clone(), target.clone(), ClickHouseConfig::default());
             upgrade::copy_json_spans(&writer).await.map(drop)
         }
     }

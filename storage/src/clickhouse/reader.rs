@@ -93,11 +93,7 @@ impl Reader {
         }
     }
 
-    pub(crate) async fn fetch<T>(
-        &self,
-        what: &str,
-        query: clickhouse::query::Query,
-    ) -> Result<Vec<T>>
+    pub(crate) async fn fetch<T>(&self, what: &str, query: clickhouse::query::Query) -> Result<Vec<T>>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -143,17 +139,12 @@ impl Reader {
 
     pub async fn trace(&self, trace_id: TraceId) -> Result<Option<Trace>> {
         let mut traces = self.load_traces(&[trace_id.0]).await?;
-        Ok(traces
-            .remove(&trace_id.0)
-            .map(|spans| Trace { trace_id, spans }))
+        Ok(traces.remove(&trace_id.0).map(|spans| Trace { trace_id, spans }))
     }
 
     /// The spans of the given traces: the trace index gives each trace's services and
     /// time range, then one read of `spans` restricted to those services and times.
-    async fn load_traces(
-        &self,
-        ids: &[[u8; 16]],
-    ) -> Result<HashMap<[u8; 16], Vec<Arc<SpanRecord>>>> {
+    async fn load_traces(&self, ids: &[[u8; 16]]) -> Result<HashMap<[u8; 16], Vec<Arc<SpanRecord>>>> {
         let mut out = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
@@ -184,14 +175,10 @@ impl Reader {
         let low = index.iter().map(|r| r.start_min).min().unwrap_or(0);
         let high = index.iter().map(|r| r.start_max).max().unwrap_or(i64::MAX);
         for span in self.read_spans(&services, low, high, &found).await? {
-            out.entry(span.trace_id.0)
-                .or_insert_with(Vec::new)
-                .push(Arc::new(span));
+            out.entry(span.trace_id.0).or_insert_with(Vec::new).push(Arc::new(span));
         }
         for spans in out.values_mut() {
-            spans.sort_by(|a, b| {
-                (a.start_time_unix_nano, a.span_id).cmp(&(b.start_time_unix_nano, b.span_id))
-            });
+            spans.sort_by(|a, b| (a.start_time_unix_nano, a.span_id).cmp(&(b.start_time_unix_nano, b.span_id)));
         }
         Ok(out)
     }
@@ -269,9 +256,8 @@ impl Reader {
         let mut cache = self.resources.lock();
         for row in found {
             let hash = row.resource_hash;
-            let shared = decode_resource(row).map_err(|e| {
-                StorageError::Permanent(format!("stored resource cannot be decoded: {e}"))
-            })?;
+            let shared = decode_resource(row)
+                .map_err(|e| StorageError::Permanent(format!("stored resource cannot be decoded: {e}")))?;
             cache.put(hash, shared.clone());
             out.insert(hash, shared);
         }
@@ -284,11 +270,7 @@ impl Reader {
             "SELECT DISTINCT resource_hash FROM {} WHERE has(tags, concat(?, unhex('00'), ?))",
             self.target.table("resources")
         );
-        let q = self
-            .client
-            .query(&sql)
-            .bind(tag.key.as_str())
-            .bind(tag.value.as_str());
+        let q = self.client.query(&sql).bind(tag.key.as_str()).bind(tag.value.as_str());
         let rows: Vec<HashRow> = self.fetch("resource search", q).await?;
         Ok(rows.into_iter().map(|r| r.resource_hash).collect())
     }
@@ -347,9 +329,7 @@ impl Reader {
     pub async fn find_traces(&self, query: &TraceQuery) -> Result<Vec<Trace>> {
         let low = query.start_ns.unwrap_or(0);
         let high = query.end_ns.unwrap_or(u64::MAX);
-        if low > high
-            || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX)
-        {
+        if low > high || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX) {
             return Ok(Vec::new());
         }
         let limit = effective_limit(query.limit);
@@ -367,16 +347,10 @@ impl Reader {
         for slice in slices {
             let mut sql = filter.clone();
             if let Some(start) = slice.start {
-                sql.bind(
-                    &format!(" AND start_time >= {ts}"),
-                    Arg::I64(ns_to_i64(start)),
-                );
+                sql.bind(&format!(" AND start_time >= {ts}"), Arg::I64(ns_to_i64(start)));
             }
             if slice.end != u64::MAX {
-                sql.bind(
-                    &format!(" AND start_time <= {ts}"),
-                    Arg::I64(ns_to_i64(slice.end)),
-                );
+                sql.bind(&format!(" AND start_time <= {ts}"), Arg::I64(ns_to_i64(slice.end)));
             }
             // Traces already found may match here too: ask for that many more, so that
             // `limit` new ones still fit.
@@ -459,13 +433,7 @@ impl Reader {
              GROUP BY parent_service, child_service ORDER BY parent_service, child_service"
         );
         let (low, high) = (ns_to_i64(start_ns), ns_to_i64(end_ns));
-        let q = self
-            .client
-            .query(&sql)
-            .bind(low)
-            .bind(high)
-            .bind(low)
-            .bind(high);
+        let q = self.client.query(&sql).bind(low).bind(high).bind(low).bind(high);
         let rows: Vec<DependencyRow> = self.fetch("dependencies", q).await?;
         let mut links: BTreeMap<(String, String), u64> = BTreeMap::new();
         for row in rows {
@@ -489,10 +457,7 @@ fn decode(rows: Vec<SpanRow>, resources: &HashMap<u64, SharedResource>) -> Resul
     rows.into_iter()
         .map(|row| {
             let resource = resources.get(&row.resource_hash).unwrap_or_else(|| {
-                warn!(
-                    resource_hash = row.resource_hash,
-                    "span references a missing resource"
-                );
+                warn!(resource_hash = row.resource_hash, "span references a missing resource");
                 &empty
             });
             decode_span(row, resource)

@@ -68,10 +68,7 @@ pub(crate) async fn sync_ttl(client: &clickhouse::Client, target: &Target) -> Re
 /// Legacy servers: drops the daily partitions of hopscope's tables older than
 /// `ttl_days`; returns how many. Modern servers (table TTLs) and `ttl_days = 0`:
 /// nothing to do.
-pub(crate) async fn drop_expired_partitions(
-    client: &clickhouse::Client,
-    target: &Target,
-) -> Result<usize> {
+pub(crate) async fn drop_expired_partitions(client: &clickhouse::Client, target: &Target) -> Result<usize> {
     if target.generation == Generation::Modern || target.ttl_days == 0 {
         return Ok(0);
     }
@@ -129,9 +126,6 @@ mod tests {
             ttl_days_of("ReplacingMergeTree PARTITION BY day ORDER BY x SETTINGS a = 1"),
             Some(0)
         );
-        assert_eq!(
-            ttl_days_of("MergeTree ORDER BY x TTL d + toIntervalHour(5)"),
-            None
-        );
+        assert_eq!(ttl_days_of("MergeTree ORDER BY x TTL d + toIntervalHour(5)"), None);
     }
 }

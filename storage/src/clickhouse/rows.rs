@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use clickhouse::Row;
 use hopscope_schemas::{
-    Event, HopKind, KeyValue, Link, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode,
-    TraceId, find_str,
+    Event, HopKind, KeyValue, Link, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId, find_str,
 };
 use serde::{Deserialize, Serialize};
 
@@ -224,10 +223,7 @@ pub(crate) fn span_row(span: &SpanRecord, resource_hash: u64) -> SpanRow {
     }
     let attributes = attrs::encode(&span.attributes);
     let (events, links) = (&span.events, &span.links);
-    let event_attrs: Vec<AttrColumns> = events
-        .iter()
-        .map(|e| attrs::encode(&e.attributes))
-        .collect();
+    let event_attrs: Vec<AttrColumns> = events.iter().map(|e| attrs::encode(&e.attributes)).collect();
     let link_attrs: Vec<AttrColumns> = links.iter().map(|l| attrs::encode(&l.attributes)).collect();
     let (event_attr_keys, event_attr_types, event_attr_values) = split(event_attrs);
     let (link_attr_keys, link_attr_types, link_attr_values) = split(link_attrs);
@@ -258,11 +254,7 @@ pub(crate) fn span_row(span: &SpanRecord, resource_hash: u64) -> SpanRow {
         dropped_attributes_count: span.dropped_attributes_count,
         event_offsets: events
             .iter()
-            .map(|e| {
-                e.time_unix_nano
-                    .wrapping_sub(span.start_time_unix_nano)
-                    .cast_signed()
-            })
+            .map(|e| e.time_unix_nano.wrapping_sub(span.start_time_unix_nano).cast_signed())
             .collect(),
         event_names: events.iter().map(|e| e.name.clone()).collect(),
         event_attr_keys,
@@ -326,11 +318,7 @@ pub(crate) fn decode_resource(row: ResourceRow) -> Result<SharedResource, String
     let scope = Scope {
         name: row.scope_name,
         version: row.scope_version,
-        attributes: attrs::decode(
-            row.scope_attr_keys,
-            &row.scope_attr_types,
-            row.scope_attr_values,
-        )?,
+        attributes: attrs::decode(row.scope_attr_keys, &row.scope_attr_types, row.scope_attr_values)?,
         dropped_attributes_count: row.scope_dropped_attributes_count,
         schema_url: row.scope_schema_url,
     };
@@ -399,8 +387,7 @@ pub(crate) fn decode_span(row: SpanRow, resource: &SharedResource) -> Result<Spa
             flags: row.link_flags[i],
         });
     }
-    let hop_kind = HopKind::parse(&row.hop_kind)
-        .ok_or_else(|| format!("unknown hop kind {:?}", row.hop_kind))?;
+    let hop_kind = HopKind::parse(&row.hop_kind).ok_or_else(|| format!("unknown hop kind {:?}", row.hop_kind))?;
     Ok(SpanRecord {
         trace_id: TraceId(row.trace_id),
         span_id: SpanId(row.span_id),
@@ -480,10 +467,7 @@ mod tests {
             }],
             dropped_links_count: 4,
             resource: Arc::new(Resource {
-                attributes: vec![KeyValue::new(
-                    "cloud.provider",
-                    AttrValue::String("aws".into()),
-                )],
+                attributes: vec![KeyValue::new("cloud.provider", AttrValue::String("aws".into()))],
                 dropped_attributes_count: 7,
                 schema_url: "s".into(),
             }),
@@ -518,11 +502,7 @@ mod tests {
         let shared = decode_resource(resources[0].clone()).unwrap();
         assert_eq!(decode_span(rows[0].clone(), &shared).unwrap(), s);
         assert_eq!(decode_span(rows[2].clone(), &shared).unwrap(), other);
-        assert!(
-            resources[0]
-                .tags
-                .contains(&tag_entry("otel.scope.version", "1"))
-        );
+        assert!(resources[0].tags.contains(&tag_entry("otel.scope.version", "1")));
         // Equal content in distinct Arcs hashes equally.
         let copy = Resource::clone(&s.resource);
         assert_eq!(resource_hash(&copy, &s.scope), rows[0].resource_hash);
@@ -534,11 +514,8 @@ mod tests {
         let (resources, rows) = encode_batch(std::slice::from_ref(&s));
         let row = &rows[0];
         let scalar = |k: &str, v: &str| {
-            (0..row.attr_keys.len()).any(|i| {
-                row.attr_keys[i] == k
-                    && row.attr_types[i] < attrs::FIRST_NON_TEXT
-                    && row.attr_values[i] == v
-            })
+            (0..row.attr_keys.len())
+                .any(|i| row.attr_keys[i] == k && row.attr_types[i] < attrs::FIRST_NON_TEXT && row.attr_values[i] == v)
         };
         for (k, v) in [
             ("n", "3"),
@@ -549,8 +526,7 @@ mod tests {
             ("l", ""),
         ] {
             let entry = tag_entry(k, v);
-            let found =
-                scalar(k, v) || row.tags.contains(&entry) || resources[0].tags.contains(&entry);
+            let found = scalar(k, v) || row.tags.contains(&entry) || resources[0].tags.contains(&entry);
             let filter = TagFilter {
                 key: k.into(),
                 value: v.into(),

@@ -58,10 +58,7 @@ mod tests {
 
     /// Slices are newest first, disjoint, adjacent and cover exactly the window.
     fn assert_covers(slices: &[Slice], start: Option<u64>, end: u64) {
-        assert!(
-            !slices.is_empty() && slices.len() <= MAX_SLICES,
-            "{slices:?}"
-        );
+        assert!(!slices.is_empty() && slices.len() <= MAX_SLICES, "{slices:?}");
         assert_eq!(slices[0].end, end);
         for pair in slices.windows(2) {
             assert_eq!(pair[1].end + 1, pair[0].start.unwrap(), "{slices:?}");
@@ -88,14 +85,8 @@ mod tests {
         let slices = newest_first(Some(end - hour), end);
         assert_covers(&slices, Some(end - hour), end);
         assert_eq!(slices.len(), MAX_SLICES);
-        let lens: Vec<u64> = slices
-            .iter()
-            .map(|s| s.end - s.start.unwrap() + 1)
-            .collect();
-        assert_eq!(
-            &lens[..3],
-            &[FIRST_SLICE_NS, 2 * FIRST_SLICE_NS, 4 * FIRST_SLICE_NS]
-        );
+        let lens: Vec<u64> = slices.iter().map(|s| s.end - s.start.unwrap() + 1).collect();
+        assert_eq!(&lens[..3], &[FIRST_SLICE_NS, 2 * FIRST_SLICE_NS, 4 * FIRST_SLICE_NS]);
     }
 
     #[test]
@@ -114,13 +105,7 @@ mod tests {
         // Reaching zero ends the slicing with a slice that starts at 0.
         let slices = newest_first(None, 15_000_000_000);
         assert_eq!(slices.last().unwrap().start, Some(0));
-        assert_eq!(
-            newest_first(Some(7), 7),
-            vec![Slice {
-                start: Some(7),
-                end: 7
-            }]
-        );
+        assert_eq!(newest_first(Some(7), 7), vec![Slice { start: Some(7), end: 7 }]);
         assert!(newest_first(Some(8), 7).is_empty());
         let slices = newest_first(Some(0), u64::MAX);
         assert_covers(&slices, Some(0), u64::MAX);

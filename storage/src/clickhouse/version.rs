@@ -71,9 +71,15 @@ mod tests {
     fn versions_pick_generations() {
         let v = ServerVersion::parse("18.16.1").unwrap();
         assert_eq!(v.generation(), Generation::Legacy);
-        assert_eq!(ServerVersion::parse("23.7.1.1").unwrap().generation(), Generation::Legacy);
+        assert_eq!(
+            ServerVersion::parse("23.7.1.1").unwrap().generation(),
+            Generation::Legacy
+        );
         assert_eq!(ServerVersion::parse("23.8.1").unwrap().generation(), Generation::Modern);
-        assert_eq!(ServerVersion::parse("26.9.2.1\n").unwrap().generation(), Generation::Modern);
+        assert_eq!(
+            ServerVersion::parse("26.9.2.1\n").unwrap().generation(),
+            Generation::Modern
+        );
         assert!(ServerVersion::parse("garbage").is_none());
     }
 }

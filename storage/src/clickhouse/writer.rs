@@ -120,8 +120,7 @@ impl BatchWriter {
         if resources.is_empty() {
             return Ok(());
         }
-        self.insert_once("resources", resources, &format!("{token}-r"))
-            .await?;
+        self.insert_once("resources", resources, &format!("{token}-r")).await?;
         let mut known = self.known.lock();
         for r in resources {
             known.put((r.resource_hash, r.day), ());
@@ -140,10 +139,7 @@ impl BatchWriter {
             .insert_unescaped::<T>(&table)
             .await
             .map_err(|e| classify("insert", e))?
-            .with_timeouts(
-                Some(self.config.request_timeout),
-                Some(self.config.request_timeout),
-            );
+            .with_timeouts(Some(self.config.request_timeout), Some(self.config.request_timeout));
         if self.target.generation == Generation::Modern {
             insert = insert
                 .with_setting("insert_deduplication_token", token)

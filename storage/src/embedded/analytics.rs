@@ -25,9 +25,9 @@ use super::block::{Block, Node, Row};
 use super::planner::{find_span, scan_rows};
 use super::state::State;
 use crate::analytics::{
-    AnalyticsReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup,
-    GroupBy, InterfaceStats, LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery,
-    Mismatch, MismatchReason, SeriesPoint, Window, mentions_timeout,
+    AnalyticsReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup, GroupBy, InterfaceStats,
+    LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery, Mismatch, MismatchReason, SeriesPoint, Window,
+    mentions_timeout,
 };
 use crate::error::Result;
 
@@ -92,11 +92,7 @@ fn scan(
 type Sample = (u64, u64, bool);
 
 fn sample(span: &SpanRecord) -> Sample {
-    (
-        span.start_time_unix_nano,
-        span.duration_nanos(),
-        span.is_error(),
-    )
+    (span.start_time_unix_nano, span.duration_nanos(), span.is_error())
 }
 
 fn entry_traces(lock: &RwLock<State>, query: &EntryTraceQuery) -> Vec<EntryTrace> {
@@ -147,11 +143,7 @@ fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareIn
     let selected = |row: &Row| match query.kind.hop_kind() {
         None => matches!(row.kind, SpanKind::Server | SpanKind::Consumer),
         Some(HopKind::Mq) => {
-            row.hop == HopKind::Mq
-                && matches!(
-                    row.kind,
-                    SpanKind::Producer | SpanKind::Consumer | SpanKind::Client
-                )
+            row.hop == HopKind::Mq && matches!(row.kind, SpanKind::Producer | SpanKind::Consumer | SpanKind::Client)
         }
         Some(hop) => row.hop == hop && row.kind == SpanKind::Client,
     };
@@ -174,9 +166,7 @@ fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareIn
         }
         let node = block.node(row);
         let key = match (query.group_by, query.kind) {
-            (GroupBy::Peer, MiddlewareKind::Host) | (GroupBy::Host, _) => {
-                node.and_then(|n| n.host.as_deref())
-            }
+            (GroupBy::Peer, MiddlewareKind::Host) | (GroupBy::Host, _) => node.and_then(|n| n.host.as_deref()),
             (GroupBy::Peer, _) => node.and_then(|n| n.peer.as_deref()),
             (GroupBy::CloudKind, _) => Some(cloud.as_str()),
         }
@@ -196,17 +186,16 @@ fn middleware(lock: &RwLock<State>, query: &MiddlewareQuery) -> Vec<MiddlewareIn
             .samples
             .push((row.start_ns, row.duration(), row.status == StatusCode::Error));
     };
-    scan_rows(lock, window.start_ns, window.end_ns, per_row, |_| clouds.borrow_mut().clear());
+    scan_rows(lock, window.start_ns, window.end_ns, per_row, |_| {
+        clouds.borrow_mut().clear()
+    });
     let step = query.step_ns.max(1);
     groups
         .into_iter()
         .map(|(peer, group)| {
             let mut buckets: BTreeMap<u64, Vec<Sample>> = BTreeMap::new();
             for s in &group.samples {
-                buckets
-                    .entry((s.0 - window.start_ns) / step)
-                    .or_default()
-                    .push(*s);
+                buckets.entry((s.0 - window.start_ns) / step).or_default().push(*s);
             }
             let series = buckets
                 .into_iter()
@@ -261,16 +250,13 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
         seen: Vec<(u64, hopscope_schemas::TraceId)>,
     }
     let mut groups: HashMap<(String, String), Acc> = HashMap::new();
-    let pre =
-        |_: &State, block: &Block, row: &Row| row.has_exception() && cloud_ok(window, block, row);
+    let pre = |_: &State, block: &Block, row: &Row| row.has_exception() && cloud_ok(window, block, row);
     scan(lock, window.start_ns, window.end_ns, pre, |_, span| {
         for event in span.events.iter().filter(|e| e.name == "exception") {
             let ty = hopscope_schemas::find_str(&event.attributes, "exception.type")
                 .filter(|t| !t.is_empty())
                 .unwrap_or("unknown");
-            let acc = groups
-                .entry((span.service_name.clone(), ty.to_owned()))
-                .or_default();
+            let acc = groups.entry((span.service_name.clone(), ty.to_owned())).or_default();
             acc.count += 1;
             acc.seen.push((event.time_unix_nano, span.trace_id));
         }
@@ -298,9 +284,7 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
             }
         })
         .collect();
-    out.sort_by(|a, b| {
-        (b.count, &a.service, &a.exception_type).cmp(&(a.count, &b.service, &b.exception_type))
-    });
+    out.sort_by(|a, b| (b.count, &a.service, &a.exception_type).cmp(&(a.count, &b.service, &b.exception_type)));
     out
 }
 
@@ -322,13 +306,21 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
     let names: RefCell<FxHashMap<u32, Rc<str>>> = RefCell::default();
     let name = |state: &State, id: u32| -> Rc<str> {
         let mut names = names.borrow_mut();
-        Rc::clone(names.entry(id).or_insert_with(|| Rc::from(state.catalog.service_name(id))))
+        Rc::clone(
+            names
+                .entry(id)
+                .or_insert_with(|| Rc::from(state.catalog.service_name(id))),
+        )
     };
     // Peers by node address, valid while the chunk's read lock is held.
     let peers: RefCell<FxHashMap<usize, Rc<str>>> = RefCell::default();
     let peer_of = |node: &Node, peer: &str| -> Rc<str> {
         let mut peers = peers.borrow_mut();
-        Rc::clone(peers.entry(std::ptr::from_ref(node) as usize).or_insert_with(|| Rc::from(peer)))
+        Rc::clone(
+            peers
+                .entry(std::ptr::from_ref(node) as usize)
+                .or_insert_with(|| Rc::from(peer)),
+        )
     };
     let per_row = |state: &State, block: &Block, i: usize| {
         let Some(row) = block.rows.get(i) else { return };
@@ -346,22 +338,23 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
             let caller_view = matches!(parent.kind, SpanKind::Client | SpanKind::Producer);
             let timed = if caller_view { parent } else { row };
             let key = (name(state, parent.service), EdgeKey::Service(name(state, row.service)));
-            edges.entry(key).or_default().push((
-                row.start_ns,
-                timed.duration(),
-                timed.status == StatusCode::Error,
-            ));
+            edges
+                .entry(key)
+                .or_default()
+                .push((row.start_ns, timed.duration(), timed.status == StatusCode::Error));
         }
         if middleware
             && let Some(node) = block.node(row)
             && let Some(peer) = node.peer.as_deref()
         {
-            let key = (name(state, row.service), EdgeKey::Middleware(row.hop, peer_of(node, peer)));
-            edges.entry(key).or_default().push((
-                row.start_ns,
-                row.duration(),
-                row.status == StatusCode::Error,
-            ));
+            let key = (
+                name(state, row.service),
+                EdgeKey::Middleware(row.hop, peer_of(node, peer)),
+            );
+            edges
+                .entry(key)
+                .or_default()
+                .push((row.start_ns, row.duration(), row.status == StatusCode::Error));
         }
     };
     let flush = |_: &State| {
@@ -398,9 +391,7 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
 
 fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismatch> {
     let mut out = Vec::new();
-    let pre = |_: &State, block: &Block, row: &Row| {
-        row.kind == SpanKind::Client && cloud_ok(window, block, row)
-    };
+    let pre = |_: &State, block: &Block, row: &Row| row.kind == SpanKind::Client && cloud_ok(window, block, row);
     scan(lock, window.start_ns, window.end_ns, pre, |entry, span| {
         let timeout = mentions_timeout(span);
         if !timeout && !span.is_error() {
@@ -412,10 +403,7 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
             MismatchReason::ClientError
         };
         for child in &entry.spans() {
-            if child.parent_span_id == Some(span.span_id)
-                && child.kind == SpanKind::Server
-                && !child.is_error()
-            {
+            if child.parent_span_id == Some(span.span_id) && child.kind == SpanKind::Server && !child.is_error() {
                 out.push(Mismatch {
                     reason,
                     client: Arc::clone(span),
@@ -425,16 +413,11 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
         }
     });
     out.sort_by(|a, b| {
-        (
-            b.client.start_time_unix_nano,
-            b.client.trace_id,
-            b.client.span_id,
-        )
-            .cmp(&(
-                a.client.start_time_unix_nano,
-                a.client.trace_id,
-                a.client.span_id,
-            ))
+        (b.client.start_time_unix_nano, b.client.trace_id, b.client.span_id).cmp(&(
+            a.client.start_time_unix_nano,
+            a.client.trace_id,
+            a.client.span_id,
+        ))
     });
     out.truncate(limit);
     out
@@ -444,20 +427,17 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
 impl AnalyticsReader for EmbeddedStore {
     async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
         let query = query.clone();
-        self.blocking(move |shared| entry_traces(&shared.state, &query))
-            .await
+        self.blocking(move |shared| entry_traces(&shared.state, &query)).await
     }
 
     async fn middleware(&self, query: &MiddlewareQuery) -> Result<Vec<MiddlewareInstance>> {
         let query = query.clone();
-        self.blocking(move |shared| middleware(&shared.state, &query))
-            .await
+        self.blocking(move |shared| middleware(&shared.state, &query)).await
     }
 
     async fn interfaces(&self, window: &Window) -> Result<Vec<InterfaceStats>> {
         let window = *window;
-        self.blocking(move |shared| interfaces(&shared.state, &window))
-            .await
+        self.blocking(move |shared| interfaces(&shared.state, &window)).await
     }
 
     async fn exceptions(&self, window: &Window, examples: usize) -> Result<Vec<ExceptionGroup>> {
@@ -586,19 +566,13 @@ mod tests {
             .iter()
             .map(|e| (e.service.as_str(), e.exception_type.as_str(), e.count))
             .collect();
-        assert_eq!(
-            types,
-            [("api", "TimeoutError", 1), ("orders", "StockError", 1)]
-        );
+        assert_eq!(types, [("api", "TimeoutError", 1), ("orders", "StockError", 1)]);
         let public = Window {
             cloud_kind: Some(hopscope_schemas::CloudKind::Hosted),
             ..all
         };
         let interfaces = store.interfaces(&public).await.unwrap();
         assert_eq!(interfaces.len(), 1);
-        assert_eq!(
-            (interfaces[0].service.as_str(), interfaces[0].stats.errors),
-            ("api", 1)
-        );
+        assert_eq!((interfaces[0].service.as_str(), interfaces[0].stats.errors), ("api", 1));
     }
 }

@@ -8,8 +8,7 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use hopscope_schemas::{
-    HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, SpanView, StatusCode,
-    TraceId,
+    HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, SpanView, StatusCode, TraceId,
 };
 use rustc_hash::{FxHashMap, FxHasher};
 
@@ -117,12 +116,7 @@ impl<T> Default for SharedTable<T> {
 }
 
 impl<T: PartialEq> SharedTable<T> {
-    fn intern(
-        &mut self,
-        item: &Arc<T>,
-        fingerprint: impl FnOnce(&T) -> u64,
-        size: impl FnOnce(&T) -> usize,
-    ) -> u32 {
+    fn intern(&mut self, item: &Arc<T>, fingerprint: impl FnOnce(&T) -> u64, size: impl FnOnce(&T) -> usize) -> u32 {
         let address = Arc::as_ptr(item) as usize;
         if let Some(id) = self.by_address.get(&address) {
             return *id;
@@ -227,13 +221,7 @@ impl Block {
         let scope = self.scopes.intern(
             span.scope,
             |s| cold::fingerprint(&s.attributes, &[&s.name, &s.version, &s.schema_url]),
-            |s| {
-                size_of::<Scope>()
-                    + s.name.len()
-                    + s.version.len()
-                    + s.schema_url.len()
-                    + attrs_size(&s.attributes)
-            },
+            |s| size_of::<Scope>() + s.name.len() + s.version.len() + s.schema_url.len() + attrs_size(&s.attributes),
         );
         let offset = u32::try_from(self.cold.len()).unwrap_or(u32::MAX);
         cold::encode(span, scope, &mut self.dict, &mut self.cold);
@@ -303,10 +291,7 @@ impl Block {
             system: Box::from(system),
         });
         self.node_ids.entry(hash).or_insert(id);
-        self.nodes_bytes += SHARED_ENTRY
-            + peer.map_or(0, str::len)
-            + host.map_or(0, str::len)
-            + system.len();
+        self.nodes_bytes += SHARED_ENTRY + peer.map_or(0, str::len) + host.map_or(0, str::len) + system.len();
         id
     }
 
@@ -471,9 +456,17 @@ mod tests {
         let mut table = SharedTable::<String>::default();
         let fingerprint = |s: &String| s.len() as u64;
         let once = |_: &String| -> u64 { panic!("fingerprinted an allocation seen before") };
-        let (a, b, c) = (Arc::new("pay".to_owned()), Arc::new("pay".to_owned()), Arc::new("cart".to_owned()));
+        let (a, b, c) = (
+            Arc::new("pay".to_owned()),
+            Arc::new("pay".to_owned()),
+            Arc::new("cart".to_owned()),
+        );
         assert_eq!(table.intern(&a, fingerprint, |_| 0), 0);
-        assert_eq!(table.intern(&b, fingerprint, |_| 0), 0, "equal content, another allocation");
+        assert_eq!(
+            table.intern(&b, fingerprint, |_| 0),
+            0,
+            "equal content, another allocation"
+        );
         assert_eq!(table.intern(&c, fingerprint, |_| 0), 1);
         // Every allocation seen is found by address from then on, the alias included.
         for item in [&b, &a, &c, &b] {

@@ -100,11 +100,7 @@ impl Dict {
     /// The entry for `text`, entered if there is room; the flag says it already existed.
     fn intern(&mut self, text: &str, is_key: bool) -> (Option<u32>, bool) {
         let key = TextKey::of(text);
-        let ids = if is_key {
-            &self.key_ids
-        } else {
-            &self.value_ids
-        };
+        let ids = if is_key { &self.key_ids } else { &self.value_ids };
         if let Some(&id) = ids.get(&key) {
             let same = matches!(key, TextKey::Short(..)) || self.get(id as usize) == text;
             return (same.then_some(id), true);
@@ -157,10 +153,7 @@ impl Dict {
 
 /// Appends the cold part of `span` (with `scope`, its block-local scope id) to `out`.
 pub(crate) fn encode(span: &SpanView<'_>, scope: u32, dict: &mut Dict, out: &mut Vec<u8>) {
-    let mut w = Writer {
-        out,
-        dict: Some(dict),
-    };
+    let mut w = Writer { out, dict: Some(dict) };
     w.uint(u64::from(scope));
     w.str(span.trace_state, false);
     w.uint(u64::from(span.flags));
@@ -223,11 +216,7 @@ pub(crate) struct Cold {
 
 /// Decodes what [`encode`] wrote; `None` only if the bytes are not such an encoding.
 pub(crate) fn decode(bytes: &[u8], dict: &Dict, start_ns: u64) -> Option<Cold> {
-    let mut r = Reader {
-        bytes,
-        pos: 0,
-        dict,
-    };
+    let mut r = Reader { bytes, pos: 0, dict };
     let scope = r.u32()?;
     let trace_state = r.string()?;
     let flags = r.u32()?;
@@ -530,10 +519,7 @@ mod tests {
             KeyValue::new("i", AttrValue::Int(-123_456_789)),
             KeyValue::new("d", AttrValue::Double(-0.25)),
             KeyValue::new("raw", AttrValue::Bytes(vec![0, 1, 255])),
-            KeyValue::new(
-                "arr",
-                AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Empty]),
-            ),
+            KeyValue::new("arr", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::Empty])),
             KeyValue::new(
                 "kv",
                 AttrValue::KvList(vec![KeyValue::new("in", AttrValue::Bool(false))]),

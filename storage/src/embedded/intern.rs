@@ -130,9 +130,7 @@ impl Catalog {
             service.live = service.live.saturating_sub(1);
             if service.live == 0 {
                 self.service_ids.remove(&service.name);
-                self.bytes = self
-                    .bytes
-                    .saturating_sub(NAME_OVERHEAD + 2 * service.name.len());
+                self.bytes = self.bytes.saturating_sub(NAME_OVERHEAD + 2 * service.name.len());
                 *slot = None;
                 self.free_services.push(sid);
             }

@@ -272,15 +272,13 @@ impl EmbeddedStore {
         F: FnOnce(&Shared) -> T + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || f(&shared))
-            .await
-            .map_err(|e| {
-                if e.is_cancelled() {
-                    StorageError::Retryable(format!("embedded store task cancelled: {e}"))
-                } else {
-                    StorageError::Permanent(format!("embedded store task failed: {e}"))
-                }
-            })
+        tokio::task::spawn_blocking(move || f(&shared)).await.map_err(|e| {
+            if e.is_cancelled() {
+                StorageError::Retryable(format!("embedded store task cancelled: {e}"))
+            } else {
+                StorageError::Permanent(format!("embedded store task failed: {e}"))
+            }
+        })
     }
 }
 

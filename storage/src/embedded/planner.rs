@@ -139,8 +139,7 @@ impl<'q> Filter<'q> {
 pub(crate) fn find_traces(lock: &RwLock<State>, query: &TraceQuery) -> Vec<Trace> {
     let low = query.start_ns.unwrap_or(0);
     let high = query.end_ns.unwrap_or(u64::MAX);
-    if low > high || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX)
-    {
+    if low > high || query.min_duration_ns.unwrap_or(0) > query.max_duration_ns.unwrap_or(u64::MAX) {
         return Vec::new();
     }
     let limit = effective_limit(query.limit);
@@ -241,19 +240,14 @@ pub(crate) fn traces(lock: &RwLock<State>, ids: &[TraceId]) -> Vec<Trace> {
 /// One whole trace, spans sorted by start.
 pub(crate) fn trace(state: &State, trace_id: TraceId) -> Option<Trace> {
     let locs = state.trace_locs(&trace_id)?;
-    let mut spans: Vec<Arc<SpanRecord>> = locs
-        .iter()
-        .filter_map(|loc| state.decode(*loc).map(Arc::new))
-        .collect();
+    let mut spans: Vec<Arc<SpanRecord>> = locs.iter().filter_map(|loc| state.decode(*loc).map(Arc::new)).collect();
     sort_spans(&mut spans);
     Some(Trace { trace_id, spans })
 }
 
 /// Sorts a trace's spans by start time (span id breaks ties, for stable output).
 pub(crate) fn sort_spans(spans: &mut [Arc<SpanRecord>]) {
-    spans.sort_by(|a, b| {
-        (a.start_time_unix_nano, a.span_id).cmp(&(b.start_time_unix_nano, b.span_id))
-    });
+    spans.sort_by(|a, b| (a.start_time_unix_nano, a.span_id).cmp(&(b.start_time_unix_nano, b.span_id)));
 }
 
 /// Operations of a service (see [`crate::SpanReader::operations`]).
@@ -273,11 +267,7 @@ pub(crate) fn operations(state: &State, query: &OperationQuery) -> Vec<Operation
 }
 
 /// The stored span of a trace with this id.
-pub(crate) fn find_span<'s>(
-    state: &'s State,
-    trace_id: &TraceId,
-    span_id: SpanId,
-) -> Option<(Loc, &'s Row)> {
+pub(crate) fn find_span<'s>(state: &'s State, trace_id: &TraceId, span_id: SpanId) -> Option<(Loc, &'s Row)> {
     let entry = state.traces.get(trace_id)?;
     if let Some(ids) = entry.ids() {
         let loc = *ids.get(&span_id)?;
@@ -337,11 +327,7 @@ pub(crate) fn scan_rows(
 
 /// Service dependencies (see [`crate::SpanReader::dependencies`]): one call per span
 /// starting in the window whose parent is stored in the same trace under another service.
-pub(crate) fn dependencies(
-    lock: &RwLock<State>,
-    start_ns: u64,
-    end_ns: u64,
-) -> Vec<DependencyLink> {
+pub(crate) fn dependencies(lock: &RwLock<State>, start_ns: u64, end_ns: u64) -> Vec<DependencyLink> {
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     // Service ids may be reused once a chunk's lock is released: names are taken per chunk.
     let pending: RefCell<FxHashMap<(u32, u32), u64>> = RefCell::default();
@@ -354,15 +340,11 @@ pub(crate) fn dependencies(
             let Some(parent_id) = row.parent() else {
                 return;
             };
-            let parent =
-                find_span(state, &row.trace_id, parent_id).map(|(_, p)| (p.trace_id, p.service));
+            let parent = find_span(state, &row.trace_id, parent_id).map(|(_, p)| (p.trace_id, p.service));
             if let Some((_, service)) = parent
                 && service != row.service
             {
-                *pending
-                    .borrow_mut()
-                    .entry((service, row.service))
-                    .or_default() += 1;
+                *pending.borrow_mut().entry((service, row.service)).or_default() += 1;
             }
         },
         |state| {
@@ -376,13 +358,11 @@ pub(crate) fn dependencies(
     counts
         .into_iter()
         .flat_map(|(parent, children)| {
-            children
-                .into_iter()
-                .map(move |(child, call_count)| DependencyLink {
-                    parent: parent.clone(),
-                    child,
-                    call_count,
-                })
+            children.into_iter().map(move |(child, call_count)| DependencyLink {
+                parent: parent.clone(),
+                child,
+                call_count,
+            })
         })
         .collect()
 }

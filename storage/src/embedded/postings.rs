@@ -102,10 +102,7 @@ impl Default for Postings {
 impl Postings {
     /// Open lists with room for `lists` keys.
     pub fn with_capacity(lists: usize) -> Self {
-        Postings::Open(FxHashMap::with_capacity_and_hasher(
-            lists,
-            Default::default(),
-        ))
+        Postings::Open(FxHashMap::with_capacity_and_hasher(lists, Default::default()))
     }
 
     /// Bytes of an open block's hash table as allocated (a slot per bucket and a control
@@ -152,11 +149,7 @@ impl Postings {
             Postings::Open(map) => map.get(&key).map(OpenList::as_slice),
             Postings::Sealed { keys, ends, rows } => {
                 let i = keys.binary_search(&key).ok()?;
-                let start = if i == 0 {
-                    0
-                } else {
-                    *ends.get(i - 1)? as usize
-                };
+                let start = if i == 0 { 0 } else { *ends.get(i - 1)? as usize };
                 rows.get(start..*ends.get(i)? as usize)
             }
         }
@@ -252,10 +245,7 @@ pub(crate) fn term_is_complete(key: &str, value: &str) -> bool {
     let synthetic = crate::matching::SYNTHETIC_KEYS
         .iter()
         .any(|k| *k == key && key != "error");
-    !synthetic
-        && value.len() <= MAX_INDEXED_VALUE
-        && !value.starts_with('[')
-        && !value.starts_with('{')
+    !synthetic && value.len() <= MAX_INDEXED_VALUE && !value.starts_with('[') && !value.starts_with('{')
 }
 
 #[cfg(test)]

@@ -58,14 +58,12 @@ impl State {
     /// The block with sequence number `seq`, unless evicted.
     pub fn block(&self, seq: u64) -> Option<&Block> {
         let first = self.blocks.front()?.seq;
-        self.blocks
-            .get(usize::try_from(seq.checked_sub(first)?).ok()?)
+        self.blocks.get(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
     fn block_mut(&mut self, seq: u64) -> Option<&mut Block> {
         let first = self.blocks.front()?.seq;
-        self.blocks
-            .get_mut(usize::try_from(seq.checked_sub(first)?).ok()?)
+        self.blocks.get_mut(usize::try_from(seq.checked_sub(first)?).ok()?)
     }
 
     /// The row at `loc`.
@@ -75,8 +73,7 @@ impl State {
 
     /// The whole span at `loc`.
     pub fn decode(&self, loc: Loc) -> Option<SpanRecord> {
-        self.block(loc.seq())?
-            .decode(loc.row() as usize, &self.catalog)
+        self.block(loc.seq())?.decode(loc.row() as usize, &self.catalog)
     }
 
     fn is_duplicate(&self, span: &SpanView<'_>) -> bool {
@@ -102,9 +99,7 @@ impl State {
             self.blocks.push_back(block);
             self.next_seq += 1;
         }
-        let (sid, oid) = self
-            .catalog
-            .acquire(span.service_name, span.name, span.kind);
+        let (sid, oid) = self.catalog.acquire(span.service_name, span.name, span.kind);
         let Some(block) = self.blocks.back_mut() else {
             return false;
         };

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use hopscope_schemas::{
-    AttrValue, Event, HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode,
-    TraceId,
+    AttrValue, Event, HopKind, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId,
 };
 
 use super::*;
@@ -42,10 +41,7 @@ fn span(trace: u128, id: u64, service: &str, name: &str, start: u64, duration: u
         links: vec![],
         dropped_links_count: 0,
         resource: Arc::new(Resource {
-            attributes: vec![KeyValue::new(
-                "service.name",
-                AttrValue::String(service.into()),
-            )],
+            attributes: vec![KeyValue::new("service.name", AttrValue::String(service.into()))],
             ..Default::default()
         }),
         scope: Arc::new(Scope::default()),
@@ -80,10 +76,7 @@ fn big() -> EmbeddedStore {
 
 async fn ids(store: &EmbeddedStore, query: TraceQuery) -> Vec<u128> {
     let traces = store.find_traces(&query).await.expect("find_traces");
-    traces
-        .iter()
-        .map(|t| u128::from_be_bytes(t.trace_id.0))
-        .collect()
+    traces.iter().map(|t| u128::from_be_bytes(t.trace_id.0)).collect()
 }
 
 #[tokio::test]
@@ -92,19 +85,13 @@ async fn writes_and_reads_a_trace_by_id() {
     let root = span(1, 1, "front", "GET /", 100, 50);
     let db = child(span(1, 2, "front", "SELECT", 110, 10), 1, SpanKind::Client);
     let late = child(span(1, 3, "cart", "add", 105, 5), 1, SpanKind::Server);
-    store
-        .write_spans(vec![db.clone(), root.clone()])
-        .await
-        .expect("write");
+    store.write_spans(vec![db.clone(), root.clone()]).await.expect("write");
     store.write_spans(vec![late.clone()]).await.expect("write");
     let trace = store.trace(tid(1)).await.expect("trace").expect("stored");
     let got: Vec<SpanRecord> = trace.spans.iter().map(|s| (**s).clone()).collect();
     assert_eq!(got, vec![root, late, db], "sorted by start");
     assert!(store.trace(tid(2)).await.expect("trace").is_none());
-    assert_eq!(
-        store.services().await.expect("services"),
-        vec!["cart", "front"]
-    );
+    assert_eq!(store.services().await.expect("services"), vec!["cart", "front"]);
     let stats = store.stats();
     assert_eq!((stats.spans, stats.traces), (3, 1));
     assert!(stats.bytes > 0);
@@ -148,10 +135,7 @@ async fn sample_store() -> EmbeddedStore {
     pay.events.push(Event {
         time_unix_nano: 1_020,
         name: "exception".into(),
-        attributes: vec![KeyValue::new(
-            "exception.type",
-            AttrValue::String("Timeout".into()),
-        )],
+        attributes: vec![KeyValue::new("exception.type", AttrValue::String("Timeout".into()))],
         dropped_attributes_count: 0,
     });
     let mut pay2 = span(2, 3, "pay", "charge", 2_000, 30);
@@ -162,10 +146,7 @@ async fn sample_store() -> EmbeddedStore {
         ],
         ..Default::default()
     });
-    store
-        .write_spans(vec![front, pay, pay2])
-        .await
-        .expect("write");
+    store.write_spans(vec![front, pay, pay2]).await.expect("write");
     store
 }
 
@@ -182,15 +163,8 @@ async fn searches_by_every_filter() {
         vec![2, 1],
         "newest first"
     );
-    assert_eq!(
-        ids(&store, q(|q| q.service = Some("front".into()))).await,
-        vec![1]
-    );
-    assert!(
-        ids(&store, q(|q| q.service = Some("nope".into())))
-            .await
-            .is_empty()
-    );
+    assert_eq!(ids(&store, q(|q| q.service = Some("front".into()))).await, vec![1]);
+    assert!(ids(&store, q(|q| q.service = Some("nope".into()))).await.is_empty());
     assert_eq!(
         ids(&store, q(|q| q.operation = Some("GET /checkout".into()))).await,
         vec![1]
@@ -200,10 +174,7 @@ async fn searches_by_every_filter() {
         q.operation = Some("charge".into());
     };
     assert_eq!(ids(&store, q(pay_charge)).await, vec![2, 1]);
-    assert_eq!(
-        ids(&store, q(|q| q.span_kind = Some(SpanKind::Client))).await,
-        vec![1]
-    );
+    assert_eq!(ids(&store, q(|q| q.span_kind = Some(SpanKind::Client))).await, vec![1]);
     assert_eq!(
         ids(&store, q(|q| q.tags = vec![tag("http.status_code", "500")])).await,
         vec![1]
@@ -214,28 +185,17 @@ async fn searches_by_every_filter() {
         "resource"
     );
     assert_eq!(
-        ids(
-            &store,
-            q(|q| q.tags = vec![tag("exception.type", "Timeout")])
-        )
-        .await,
+        ids(&store, q(|q| q.tags = vec![tag("exception.type", "Timeout")])).await,
         vec![1],
         "event"
     );
-    assert_eq!(
-        ids(&store, q(|q| q.tags = vec![tag("error", "true")])).await,
-        vec![1]
-    );
+    assert_eq!(ids(&store, q(|q| q.tags = vec![tag("error", "true")])).await, vec![1]);
     assert_eq!(
         ids(&store, q(|q| q.tags = vec![tag("span.kind", "client")])).await,
         vec![1]
     );
     assert_eq!(
-        ids(
-            &store,
-            q(|q| q.tags = vec![tag("otel.status_code", "ERROR")])
-        )
-        .await,
+        ids(&store, q(|q| q.tags = vec![tag("otel.status_code", "ERROR")])).await,
         vec![1]
     );
     assert!(
@@ -243,14 +203,8 @@ async fn searches_by_every_filter() {
             .await
             .is_empty()
     );
-    assert_eq!(
-        ids(&store, q(|q| q.min_duration_ns = Some(60))).await,
-        vec![1]
-    );
-    assert_eq!(
-        ids(&store, q(|q| q.max_duration_ns = Some(30))).await,
-        vec![2]
-    );
+    assert_eq!(ids(&store, q(|q| q.min_duration_ns = Some(60))).await, vec![1]);
+    assert_eq!(ids(&store, q(|q| q.max_duration_ns = Some(30))).await, vec![2]);
     assert_eq!(ids(&store, q(|q| q.start_ns = Some(1_500))).await, vec![2]);
     assert_eq!(ids(&store, q(|q| q.end_ns = Some(1_005))).await, vec![1]);
     assert!(
@@ -298,17 +252,11 @@ async fn all_filters_hold_on_the_same_span() {
         min_duration_ns: Some(100),
         ..Default::default()
     };
-    assert!(
-        ids(&store, q).await.is_empty(),
-        "the 100 ns span is front's"
-    );
+    assert!(ids(&store, q).await.is_empty(), "the 100 ns span is front's");
     let q = TraceQuery {
         service: Some("pay".into()),
         span_kind: Some(SpanKind::Client),
-        tags: vec![
-            tag("db.system", "postgresql"),
-            tag("exception.type", "Timeout"),
-        ],
+        tags: vec![tag("db.system", "postgresql"), tag("exception.type", "Timeout")],
         min_duration_ns: Some(60),
         max_duration_ns: Some(60),
         start_ns: Some(1_010),
@@ -332,11 +280,7 @@ async fn limit_and_newest_first() {
     };
     assert_eq!(ids(&store, q).await, vec![30, 29, 28]);
     let all = ids(&store, TraceQuery::default()).await;
-    assert_eq!(
-        all,
-        (11..=30u128).rev().collect::<Vec<_>>(),
-        "limit 0 means 20"
-    );
+    assert_eq!(all, (11..=30u128).rev().collect::<Vec<_>>(), "limit 0 means 20");
     let q = TraceQuery {
         start_ns: Some(50),
         end_ns: Some(100),
@@ -374,12 +318,7 @@ async fn evicts_oldest_blocks_with_their_traces_whole_by_span_count() {
         .expect("write");
     let stats = store.stats();
     assert_eq!(
-        (
-            stats.spans,
-            stats.traces,
-            stats.evicted_traces,
-            stats.evicted_spans
-        ),
+        (stats.spans, stats.traces, stats.evicted_traces, stats.evicted_spans),
         (3, 2, 1, 2)
     );
     assert!(store.trace(tid(1)).await.expect("trace").is_none());
@@ -400,12 +339,7 @@ async fn evicts_oldest_blocks_with_their_traces_whole_by_span_count() {
     assert_eq!(store.services().await.expect("services"), vec!["c", "d"]);
     let stats = store.stats();
     assert_eq!(
-        (
-            stats.spans,
-            stats.traces,
-            stats.evicted_traces,
-            stats.evicted_spans
-        ),
+        (stats.spans, stats.traces, stats.evicted_traces, stats.evicted_spans),
         (3, 2, 2, 4)
     );
     for q in [
@@ -432,11 +366,7 @@ async fn evicts_by_bytes_and_accounting_returns_to_zero() {
         max_spans: 16,
         ..Default::default()
     });
-    let one = with_attr(
-        span(1, 1, "a", "x", 10, 1),
-        "url",
-        AttrValue::String("u".repeat(100)),
-    );
+    let one = with_attr(span(1, 1, "a", "x", 10, 1), "url", AttrValue::String("u".repeat(100)));
     store.write_spans(vec![one]).await.expect("write");
     let per_trace = store.stats().bytes;
     let limit = per_trace * 3 + per_trace / 2;
@@ -456,10 +386,7 @@ async fn evicts_by_bytes_and_accounting_returns_to_zero() {
     let stats = store.stats();
     assert_eq!(stats.traces, 3);
     assert_eq!(stats.evicted_traces, 7);
-    assert_eq!(
-        store.services().await.expect("services"),
-        vec!["s10", "s8", "s9"]
-    );
+    assert_eq!(store.services().await.expect("services"), vec!["s10", "s8", "s9"]);
 
     // Everything evicted: nothing left in any index and no bytes counted.
     let tiny = EmbeddedStore::new(EmbeddedConfig {
@@ -494,11 +421,7 @@ async fn dependencies_count_cross_service_parent_child_pairs() {
             child(span(1, 2, "front", "call", 101, 10), 1, SpanKind::Client),
             child(span(1, 3, "pay", "charge", 102, 8), 2, SpanKind::Server),
             child(span(1, 4, "pay", "publish", 103, 1), 3, SpanKind::Producer),
-            child(
-                span(1, 5, "ledger", "consume", 500, 5),
-                4,
-                SpanKind::Consumer,
-            ),
+            child(span(1, 5, "ledger", "consume", 500, 5), 4, SpanKind::Consumer),
             child(span(2, 6, "pay", "charge", 200, 8), 99, SpanKind::Server),
             span(3, 7, "front", "GET", 300, 50),
             child(span(3, 8, "pay", "charge", 301, 8), 7, SpanKind::Server),
@@ -677,8 +600,7 @@ async fn search_agrees_with_a_brute_force_model_in(store: EmbeddedStore) {
         },
     ];
     for query in queries {
-        let mut newest: std::collections::HashMap<TraceId, (u64, TraceId, u64)> =
-            Default::default();
+        let mut newest: std::collections::HashMap<TraceId, (u64, TraceId, u64)> = Default::default();
         for s in spans.iter().filter(|s| span_matches(s, &query)) {
             // Ties on start time fall back to the trace id, as the index key does.
             let key = (s.start_time_unix_nano, s.trace_id, 0);
@@ -690,10 +612,7 @@ async fn search_agrees_with_a_brute_force_model_in(store: EmbeddedStore) {
         let mut expected: Vec<_> = newest.into_values().collect();
         expected.sort_by(|a, b| b.cmp(a));
         expected.truncate(crate::matching::effective_limit(query.limit));
-        let expected: Vec<u128> = expected
-            .iter()
-            .map(|k| u128::from_be_bytes(k.1.0))
-            .collect();
+        let expected: Vec<u128> = expected.iter().map(|k| u128::from_be_bytes(k.1.0)).collect();
         assert!(!expected.is_empty(), "{query:?} matches something");
         assert_eq!(ids(&store, query.clone()).await, expected, "{query:?}");
     }
@@ -753,10 +672,7 @@ async fn concurrent_writers_and_readers() {
     }
     let stats = store.stats();
     assert_eq!((stats.spans, stats.traces), (4 * 50 * 20, 4 * 50));
-    assert_eq!(
-        store.services().await.expect("services"),
-        vec!["w0", "w1", "w2", "w3"]
-    );
+    assert_eq!(store.services().await.expect("services"), vec!["w0", "w1", "w2", "w3"]);
     let q = TraceQuery {
         service: Some("w2".into()),
         limit: 1_000,
@@ -848,22 +764,12 @@ async fn large_traces_dedupe_and_resolve_parents() {
     let spans: Vec<SpanRecord> = (1..=200u64)
         .map(|i| {
             let s = span(1, i, if i % 2 == 0 { "even" } else { "odd" }, "op", i, 1);
-            if i == 1 {
-                s
-            } else {
-                child(s, i - 1, SpanKind::Server)
-            }
+            if i == 1 { s } else { child(s, i - 1, SpanKind::Server) }
         })
         .collect();
-    store
-        .write_spans(spans[..100].to_vec())
-        .await
-        .expect("write");
+    store.write_spans(spans[..100].to_vec()).await.expect("write");
     store.write_spans(spans.clone()).await.expect("write");
-    store
-        .write_spans(spans[150..].to_vec())
-        .await
-        .expect("write");
+    store.write_spans(spans[150..].to_vec()).await.expect("write");
     assert_eq!(store.stats().spans, 200);
     let trace = store.trace(tid(1)).await.expect("trace").expect("stored");
     assert_eq!(trace.spans.len(), 200);
@@ -916,13 +822,8 @@ async fn eviction_keeps_counts_consistent_across_straddling_traces() {
         let mut in_map = 0;
         for block in &state.blocks {
             for row in block.rows.iter().filter(|r| !r.is_dead()) {
-                let locs = state
-                    .trace_locs(&row.trace_id)
-                    .expect("live row has its trace");
-                assert!(
-                    locs.iter()
-                        .all(|l| state.row(*l).is_some_and(|r| !r.is_dead()))
-                );
+                let locs = state.trace_locs(&row.trace_id).expect("live row has its trace");
+                assert!(locs.iter().all(|l| state.row(*l).is_some_and(|r| !r.is_dead())));
                 in_map += 1;
             }
         }
@@ -938,10 +839,7 @@ async fn eviction_keeps_counts_consistent_across_straddling_traces() {
         max_spans: 0,
         ..Default::default()
     });
-    let trace = store
-        .find_traces(&TraceQuery::default())
-        .await
-        .expect("find");
+    let trace = store.find_traces(&TraceQuery::default()).await.expect("find");
     let spans: Vec<SpanRecord> = trace
         .iter()
         .flat_map(|t| t.spans.iter().map(|s| (**s).clone()))
@@ -984,13 +882,24 @@ async fn encoded_requests_are_stored_like_their_decoded_spans() {
     for i in 0..3_000u64 {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let r = seed >> 33;
-        let mut s = span(u128::from(r % 700) + 10, i + 100, ["front", "pay", "cart"][(r % 3) as usize], ["a", "b"][(r % 2) as usize], 5_000 + r % 90_000, r % 7_000);
+        let mut s = span(
+            u128::from(r % 700) + 10,
+            i + 100,
+            ["front", "pay", "cart"][(r % 3) as usize],
+            ["a", "b"][(r % 2) as usize],
+            5_000 + r % 90_000,
+            r % 7_000,
+        );
         s.kind = SpanKind::Client;
         s = with_attr(s, "shard", AttrValue::Int((r % 5) as i64));
         s = with_attr(s, "db.system", AttrValue::String("redis".into()));
         s = with_attr(s, "server.address", AttrValue::String(format!("redis-{}", r % 3)));
         s = with_attr(s, "ratio", AttrValue::Double((r % 9) as f64 / 4.0));
-        s = with_attr(s, "list", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("x".into())]));
+        s = with_attr(
+            s,
+            "list",
+            AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("x".into())]),
+        );
         if r.is_multiple_of(11) {
             s.status_code = StatusCode::Error;
         }
@@ -999,7 +908,10 @@ async fn encoded_requests_are_stored_like_their_decoded_spans() {
     let mut bodies: Vec<Vec<u8>> = spans
         .chunks(500)
         .map(|chunk| {
-            ExportTraceServiceRequest { resource_spans: traces_data(chunk).resource_spans }.encode_to_vec()
+            ExportTraceServiceRequest {
+                resource_spans: traces_data(chunk).resource_spans,
+            }
+            .encode_to_vec()
         })
         .collect();
     // A body with an invalid span (the walk declines it; the mapping drops that span)
@@ -1007,7 +919,12 @@ async fn encoded_requests_are_stored_like_their_decoded_spans() {
     let mut bad = span(9_999, 1, "front", "bad", 1, 1);
     bad.start_time_unix_nano = 0;
     let good = span(9_999, 2, "front", "good", 1, 1);
-    bodies.push(ExportTraceServiceRequest { resource_spans: traces_data(&[bad, good]).resource_spans }.encode_to_vec());
+    bodies.push(
+        ExportTraceServiceRequest {
+            resource_spans: traces_data(&[bad, good]).resource_spans,
+        }
+        .encode_to_vec(),
+    );
     bodies.push(vec![0x08, 0x01]);
     let bodies: Arc<[Bytes]> = bodies.into_iter().map(Bytes::from).collect();
     let walkable = |b: &Bytes| WireRequest::parse(b).is_some_and(|r| r.views(&mut Vec::new()).is_some());
@@ -1031,25 +948,50 @@ async fn encoded_requests_are_stored_like_their_decoded_spans() {
     ids.dedup();
     for id in ids {
         let spans_of = |t: Option<Trace>| -> Vec<SpanRecord> {
-            t.map(|t| t.spans.iter().map(|s| (**s).clone()).collect()).unwrap_or_default()
+            t.map(|t| t.spans.iter().map(|s| (**s).clone()).collect())
+                .unwrap_or_default()
         };
         let a = spans_of(walked.trace(id).await.unwrap());
         assert!(!a.is_empty());
         assert_eq!(a, spans_of(decoded.trace(id).await.unwrap()));
     }
     let queries = [
-        TraceQuery { service: Some("pay".into()), limit: 50, ..Default::default() },
-        TraceQuery { tags: vec![tag("shard", "3")], limit: 50, ..Default::default() },
-        TraceQuery { tags: vec![tag("error", "true")], limit: 50, ..Default::default() },
-        TraceQuery { tags: vec![tag("ratio", "0.5")], limit: 50, ..Default::default() },
-        TraceQuery { service: Some("cart".into()), operation: Some("b".into()), limit: 50, ..Default::default() },
+        TraceQuery {
+            service: Some("pay".into()),
+            limit: 50,
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("shard", "3")],
+            limit: 50,
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("error", "true")],
+            limit: 50,
+            ..Default::default()
+        },
+        TraceQuery {
+            tags: vec![tag("ratio", "0.5")],
+            limit: 50,
+            ..Default::default()
+        },
+        TraceQuery {
+            service: Some("cart".into()),
+            operation: Some("b".into()),
+            limit: 50,
+            ..Default::default()
+        },
     ];
     for query in queries {
         let (a, b) = (ids_of(&walked, &query).await, ids_of(&decoded, &query).await);
         assert!(!a.is_empty(), "{query:?} found nothing");
         assert_eq!(a, b, "{query:?}");
     }
-    let deps = (walked.dependencies(0, u64::MAX).await.unwrap(), decoded.dependencies(0, u64::MAX).await.unwrap());
+    let deps = (
+        walked.dependencies(0, u64::MAX).await.unwrap(),
+        decoded.dependencies(0, u64::MAX).await.unwrap(),
+    );
     assert_eq!(deps.0, deps.1);
 }
 

@@ -39,9 +39,7 @@ pub(crate) struct TraceEntry {
 
 impl TraceEntry {
     fn bytes(&self) -> usize {
-        TRACE_ENTRY
-            + self.locs.capacity() * size_of::<Loc>()
-            + self.ids.as_ref().map_or(0, |s| 32 + s.capacity() * 17)
+        TRACE_ENTRY + self.locs.capacity() * size_of::<Loc>() + self.ids.as_ref().map_or(0, |s| 32 + s.capacity() * 17)
     }
 
     /// The span id → location map, when the trace is large enough to have one.

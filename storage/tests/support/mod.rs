@@ -12,13 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hopscope_schemas::{
-    AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanId, SpanKind, SpanRecord,
-    StatusCode, TraceId,
+    AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId,
 };
 use hopscope_storage::clickhouse::{ClickHouseConfig, Compression};
-use hopscope_storage::{
-    EmbeddedConfig, EmbeddedStore, OperationQuery, SpanReader, SpanWriter, TagFilter, TraceQuery,
-};
+use hopscope_storage::{EmbeddedConfig, EmbeddedStore, OperationQuery, SpanReader, SpanWriter, TagFilter, TraceQuery};
 
 /// The Python with chdb-core installed.
 pub fn python() -> PathBuf {
@@ -107,11 +104,7 @@ pub fn server_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A real ClickHouse server (Debian's 18.16) in its own temporary directory.
@@ -316,15 +309,29 @@ pub fn fixture(base: u64, traces: u32) -> Vec<SpanRecord> {
             peer: None,
             host: Some(format!("{service}-host-{}", t % 2)),
         };
-        let mut root = mk(1, None, "front", if t % 2 == 0 { "GET /pay" } else { "GET /cart" },
-            SpanKind::Server, 0, 5_000_000 + slow, HopKind::Http);
+        let mut root = mk(
+            1,
+            None,
+            "front",
+            if t % 2 == 0 { "GET /pay" } else { "GET /cart" },
+            SpanKind::Server,
+            0,
+            5_000_000 + slow,
+            HopKind::Http,
+        );
         root.attributes = vec![
             kv("http.request.method", AttrValue::String("GET".into())),
-            kv("http.response.status_code", AttrValue::Int(if failing { 500 } else { 200 })),
+            kv(
+                "http.response.status_code",
+                AttrValue::Int(if failing { 500 } else { 200 }),
+            ),
             kv("user.vip", AttrValue::Bool(t % 3 == 0)),
             kv("sample.ratio", AttrValue::Double(0.25)),
             kv("raw", AttrValue::Bytes(vec![0, 1, 0xfe])),
-            kv("list", AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("two".into())])),
+            kv(
+                "list",
+                AttrValue::Array(vec![AttrValue::Int(1), AttrValue::String("two".into())]),
+            ),
             kv("nested", AttrValue::KvList(vec![kv("a", AttrValue::Bool(false))])),
             kv("empty", AttrValue::Empty),
             kv("tenant", AttrValue::String(format!("tenant-{}", t % 4))),
@@ -333,8 +340,16 @@ pub fn fixture(base: u64, traces: u32) -> Vec<SpanRecord> {
             root.status_code = StatusCode::Error;
             root.status_message = "upstream failed".into();
         }
-        let mut call = mk(2, Some(1), "front", "call pay", SpanKind::Client, 100_000,
-            3_000_000 + slow, HopKind::Http);
+        let mut call = mk(
+            2,
+            Some(1),
+            "front",
+            "call pay",
+            SpanKind::Client,
+            100_000,
+            3_000_000 + slow,
+            HopKind::Http,
+        );
         call.peer = Some("pay:8080".into());
         call.links = vec![Link {
             trace_id: TraceId([9; 16]),
@@ -344,8 +359,16 @@ pub fn fixture(base: u64, traces: u32) -> Vec<SpanRecord> {
             dropped_attributes_count: 2,
             flags: 1,
         }];
-        let mut charge = mk(3, Some(2), "pay", "charge", SpanKind::Server, 200_000,
-            2_000_000 + slow, HopKind::Http);
+        let mut charge = mk(
+            3,
+            Some(2),
+            "pay",
+            "charge",
+            SpanKind::Server,
+            200_000,
+            2_000_000 + slow,
+            HopKind::Http,
+        );
         charge.events = vec![Event {
             time_unix_nano: start + 300_000,
             name: "exception".into(),
@@ -361,11 +384,28 @@ pub fn fixture(base: u64, traces: u32) -> Vec<SpanRecord> {
         } else {
             charge.status_code = StatusCode::Ok;
         }
-        let mut cache = mk(4, Some(3), "pay", "GET", SpanKind::Client, 400_000, 100_000 + u64::from(t), HopKind::Cache);
+        let mut cache = mk(
+            4,
+            Some(3),
+            "pay",
+            "GET",
+            SpanKind::Client,
+            400_000,
+            100_000 + u64::from(t),
+            HopKind::Cache,
+        );
         cache.peer = Some(format!("redis-shard-{}:6379", t % 2));
         cache.attributes = vec![kv("db.system", AttrValue::String("redis".into()))];
-        let mut publish = mk(5, Some(3), "ledger", "ledger publish", SpanKind::Consumer, 900_000,
-            50_000, HopKind::Mq);
+        let mut publish = mk(
+            5,
+            Some(3),
+            "ledger",
+            "ledger publish",
+            SpanKind::Consumer,
+            900_000,
+            50_000,
+            HopKind::Mq,
+        );
         publish.dropped_events_count = 3;
         publish.dropped_links_count = 1;
         publish.dropped_attributes_count = 4;
@@ -433,38 +473,154 @@ pub fn queries(base: u64) -> Vec<TraceQuery> {
     vec![
         q.clone(),
         TraceQuery { limit: 3, ..q.clone() },
-        TraceQuery { service: svc("pay"), ..q.clone() },
-        TraceQuery { service: svc("front"), operation: svc("GET /pay"), ..q.clone() },
-        TraceQuery { service: svc("pay"), span_kind: Some(SpanKind::Client), ..q.clone() },
-        TraceQuery { span_kind: Some(SpanKind::Consumer), limit: 5, ..q.clone() },
-        TraceQuery { tags: vec![tag("error", "true")], ..q.clone() },
-        TraceQuery { tags: vec![tag("http.response.status_code", "500")], ..q.clone() },
-        TraceQuery { tags: vec![tag("user.vip", "true")], ..q.clone() },
-        TraceQuery { tags: vec![tag("sample.ratio", "0.25")], limit: 2, ..q.clone() },
-        TraceQuery { tags: vec![tag("raw", "0001fe")], limit: 2, ..q.clone() },
-        TraceQuery { tags: vec![tag("list", "[1,\"two\"]")], limit: 2, ..q.clone() },
-        TraceQuery { tags: vec![tag("nested", "{\"a\":false}")], limit: 2, ..q.clone() },
-        TraceQuery { tags: vec![tag("empty", "")], limit: 2, ..q.clone() },
-        TraceQuery { tags: vec![tag("exception.type", "Timeout")], ..q.clone() },
-        TraceQuery { tags: vec![tag("host.name", "pay-host-1")], ..q.clone() },
-        TraceQuery { tags: vec![tag("span.kind", "consumer")], limit: 4, ..q.clone() },
-        TraceQuery { tags: vec![tag("otel.status_code", "OK")], limit: 4, ..q.clone() },
-        TraceQuery { tags: vec![tag("otel.status_description", "card declined")], ..q.clone() },
-        TraceQuery { tags: vec![tag("otel.scope.name", "io.hopscope.test")], limit: 2, ..q.clone() },
-        TraceQuery { tags: vec![tag("otel.scope.version", "")], ..q.clone() },
-        TraceQuery { tags: vec![tag("tenant", "tenant-1"), tag("user.vip", "true")], ..q.clone() },
-        TraceQuery { tags: vec![tag("tenant", "it's \\ 'quoted'")], ..q.clone() },
-        TraceQuery { service: svc("x' OR 1=1 --"), ..q.clone() },
-        TraceQuery { min_duration_ns: Some(8_000_000), ..q.clone() },
-        TraceQuery { max_duration_ns: Some(60_000), ..q.clone() },
-        TraceQuery { service: svc("pay"), min_duration_ns: Some(100_010), max_duration_ns: Some(100_020), ..q.clone() },
-        TraceQuery { start_ns: Some(base + 50_000_000), end_ns: Some(base + 120_000_000), ..q.clone() },
-        TraceQuery { start_ns: Some(base + 50_000_000), end_ns: Some(base + 10_000_000), ..q.clone() },
+        TraceQuery {
+            service: svc("pay"),
+            ..q.clone()
+        },
+        TraceQuery {
+            service: svc("front"),
+            operation: svc("GET /pay"),
+            ..q.clone()
+        },
+        TraceQuery {
+            service: svc("pay"),
+            span_kind: Some(SpanKind::Client),
+            ..q.clone()
+        },
+        TraceQuery {
+            span_kind: Some(SpanKind::Consumer),
+            limit: 5,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("error", "true")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("http.response.status_code", "500")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("user.vip", "true")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("sample.ratio", "0.25")],
+            limit: 2,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("raw", "0001fe")],
+            limit: 2,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("list", "[1,\"two\"]")],
+            limit: 2,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("nested", "{\"a\":false}")],
+            limit: 2,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("empty", "")],
+            limit: 2,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("exception.type", "Timeout")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("host.name", "pay-host-1")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("span.kind", "consumer")],
+            limit: 4,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("otel.status_code", "OK")],
+            limit: 4,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("otel.status_description", "card declined")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("otel.scope.name", "io.hopscope.test")],
+            limit: 2,
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("otel.scope.version", "")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("tenant", "tenant-1"), tag("user.vip", "true")],
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("tenant", "it's \\ 'quoted'")],
+            ..q.clone()
+        },
+        TraceQuery {
+            service: svc("x' OR 1=1 --"),
+            ..q.clone()
+        },
+        TraceQuery {
+            min_duration_ns: Some(8_000_000),
+            ..q.clone()
+        },
+        TraceQuery {
+            max_duration_ns: Some(60_000),
+            ..q.clone()
+        },
+        TraceQuery {
+            service: svc("pay"),
+            min_duration_ns: Some(100_010),
+            max_duration_ns: Some(100_020),
+            ..q.clone()
+        },
+        TraceQuery {
+            start_ns: Some(base + 50_000_000),
+            end_ns: Some(base + 120_000_000),
+            ..q.clone()
+        },
+        TraceQuery {
+            start_ns: Some(base + 50_000_000),
+            end_ns: Some(base + 10_000_000),
+            ..q.clone()
+        },
         // Windows of many time slices (see `spread`): the newest traces first, across slices.
-        TraceQuery { start_ns: Some(base), end_ns: Some(base + 2_400_000_000_000), limit: 7, ..q.clone() },
-        TraceQuery { start_ns: Some(base), end_ns: Some(base + 2_400_000_000_000), limit: 45, ..q.clone() },
-        TraceQuery { service: svc("pay"), end_ns: Some(base + 2_400_000_000_000), ..q.clone() },
-        TraceQuery { tags: vec![tag("error", "true")], start_ns: Some(base), end_ns: Some(base + 1_500_000_000_000), limit: 4, ..q.clone() },
+        TraceQuery {
+            start_ns: Some(base),
+            end_ns: Some(base + 2_400_000_000_000),
+            limit: 7,
+            ..q.clone()
+        },
+        TraceQuery {
+            start_ns: Some(base),
+            end_ns: Some(base + 2_400_000_000_000),
+            limit: 45,
+            ..q.clone()
+        },
+        TraceQuery {
+            service: svc("pay"),
+            end_ns: Some(base + 2_400_000_000_000),
+            ..q.clone()
+        },
+        TraceQuery {
+            tags: vec![tag("error", "true")],
+            start_ns: Some(base),
+            end_ns: Some(base + 1_500_000_000_000),
+            limit: 4,
+            ..q.clone()
+        },
         TraceQuery {
             service: svc("pay"),
             operation: svc("charge"),
@@ -488,7 +644,10 @@ pub async fn assert_conformance(store: &dyn SpanReader, spans: &[SpanRecord], ba
     assert_eq!(store.services().await.unwrap(), reference.services().await.unwrap());
     for service in ["front", "pay", "ledger", "nope"] {
         for span_kind in [None, Some(SpanKind::Client), Some(SpanKind::Server)] {
-            let q = OperationQuery { service: service.into(), span_kind };
+            let q = OperationQuery {
+                service: service.into(),
+                span_kind,
+            };
             assert_eq!(
                 store.operations(&q).await.unwrap(),
                 reference.operations(&q).await.unwrap(),
@@ -511,7 +670,12 @@ pub async fn assert_conformance(store: &dyn SpanReader, spans: &[SpanRecord], ba
         assert_eq!(ids(&got), ids(&want), "{q:?}");
         assert_eq!(got, want, "{q:?}");
     }
-    for (a, b) in [(0, u64::MAX), (base, base + 100_000_000), (base + 200_300, base + 200_300), (10, 5)] {
+    for (a, b) in [
+        (0, u64::MAX),
+        (base, base + 100_000_000),
+        (base + 200_300, base + 200_300),
+        (10, 5),
+    ] {
         assert_eq!(
             store.dependencies(a, b).await.unwrap(),
             reference.dependencies(a, b).await.unwrap(),

@@ -39,11 +39,19 @@ fn node_name(n: &BlameNode) -> (String, &'static str) {
     let k = &n.node;
     match k.node_type {
         NodeType::Peer => (
-            format!("{} ({})", k.peer.clone().unwrap_or_default(), k.hop_kind.map(|h| h.as_str()).unwrap_or("peer")),
+            format!(
+                "{} ({})",
+                k.peer.clone().unwrap_or_default(),
+                k.hop_kind.map(|h| h.as_str()).unwrap_or("peer")
+            ),
             "instance",
         ),
         NodeType::Operation => (
-            format!("{}: {}", k.service.clone().unwrap_or_default(), k.operation.clone().unwrap_or_default()),
+            format!(
+                "{}: {}",
+                k.service.clone().unwrap_or_default(),
+                k.operation.clone().unwrap_or_default()
+            ),
             "operation",
         ),
         NodeType::Host => (k.host.clone().unwrap_or_default(), "host"),
@@ -91,7 +99,10 @@ fn report_view(report: BlameReport) -> impl IntoView {
                     view! { <a class="mono" href=href>{hex.get(..8).unwrap_or_default().to_owned()}</a>" " }
                 })
                 .collect_view();
-            let before = n.baseline_self_time_us.map(|b| format::duration_us(b as u64)).unwrap_or_else(|| "—".to_owned());
+            let before = n
+                .baseline_self_time_us
+                .map(|b| format::duration_us(b as u64))
+                .unwrap_or_else(|| "—".to_owned());
             let errors = if baseline {
                 format!("{} (before {})", n.error_root_causes, n.baseline_error_root_causes)
             } else {
@@ -190,7 +201,16 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         } else {
             None
         };
-        let now = match analyses(&*analytics, &*state.reader, &service, &operation, window, DEFAULT_TRACES).await {
+        let now = match analyses(
+            &*analytics,
+            &*state.reader,
+            &service,
+            &operation,
+            window,
+            DEFAULT_TRACES,
+        )
+        .await
+        {
             Ok(a) => a,
             Err(err) => return store_failed(TITLE, Nav::Blame, &err),
         };
@@ -205,7 +225,11 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             notice(
                 "info",
                 "No traces of this operation in the window".to_owned(),
-                format!("{service}: {operation} has no entry spans between {} and {} UTC.", format::time_ns(window.start_ns), format::time_ns(window.end_ns)),
+                format!(
+                    "{service}: {operation} has no entry spans between {} and {} UTC.",
+                    format::time_ns(window.start_ns),
+                    format::time_ns(window.end_ns)
+                ),
             )
             .into_any()
         } else {
@@ -216,7 +240,12 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             .await;
             match report {
                 Some(r) => report_view(r).into_any(),
-                None => notice("error", "The analysis failed".to_owned(), "See the hopscope log.".to_owned()).into_any(),
+                None => notice(
+                    "error",
+                    "The analysis failed".to_owned(),
+                    "See the hopscope log.".to_owned(),
+                )
+                .into_any(),
             }
         }
     };

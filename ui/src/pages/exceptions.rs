@@ -37,7 +37,10 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         let rows = groups
             .into_iter()
             .map(|g| {
-                let search = format!("/search{}", query_string([("service", g.service.as_str()), ("errors", "1")]));
+                let search = format!(
+                    "/search{}",
+                    query_string([("service", g.service.as_str()), ("errors", "1")])
+                );
                 let examples = g
                     .example_trace_ids
                     .iter()

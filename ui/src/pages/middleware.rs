@@ -107,17 +107,28 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             view! { <li><a href=href aria-current=current>{label}</a></li> }
         })
         .collect_view();
-    let steps = [("auto", "auto"), ("1s", "1 s"), ("10s", "10 s"), ("1m", "1 min"), ("5m", "5 min"), ("1h", "1 h")]
-        .iter()
-        .map(|&(v, label)| {
-            let selected = step_text == v || (step_text.is_empty() && v == "auto");
-            view! { <option value=v selected=selected>{label}</option> }
-        })
-        .collect_view();
-    let groups = [("peer", "instance"), ("host", "host the caller runs on"), ("cloud_kind", "cloud kind")]
-        .iter()
-        .map(|&(v, label)| view! { <option value=v selected=group_text == v>{label}</option> })
-        .collect_view();
+    let steps = [
+        ("auto", "auto"),
+        ("1s", "1 s"),
+        ("10s", "10 s"),
+        ("1m", "1 min"),
+        ("5m", "5 min"),
+        ("1h", "1 h"),
+    ]
+    .iter()
+    .map(|&(v, label)| {
+        let selected = step_text == v || (step_text.is_empty() && v == "auto");
+        view! { <option value=v selected=selected>{label}</option> }
+    })
+    .collect_view();
+    let groups = [
+        ("peer", "instance"),
+        ("host", "host the caller runs on"),
+        ("cloud_kind", "cloud kind"),
+    ]
+    .iter()
+    .map(|&(v, label)| view! { <option value=v selected=group_text == v>{label}</option> })
+    .collect_view();
 
     let content = if instances.is_empty() {
         notice(
@@ -136,13 +147,21 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         }
         let name = |i: usize| {
             let inst = &instances[i];
-            if inst.system.is_empty() { inst.peer.clone() } else { format!("{} ({})", inst.peer, inst.system) }
+            if inst.system.is_empty() {
+                inst.peer.clone()
+            } else {
+                format!("{} ({})", inst.peer, inst.system)
+            }
         };
         let p99: Vec<Series> = charted
             .iter()
             .map(|&i| Series {
                 label: name(i),
-                points: instances[i].series.iter().map(|p| (p.start_ns, p.p99_ns as f64 / 1_000.0)).collect(),
+                points: instances[i]
+                    .series
+                    .iter()
+                    .map(|p| (p.start_ns, p.p99_ns as f64 / 1_000.0))
+                    .collect(),
             })
             .collect();
         let step_s = step_ns as f64 / 1e9;
@@ -150,7 +169,11 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             .iter()
             .map(|&i| Series {
                 label: name(i),
-                points: instances[i].series.iter().map(|p| (p.start_ns, p.count as f64 / step_s)).collect(),
+                points: instances[i]
+                    .series
+                    .iter()
+                    .map(|p| (p.start_ns, p.count as f64 / step_s))
+                    .collect(),
             })
             .collect();
         let errors: Vec<Series> = charted
@@ -160,7 +183,16 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                 points: instances[i]
                     .series
                     .iter()
-                    .map(|p| (p.start_ns, if p.count == 0 { 0.0 } else { p.errors as f64 / p.count as f64 }))
+                    .map(|p| {
+                        (
+                            p.start_ns,
+                            if p.count == 0 {
+                                0.0
+                            } else {
+                                p.errors as f64 / p.count as f64
+                            },
+                        )
+                    })
                     .collect(),
             })
             .collect();
@@ -170,8 +202,14 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             .enumerate()
             .map(|(i, inst)| {
                 let s = inst.stats;
-                let error_rate = if s.count == 0 { 0.0 } else { s.errors as f64 / s.count as f64 };
-                let swatch = colour.get(&i).map(|c| view! { <span class="swatch" style=format!("background:{c}")></span> });
+                let error_rate = if s.count == 0 {
+                    0.0
+                } else {
+                    s.errors as f64 / s.count as f64
+                };
+                let swatch = colour
+                    .get(&i)
+                    .map(|c| view! { <span class="swatch" style=format!("background:{c}")></span> });
                 let slowest = s.p99_ns == worst_p99 && instances.len() > 1;
                 view! {
                     <tr>
@@ -193,7 +231,10 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         let starts = instances.iter().flat_map(|i| i.series.iter().map(|p| p.start_ns));
         let t0 = starts.clone().min().unwrap_or(window.start_ns);
         let t1 = starts.max().map_or(window.end_ns, |t| t + step_ns);
-        let caption = format!("{} side by side, sorted by name; the slowest p99 in red", KINDS.iter().find(|k| k.0 == kind_text).map_or("Instances", |k| k.1));
+        let caption = format!(
+            "{} side by side, sorted by name; the slowest p99 in red",
+            KINDS.iter().find(|k| k.0 == kind_text).map_or("Instances", |k| k.1)
+        );
         view! {
             <table class="data" id="instances">
                 <caption>{caption}</caption>

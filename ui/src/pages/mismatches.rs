@@ -31,14 +31,19 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         notice(
             "info",
             "No mismatches in this time range".to_owned(),
-            "Every call that failed on the caller's side also failed on the callee's side (or was not traced there).".to_owned(),
+            "Every call that failed on the caller's side also failed on the callee's side (or was not traced there)."
+                .to_owned(),
         )
         .into_any()
     } else {
         let rows = found
             .iter()
             .map(|m| {
-                let href = format!("/trace/{}#span-{}", m.client.trace_id.to_hex(), m.client.span_id.to_hex());
+                let href = format!(
+                    "/trace/{}#span-{}",
+                    m.client.trace_id.to_hex(),
+                    m.client.span_id.to_hex()
+                );
                 let reason = match m.reason {
                     MismatchReason::ClientTimeout => "caller timed out",
                     MismatchReason::ClientError => "caller failed",

@@ -71,7 +71,10 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         limit: 10,
         ..recent.clone()
     };
-    let (recent, failed) = match (state.reader.find_traces(&recent).await, state.reader.find_traces(&failed_query).await) {
+    let (recent, failed) = match (
+        state.reader.find_traces(&recent).await,
+        state.reader.find_traces(&failed_query).await,
+    ) {
         (Ok(r), Ok(f)) => (r, f),
         (Err(err), _) | (_, Err(err)) => return store_failed(TITLE, Nav::Overview, &err),
     };
@@ -84,7 +87,12 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
     })
     .await
     else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, TITLE, Nav::Overview, "The analysis failed.".to_owned());
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            TITLE,
+            Nav::Overview,
+            "The analysis failed.".to_owned(),
+        );
     };
 
     let lookback = params.value("lookback");
@@ -93,12 +101,23 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             let body = rows
                 .into_iter()
                 .map(|r| {
-                    let search = format!("/search{}", query_string([("service", r.name.as_str()), ("lookback", lookback.as_str())]));
+                    let search = format!(
+                        "/search{}",
+                        query_string([("service", r.name.as_str()), ("lookback", lookback.as_str())])
+                    );
                     let errors_href = format!(
                         "/search{}",
-                        query_string([("service", r.name.as_str()), ("errors", "1"), ("lookback", lookback.as_str())])
+                        query_string([
+                            ("service", r.name.as_str()),
+                            ("errors", "1"),
+                            ("lookback", lookback.as_str())
+                        ])
                     );
-                    let error_rate = if r.count == 0 { 0.0 } else { r.errors as f64 / r.count as f64 };
+                    let error_rate = if r.count == 0 {
+                        0.0
+                    } else {
+                        r.errors as f64 / r.count as f64
+                    };
                     view! {
                         <tr class:failed={r.errors > 0}>
                             <th scope="row"><a href=search>{r.name}</a></th>
@@ -125,7 +144,12 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             }
             .into_any()
         }
-        Some(_) => notice("info", "No requests in this time range".to_owned(), "Choose a longer time range.".to_owned()).into_any(),
+        Some(_) => notice(
+            "info",
+            "No requests in this time range".to_owned(),
+            "Choose a longer time range.".to_owned(),
+        )
+        .into_any(),
         None => {
             let list = services
                 .into_iter()

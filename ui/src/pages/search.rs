@@ -24,7 +24,9 @@ const MAX_LIMIT: usize = 500;
 fn build_query(params: &Params) -> Result<(TraceQuery, Option<hopscope_schemas::CloudKind>), String> {
     let window = params.window("1h")?;
     let mut tags = match params.get("tags") {
-        Some(text) => parse_tags(text).map_err(|err| format!("The tags \"{text}\" cannot be read: {err}. Write key=value pairs separated by spaces."))?,
+        Some(text) => parse_tags(text).map_err(|err| {
+            format!("The tags \"{text}\" cannot be read: {err}. Write key=value pairs separated by spaces.")
+        })?,
         None => Vec::new(),
     };
     if params.flag("errors") {
@@ -36,7 +38,10 @@ fn build_query(params: &Params) -> Result<(TraceQuery, Option<hopscope_schemas::
     let duration = |name: &str, label: &str| -> Result<Option<u64>, String> {
         params
             .get(name)
-            .map(|text| parse_go_duration(text).map_err(|err| format!("The {label} \"{text}\" is not a duration like 250ms or 1.5s ({err}).")))
+            .map(|text| {
+                parse_go_duration(text)
+                    .map_err(|err| format!("The {label} \"{text}\" is not a duration like 250ms or 1.5s ({err})."))
+            })
             .transpose()
     };
     let limit = match params.get("limit") {
@@ -114,11 +119,17 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             })
             .await;
             match summaries {
-                None => notice("error", "The search failed".to_owned(), "The analysis of the results failed; see the log.".to_owned()).into_any(),
+                None => notice(
+                    "error",
+                    "The search failed".to_owned(),
+                    "The analysis of the results failed; see the log.".to_owned(),
+                )
+                .into_any(),
                 Some(rows) if rows.is_empty() => notice(
                     "info",
                     "No traces match".to_owned(),
-                    "Nothing matches every filter in this time range. Widen the time range, or remove a filter.".to_owned(),
+                    "Nothing matches every filter in this time range. Widen the time range, or remove a filter."
+                        .to_owned(),
                 )
                 .into_any(),
                 Some(rows) => {

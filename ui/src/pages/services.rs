@@ -136,7 +136,11 @@ fn map_view(edges: &[DependencyEdge], bad: &BTreeSet<(String, String)>) -> impl 
     let rows = positions.values().map(|p| p.1).max().unwrap_or(0) + 1;
     let width = 20.0 + cols as f64 * COL_W;
     let height = 20.0 + rows as f64 * ROW_H;
-    let xy = |n: &NodeId| positions.get(n).map(|&(c, r)| (20.0 + c as f64 * COL_W, 10.0 + r as f64 * ROW_H));
+    let xy = |n: &NodeId| {
+        positions
+            .get(n)
+            .map(|&(c, r)| (20.0 + c as f64 * COL_W, 10.0 + r as f64 * ROW_H))
+    };
     // Incoming totals per node.
     let mut incoming: HashMap<NodeId, (u64, u64, u64)> = HashMap::new();
     for e in edges {
@@ -161,9 +165,21 @@ fn map_view(edges: &[DependencyEdge], bad: &BTreeSet<(String, String)>) -> impl 
             } else {
                 // A call back to an earlier column: loop below the nodes.
                 let low = sy.max(ey) + NODE_H;
-                format!("M{:.0},{:.0} C{:.0},{low:.0} {:.0},{low:.0} {:.0},{:.0}", x1 + NODE_W / 2.0, y1 + NODE_H, x1, x2 + NODE_W, x2 + NODE_W / 2.0, y2 + NODE_H)
+                format!(
+                    "M{:.0},{:.0} C{:.0},{low:.0} {:.0},{low:.0} {:.0},{:.0}",
+                    x1 + NODE_W / 2.0,
+                    y1 + NODE_H,
+                    x1,
+                    x2 + NODE_W,
+                    x2 + NODE_W / 2.0,
+                    y2 + NODE_H
+                )
             };
-            let error_rate = if e.call_count == 0 { 0.0 } else { e.error_count as f64 / e.call_count as f64 };
+            let error_rate = if e.call_count == 0 {
+                0.0
+            } else {
+                e.error_count as f64 / e.call_count as f64
+            };
             let class = if violation {
                 "edge violation"
             } else if e.error_count > 0 {
@@ -180,7 +196,15 @@ fn map_view(edges: &[DependencyEdge], bad: &BTreeSet<(String, String)>) -> impl 
                 format::duration_ns(e.p99_ns),
                 if violation { " — layering violation" } else { "" }
             );
-            let label = format!("{}{}", e.call_count, if e.error_count > 0 { format!(" · {} err", format::percent(error_rate)) } else { String::new() });
+            let label = format!(
+                "{}{}",
+                e.call_count,
+                if e.error_count > 0 {
+                    format!(" · {} err", format::percent(error_rate))
+                } else {
+                    String::new()
+                }
+            );
             let lx = if ex > sx { ex - 8.0 } else { x2 + NODE_W + 4.0 };
             let ly = if ex > sx { ey - 5.0 } else { y2 + NODE_H + 12.0 };
             let label_class = if violation { "elabel violation" } else { "elabel" };
@@ -201,14 +225,26 @@ fn map_view(edges: &[DependencyEdge], bad: &BTreeSet<(String, String)>) -> impl 
             let sub = if calls == 0 {
                 "entry".to_owned()
             } else {
-                format!("{calls} calls · {} err · p99 {}", format::percent(errors as f64 / calls as f64), format::duration_ns(p99))
+                format!(
+                    "{calls} calls · {} err · p99 {}",
+                    format::percent(errors as f64 / calls as f64),
+                    format::duration_ns(p99)
+                )
             };
             let class = format!(
                 "node{}{}",
                 if n.middleware { " mw" } else { "" },
-                if !n.middleware && bad_nodes.contains(&n.name) { " bad" } else { "" }
+                if !n.middleware && bad_nodes.contains(&n.name) {
+                    " bad"
+                } else {
+                    ""
+                }
             );
-            let title = if n.middleware { format!("{} ({})", n.name, n.kind) } else { n.name.clone() };
+            let title = if n.middleware {
+                format!("{} ({})", n.name, n.kind)
+            } else {
+                n.name.clone()
+            };
             let mut label = title.clone();
             if label.chars().count() > 30 {
                 label = format!("{}…", label.chars().take(29).collect::<String>());
@@ -286,10 +322,20 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                 .iter()
                 .map(|v| {
                     let text = match v {
-                        Violation::UpwardCall { from, to, from_layer, to_layer, call_count } => {
-                            format!("{from} ({from_layer}) calls {to} ({to_layer}), an upper layer — {call_count} calls")
+                        Violation::UpwardCall {
+                            from,
+                            to,
+                            from_layer,
+                            to_layer,
+                            call_count,
+                        } => {
+                            format!(
+                                "{from} ({from_layer}) calls {to} ({to_layer}), an upper layer — {call_count} calls"
+                            )
                         }
-                        Violation::Cycle { services } => format!("Services call each other in a cycle: {}", services.join(", ")),
+                        Violation::Cycle { services } => {
+                            format!("Services call each other in a cycle: {}", services.join(", "))
+                        }
                     };
                     view! { <li>{text}</li> }
                 })
@@ -301,7 +347,11 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             .map(|e| {
                 let to = target(e);
                 let violation = !to.middleware && bad.contains(&(e.from.clone(), to.name.clone()));
-                let error_rate = if e.call_count == 0 { 0.0 } else { e.error_count as f64 / e.call_count as f64 };
+                let error_rate = if e.call_count == 0 {
+                    0.0
+                } else {
+                    e.error_count as f64 / e.call_count as f64
+                };
                 view! {
                     <tr class:missed=violation>
                         <td>{e.from.clone()}</td>

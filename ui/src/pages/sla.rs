@@ -63,7 +63,12 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         "met" => 1,
         _ => 2,
     };
-    rows.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.service.cmp(&b.service)).then(a.operation.cmp(&b.operation)));
+    rows.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then(a.service.cmp(&b.service))
+            .then(a.operation.cmp(&b.operation))
+    });
     let mut per_service: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for r in &rows {
         let e = per_service
@@ -83,14 +88,27 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         )
     });
     let content = if rows.is_empty() {
-        notice("info", "No requests in this time range".to_owned(), "Choose a longer time range.".to_owned()).into_any()
+        notice(
+            "info",
+            "No requests in this time range".to_owned(),
+            "Choose a longer time range.".to_owned(),
+        )
+        .into_any()
     } else {
         let service_rows = services
             .into_iter()
             .map(|((service, level), (interfaces, missed))| {
                 let status = if missed > 0 { "status-missed" } else { "status-met" };
-                let text = if missed > 0 { format!("{missed} of {interfaces} missed") } else { format!("all {interfaces} met") };
-                let text = if level == "none" { format!("{interfaces} unassigned") } else { text };
+                let text = if missed > 0 {
+                    format!("{missed} of {interfaces} missed")
+                } else {
+                    format!("all {interfaces} met")
+                };
+                let text = if level == "none" {
+                    format!("{interfaces} unassigned")
+                } else {
+                    text
+                };
                 view! {
                     <tr class:missed={missed > 0}>
                         <th scope="row">{service}</th><td>{level}</td><td class=status>{text}</td>
@@ -103,9 +121,16 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             .map(|r| {
                 let status = r.status();
                 let class = format!("status-{status}");
-                let href = format!("/search{}", query_string([("service", r.service.as_str()), ("operation", r.operation.as_str())]));
+                let href = format!(
+                    "/search{}",
+                    query_string([("service", r.service.as_str()), ("operation", r.operation.as_str())])
+                );
                 let s = r.stats;
-                let error_rate = if s.count == 0 { 0.0 } else { s.errors as f64 / s.count as f64 };
+                let error_rate = if s.count == 0 {
+                    0.0
+                } else {
+                    s.errors as f64 / s.count as f64
+                };
                 view! {
                     <tr class:missed={status == "missed"}>
                         <td><a href=href>{format!("{}: {}", r.service, r.operation)}</a></td>

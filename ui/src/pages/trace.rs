@@ -36,14 +36,34 @@ pub fn headline(culprit: &Culprit, span: Option<&SpanRecord>) -> String {
     let share = format::percent(culprit.share);
     if item.item == ItemKind::QueueWait {
         let queue = item.peer.as_deref().unwrap_or("a queue");
-        let consumer = span.map(|s| format!(" before {} picked the message up", s.service_name)).unwrap_or_default();
-        return format!("{share} of this request was spent waiting in the queue {queue} ({}){consumer}", item.service);
+        let consumer = span
+            .map(|s| format!(" before {} picked the message up", s.service_name))
+            .unwrap_or_default();
+        return format!(
+            "{share} of this request was spent waiting in the queue {queue} ({}){consumer}",
+            item.service
+        );
     }
     let mut text = match &item.peer {
-        Some(peer) if span.is_some_and(|s| matches!(s.kind, hopscope_schemas::SpanKind::Client | hopscope_schemas::SpanKind::Producer)) => {
-            format!("{share} of this request was spent in {} on {peer} ({}), from {}", item.operation, item.hop_kind.as_str(), item.service)
+        Some(peer)
+            if span.is_some_and(|s| {
+                matches!(
+                    s.kind,
+                    hopscope_schemas::SpanKind::Client | hopscope_schemas::SpanKind::Producer
+                )
+            }) =>
+        {
+            format!(
+                "{share} of this request was spent in {} on {peer} ({}), from {}",
+                item.operation,
+                item.hop_kind.as_str(),
+                item.service
+            )
         }
-        _ => format!("{share} of this request was spent in {} of {} (its own work)", item.operation, item.service),
+        _ => format!(
+            "{share} of this request was spent in {} of {} (its own work)",
+            item.operation, item.service
+        ),
     };
     if let Some(host) = &item.host {
         text.push_str(&format!(" on {host}"));
@@ -79,7 +99,12 @@ pub async fn handler(State(state): State<UiState>, Path(text): Path<String>) -> 
         Err(err) => return store_failed(TITLE, Nav::Trace, &err),
     };
     let Some(page) = blocking(move || render(&trace.spans, id)).await else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, TITLE, Nav::Trace, "The analysis of this trace failed.".to_owned());
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            TITLE,
+            Nav::Trace,
+            "The analysis of this trace failed.".to_owned(),
+        );
     };
     page
 }
@@ -117,7 +142,8 @@ fn render(spans: &[std::sync::Arc<SpanRecord>], id: TraceId) -> Html {
         spans.len(),
         services.len(),
         spans.iter().filter(|s| s.is_error()).count(),
-        root.map(|r| format::time_ns(r.start_time_unix_nano)).unwrap_or_default()
+        root.map(|r| format::time_ns(r.start_time_unix_nano))
+            .unwrap_or_default()
     );
     let errors_view = analysis.as_ref().filter(|a| !a.errors.is_empty()).map(|a| {
         let items = a

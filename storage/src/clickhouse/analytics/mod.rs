@@ -21,9 +21,8 @@ use serde::Deserialize;
 
 use super::ClickHouseStore;
 use crate::analytics::{
-    AnalyticsReader, DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, GroupBy,
-    InterfaceStats, LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery, Mismatch,
-    SeriesPoint, Window,
+    AnalyticsReader, DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, GroupBy, InterfaceStats,
+    LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery, Mismatch, SeriesPoint, Window,
 };
 use crate::error::Result;
 use sql::{Arg, Exprs, Sql, percentile};
@@ -175,7 +174,10 @@ impl AnalyticsReader for ClickHouseStore {
         let limit = query.limit as u64;
         sql.push(" LIMIT 1 BY trace_id, span_id)) ARRAY JOIN ")
             .bind("if(n <= toUInt64(?), entries, ", Arg::U64(limit))
-            .bind("arrayMap(k -> entries[intDiv(k * n, toUInt64(?)) + 1], ", Arg::U64(limit))
+            .bind(
+                "arrayMap(k -> entries[intDiv(k * n, toUInt64(?)) + 1], ",
+                Arg::U64(limit),
+            )
             .bind("range(toUInt64(?)))) AS e", Arg::U64(limit));
         let rows: Vec<EntryRow> = self.reader.fetch("entry traces", sql.query(&self.client)).await?;
         let mut out: Vec<EntryTrace> = rows
@@ -213,7 +215,8 @@ impl AnalyticsReader for ClickHouseStore {
         series.push(") GROUP BY key, bucket) ORDER BY key, bucket");
         let (totals, points) = tokio::try_join!(
             self.reader.fetch::<StatsRow>("middleware", totals.query(&self.client)),
-            self.reader.fetch::<SeriesRow>("middleware series", series.query(&self.client)),
+            self.reader
+                .fetch::<SeriesRow>("middleware series", series.query(&self.client)),
         )?;
         let mut out: Vec<MiddlewareInstance> = totals
             .into_iter()

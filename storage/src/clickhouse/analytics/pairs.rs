@@ -83,10 +83,7 @@ pub(super) async fn exceptions(
          GROUP BY service, exception_type ORDER BY count DESC, service, exception_type",
         sql::EVENT_ARRAY_JOIN
     ));
-    let rows: Vec<ExceptionRow> = store
-        .reader
-        .fetch("exceptions", q.query(&store.client))
-        .await?;
+    let rows: Vec<ExceptionRow> = store.reader.fetch("exceptions", q.query(&store.client)).await?;
     let mut out: Vec<ExceptionGroup> = rows
         .into_iter()
         .map(|r| ExceptionGroup {
@@ -97,27 +94,19 @@ pub(super) async fn exceptions(
             example_trace_ids: r.examples.into_iter().map(TraceId).collect(),
         })
         .collect();
-    out.sort_by(|a, b| {
-        (b.count, &a.service, &a.exception_type).cmp(&(a.count, &b.service, &b.exception_type))
-    });
+    out.sort_by(|a, b| (b.count, &a.service, &a.exception_type).cmp(&(a.count, &b.service, &b.exception_type)));
     Ok(out)
 }
 
 /// ` trace_id IN (traces with a span in the window)`.
 fn traces_in_window(store: &ClickHouseStore, q: &mut Sql, window: &Window, extra: &str) {
     let x = store.exprs();
-    q.push(&format!(
-        " trace_id IN (SELECT trace_id FROM {} WHERE",
-        x.spans()
-    ));
+    q.push(&format!(" trace_id IN (SELECT trace_id FROM {} WHERE", x.spans()));
     x.time_filter(q, window);
     q.push(extra).push(")");
 }
 
-pub(super) async fn dependency_edges(
-    store: &ClickHouseStore,
-    window: &Window,
-) -> Result<Vec<DependencyEdge>> {
+pub(super) async fn dependency_edges(store: &ClickHouseStore, window: &Window) -> Result<Vec<DependencyEdge>> {
     if window.start_ns > window.end_ns {
         return Ok(Vec::new());
     }
@@ -178,9 +167,8 @@ pub(super) async fn dependency_edges(
         let to = if row.hop.is_empty() {
             EdgeTarget::Service { name: row.to_name }
         } else {
-            let hop_kind = HopKind::parse(&row.hop).ok_or_else(|| {
-                StorageError::Permanent(format!("stored hop kind {:?} is unknown", row.hop))
-            })?;
+            let hop_kind = HopKind::parse(&row.hop)
+                .ok_or_else(|| StorageError::Permanent(format!("stored hop kind {:?} is unknown", row.hop)))?;
             EdgeTarget::Middleware {
                 hop_kind,
                 peer: row.to_name,
@@ -199,11 +187,7 @@ pub(super) async fn dependency_edges(
     Ok(out)
 }
 
-pub(super) async fn mismatches(
-    store: &ClickHouseStore,
-    window: &Window,
-    limit: usize,
-) -> Result<Vec<Mismatch>> {
+pub(super) async fn mismatches(store: &ClickHouseStore, window: &Window, limit: usize) -> Result<Vec<Mismatch>> {
     if window.start_ns > window.end_ns || limit == 0 {
         return Ok(Vec::new());
     }
@@ -228,12 +212,11 @@ pub(super) async fn mismatches(
          toString(service) AS s_service FROM {spans} WHERE kind = 2 AND status_code != 2 AND"
     ));
     traces_in_window(store, &mut q, window, " AND kind = 3");
-    q.push(" LIMIT 1 BY trace_id, s_id) AS s USING (trace_id, link) ORDER BY c_start DESC, trace_id DESC, c_id DESC, s_id")
-        .bind(" LIMIT ?", Arg::U64(limit as u64));
-    let rows: Vec<PairRow> = store
-        .reader
-        .fetch("mismatches", q.query(&store.client))
-        .await?;
+    q.push(
+        " LIMIT 1 BY trace_id, s_id) AS s USING (trace_id, link) ORDER BY c_start DESC, trace_id DESC, c_id DESC, s_id",
+    )
+    .bind(" LIMIT ?", Arg::U64(limit as u64));
+    let rows: Vec<PairRow> = store.reader.fetch("mismatches", q.query(&store.client)).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }

@@ -93,14 +93,8 @@ impl Exprs {
     /// filter; see [`Exprs::cloud_filter`]).
     pub fn time_filter(&self, sql: &mut Sql, window: &Window) {
         let ts = self.ts();
-        sql.bind(
-            &format!(" start_time >= {ts}"),
-            Arg::I64(ns_to_i64(window.start_ns)),
-        );
-        sql.bind(
-            &format!(" AND start_time <= {ts}"),
-            Arg::I64(ns_to_i64(window.end_ns)),
-        );
+        sql.bind(&format!(" start_time >= {ts}"), Arg::I64(ns_to_i64(window.start_ns)));
+        sql.bind(&format!(" AND start_time <= {ts}"), Arg::I64(ns_to_i64(window.end_ns)));
     }
 
     /// ` AND <cloud kind> = ?` when the window filters by cloud kind.
@@ -148,22 +142,14 @@ pub(super) fn span_attr(key: &str) -> String {
 
 /// The span "system" ([`crate::analytics::span_system`]).
 pub(super) fn system() -> String {
-    let keys = [
-        "db.system.name",
-        "db.system",
-        "messaging.system",
-        "rpc.system",
-    ];
+    let keys = ["db.system.name", "db.system", "messaging.system", "rpc.system"];
     let mut parts: Vec<String> = Vec::new();
     for key in keys {
         let value = span_attr(key);
         parts.push(format!("{value} != ''"));
         parts.push(value);
     }
-    format!(
-        "multiIf({}, hop_kind = 'http', 'http', '')",
-        parts.join(", ")
-    )
+    format!("multiIf({}, hop_kind = 'http', 'http', '')", parts.join(", "))
 }
 
 /// The columns of one event after `ARRAY JOIN` [`EVENT_ARRAY_JOIN`].
@@ -198,9 +184,7 @@ pub(super) fn span_mentions_timeout() -> String {
 
 /// Nearest-rank percentile `p` of the ascending array `sorted` of `n` values.
 pub(super) fn percentile(sorted: &str, p: f64) -> String {
-    format!(
-        "toUInt64(arrayElement({sorted}, toUInt64(greatest(1, ceil({p:?} * length({sorted}))))))"
-    )
+    format!("toUInt64(arrayElement({sorted}, toUInt64(greatest(1, ceil({p:?} * length({sorted}))))))")
 }
 
 #[cfg(test)]
