@@ -93,8 +93,9 @@ async fn analysis_api_end_to_end_with_cloud_rules() {
     assert_eq!(a["culprit"]["peer"], "redis-shard-9:6379");
     assert_eq!(a["culprit"]["cloud_kind"], "private", "{a}");
     let a = hopscope.get_ok(&format!("/api/v1/traces/{queue}/analysis")).await;
-    assert_eq!(a["culprit"]["operation"], "queue wait");
-    assert_eq!(a["culprit"]["self_time_us"], 100_000);
+    assert_eq!(a["culprit"]["operation"], "POST /order");
+    assert_eq!(a["background"][0]["culprit"]["operation"], "queue wait");
+    assert_eq!(a["background"][0]["culprit"]["self_time_us"], 100_000);
 
     let window = format!("start={}&end={}", T0 / 1_000, T0 / 1_000 + 10_000_000);
     let hosts = hopscope

@@ -1,50 +1,79 @@
-//! Per-trace analysis: critical path, culprit and root-cause errors of one trace. Pure and
-//! store-independent, so the query API, the blame aggregation ([`blame`]) and the UI all
-//! call [`analyze`] on the spans a [`hopscope_storage::SpanReader`] returned.
+//! Trace analysis: the blocking critical path, culprit, background work and root-cause
+//! errors of one trace ([`analyze`]), blame over many traces ([`blame`]), trace
+//! comparison ([`compare`]) and the configured SLA and layer rules ([`rules`]). Pure and
+//! store-independent: the query API and the UI call it on the spans a
+//! [`hopscope_storage::SpanReader`] returned, so both say the same.
 //!
-//! # Model
+//! # Model: what blocked the response
 //!
-//! - **Tree**: spans are linked by `parent_span_id` within the trace. The root is the
-//!   requested span (blame analyses an entry operation's subtree), else the earliest span
-//!   without a parent id (the longest on ties), else the earliest span whose parent is
-//!   missing. Spans not under the root (orphans of missing parents) take no part in the
-//!   critical path but do count for `errors`.
-//! - **Asynchronous hops**: a child is asynchronous when it is a consumer span or its
-//!   parent is a producer span. It is not folded into its parent: it may run after the
-//!   parent returned, and then the time between the producer's end and the consumer's
-//!   start is a separate `queue wait` item attributed to the queue (hop kind `mq`, peer =
-//!   the consumer's or producer's peer, i.e. `messaging.destination.name`).
+//! The question is why the root (the entry span) took as long as it did. Only work the
+//! root waited for can explain that.
+//!
+//! - **Tree**: spans are linked by `parent_span_id` within the trace; a span whose parent
+//!   is unknown but which links to a span of the same trace (OpenTelemetry messaging
+//!   consumers often do) hangs off that span. The root is the requested span (blame
+//!   analyses an entry operation's subtree), else the earliest span without a parent (the
+//!   longest on ties), else the earliest span whose parent is missing. Spans not under the
+//!   root take no part in the path but do count for `errors`.
+//! - **Synchronous and asynchronous edges**: a child is asynchronous when it is a consumer,
+//!   its parent is a producer, or it hangs off a link; every other child is synchronous:
+//!   its parent waited for it.
+//! - **Blocking chains**: an asynchronous span is *waited for* when, going up from it
+//!   (at most [`MAX_CHAIN`] levels), a span of the same service started before it and
+//!   ended after it (within `duration / `[`REPLY_TOLERANCE_DIVISOR`]` + 1 ms`): the
+//!   reply of a request/reply over a queue, consumed in the chain of the span that
+//!   published the request. Every edge from that waiter down to the reply is *blocking*,
+//!   and counts only up to the waiter's end. Every other asynchronous edge is
+//!   *background*: fire-and-forget work (an audit or notification consumer) that the
+//!   response did not wait for.
 //! - **Clock skew**: hosts' clocks disagree, so a synchronous child may appear outside its
-//!   parent. Children are adjusted top-down, each subtree moving with its top span:
-//!   a child starting before its parent or after its parent's end is *shifted* (with its
-//!   whole subtree) to fit inside the parent when it is not longer than the parent, then
+//!   parent. Children are adjusted top-down, each subtree moving with its top span: a
+//!   child starting before its parent or after its parent's end is *shifted* (with its
+//!   subtree) to fit inside the parent when it is not longer than the parent, then
 //!   *clamped* to the parent's interval. A child that starts inside its parent but ends
 //!   after it (the caller gave up: a timeout) is clamped at the parent's end, since work
-//!   after the caller returned does not delay the caller. A consumer starting before its
-//!   producer is shifted to the producer's start. Reported times are the adjusted ones.
-//! - **Self time** of a span: its (adjusted) duration minus the union of its synchronous
-//!   children's intervals. A queue wait's self time is the whole wait.
-//! - **Critical path**: walking back from the end of the trace (the root's end, or later
-//!   when an asynchronous consumer finishes later), at each span the child that finished
-//!   last before the current point is on the path, then the one that finished last before
-//!   that child started, and so on; the span's own time fills the gaps. Items are listed
+//!   after the caller returned does not delay the caller. An asynchronous child keeps its
+//!   own host's clock (a shift carries over only on the same host) and cannot start
+//!   before its producer. Reported times are the adjusted ones; each span's shift and cut
+//!   are in [`TraceAnalysis::timeline`].
+//! - **Self time** of a span: its adjusted duration minus the union of the intervals of
+//!   its synchronous children and of the blocking chains below it (from their start to
+//!   the end of the work they waited for). Time a span spends waiting on a reply is not
+//!   its own: it belongs to the queue waits and the work along the chain. A queue wait's
+//!   self time is the whole wait, from the producer's end to the consumer's start.
+//! - **Critical path**: walking back from the end of the root's work, at each span the
+//!   synchronous child or blocking chain that finished last before the current point is on
+//!   the path, then the one that finished last before that started, and so on; the span's
+//!   own time fills the gaps. Crossing a blocking asynchronous edge whose consumer started
+//!   after its producer ended adds a `queue wait` item (hop `mq`, peer = the queue, i.e.
+//!   `messaging.destination.name`). Background edges are never crossed. Items are listed
 //!   root first (by adjusted start, then depth), one per span (plus queue waits).
-//! - **Culprit**: the path item with the largest self time (the deepest on ties), with
-//!   `share` = its self time / the trace duration.
+//! - **Culprit**: the node with the largest self time summed over the critical path: a
+//!   peer instance for client and producer spans with a peer and for queue waits, else a
+//!   service operation on one host (so three retries against one slow instance add up);
+//!   the deepest on ties. `share` = that time / the root's response time.
+//! - **Background**: each background edge is reported with its own critical path (the
+//!   wait in its queue first) and culprit, so a slow audit job is visible without being
+//!   blamed for the request.
 //! - **Errors**: root causes: every ERROR span none of whose descendants is ERROR (the
 //!   deepest failing span of each failing chain), by start time.
 //!
-//! Cost: O(n log n) in the number of spans, iterative (no recursion, so deep traces cannot
-//! overflow the stack); 10,000 spans take well under 10 ms (see `benches/README.md`).
+//! Cost: O(n log n) in the number of spans plus O(n · [`MAX_CHAIN`]) for the waiter search,
+//! iterative (no recursion, so deep traces cannot overflow the stack); 10,000 spans take
+//! well under 10 ms (see `benches/README.md`).
 
 pub mod blame;
+pub mod compare;
 pub mod rules;
+mod timeline;
+mod walk;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use hopscope_schemas::{CloudKind, HopKind, SpanId, SpanKind, SpanRecord, TraceId};
 use serde::Serialize;
+pub use timeline::{Edge, MAX_CHAIN, REPLY_TOLERANCE_DIVISOR, SpanTiming};
+use timeline::{NONE, Timeline};
 
 /// Operation name of queue-wait items.
 pub const QUEUE_WAIT: &str = "queue wait";
@@ -90,14 +119,44 @@ pub struct PathItem {
     pub span_kind: SpanKind,
 }
 
-/// The culprit: a path item and its share of the trace duration.
+/// The culprit: the node with the largest self time on a critical path (see
+/// [`culprit_of`]), represented by its largest path item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Culprit {
-    /// The item.
+    /// The node's largest item.
     #[serde(flatten)]
     pub item: PathItem,
-    /// Self time / trace duration, 0..1.
+    /// The node's self time on the path / the duration the path explains, 0..1.
     pub share: f64,
+    /// The node's self time summed over its items on the path (retries, loops), µs.
+    pub node_self_time_us: u64,
+    /// How many path items the node has.
+    pub node_items: usize,
+}
+
+/// Work that hangs off a fire-and-forget edge (a consumer of a message nobody on the
+/// request's side waited for) and everything below it: not part of the response time,
+/// reported with its own critical path and culprit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackgroundWork {
+    /// The span that hangs off the edge (typically a consumer).
+    pub span_id: SpanId,
+    /// Its parent: the producer (or the span it links to).
+    pub trigger_span_id: SpanId,
+    /// The consumer's service.
+    pub service: String,
+    /// The consumer's operation.
+    pub operation: String,
+    /// The queue (the consumer's or the producer's peer), if known.
+    pub queue: Option<String>,
+    /// From the producer's end (or the consumer's start when earlier), unix µs.
+    pub start_us: u64,
+    /// From `start_us` until the background work finished, µs.
+    pub duration_us: u64,
+    /// Its critical path, the queue wait first when there was one.
+    pub critical_path: Vec<PathItem>,
+    /// Its culprit.
+    pub culprit: Option<Culprit>,
 }
 
 /// A root-cause failing span.
@@ -135,258 +194,174 @@ pub struct ErrorSpan {
 pub struct TraceAnalysis {
     /// Trace id.
     pub trace_id: TraceId,
-    /// From the root's start to the end of the critical path, µs.
+    /// The root's response time: from its start to the end of the work it waited for, µs.
     pub duration_us: u64,
-    /// Root first.
+    /// The blocking critical path, root first.
     pub critical_path: Vec<PathItem>,
-    /// The path item with the largest self time.
+    /// The node with the largest self time on the critical path.
     pub culprit: Option<Culprit>,
+    /// Fire-and-forget work below the root, by start; never on the critical path.
+    pub background: Vec<BackgroundWork>,
     /// Root-cause failing spans.
     pub errors: Vec<ErrorSpan>,
+    /// Every span of the analysed subtree with its adjusted times, parents first (not
+    /// serialised; the UI's waterfall and the comparison read it).
+    #[serde(skip)]
+    pub timeline: Vec<SpanTiming>,
 }
 
-const NONE: usize = usize::MAX;
-
-/// Analyses one trace (see the module doc). `root` picks the span to analyse from (its
+/// Analyses one trace (see the crate doc). `root` picks the span to analyse from (its
 /// subtree); `None` picks the trace root. Returns `None` for no spans or an unknown
 /// `root`.
 pub fn analyze(trace_id: TraceId, spans: &[Arc<SpanRecord>], root: Option<SpanId>) -> Option<TraceAnalysis> {
-    let n = spans.len();
-    if n == 0 {
-        return None;
-    }
-    let mut by_id: HashMap<SpanId, usize> = HashMap::with_capacity(n);
-    for (i, span) in spans.iter().enumerate() {
-        by_id.entry(span.span_id).or_insert(i);
-    }
-    let parent: Vec<usize> = spans
+    let t = Timeline::build(spans, root)?;
+    let duration_ns = t.finish[t.root] - t.start[t.root];
+    let critical_path = path_items(&t, t.root, None);
+    let culprit = culprit_of(critical_path.iter(), duration_ns / 1_000);
+    let background = background_work(&t);
+    let timeline = t
+        .order
         .iter()
-        .enumerate()
-        .map(|(i, s)| match s.parent_span_id.and_then(|p| by_id.get(&p)) {
-            Some(&p) if p != i && by_id.get(&s.span_id) == Some(&i) => p,
-            _ => NONE,
+        .map(|&x| SpanTiming {
+            index: x,
+            span_id: spans[x].span_id,
+            parent: (x != t.root).then_some(t.parent[x]),
+            depth: t.depth[x],
+            edge: t.edge[x],
+            background: t.background[x],
+            start_ns: t.start[x],
+            end_ns: t.end[x],
+            shift_ns: i64::try_from(t.shift[x]).unwrap_or(if t.shift[x] < 0 { i64::MIN } else { i64::MAX }),
+            clamped_ns: t.clamped[x],
+            self_ns: t.self_ns[x],
+            finish_ns: t.finish[x],
+        })
+        .collect::<Vec<_>>();
+    // Parents by their position in `timeline`, not in `spans`.
+    let mut at = vec![usize::MAX; spans.len()];
+    for (i, timing) in timeline.iter().enumerate() {
+        at[timing.index] = i;
+    }
+    let timeline = timeline
+        .into_iter()
+        .map(|mut timing| {
+            timing.parent = timing.parent.map(|p| at[p]);
+            timing
         })
         .collect();
-    // Children in compressed form: kids[offset[p]..offset[p + 1]].
-    let mut offset = vec![0usize; n + 1];
-    for &p in &parent {
-        if p != NONE {
-            offset[p + 1] += 1;
-        }
-    }
-    for i in 0..n {
-        offset[i + 1] += offset[i];
-    }
-    let mut fill = offset.clone();
-    let mut kids = vec![0usize; offset[n]];
-    for (i, &p) in parent.iter().enumerate() {
-        if p != NONE {
-            kids[fill[p]] = i;
-            fill[p] += 1;
-        }
-    }
-
-    let root = match root {
-        Some(id) => *by_id.get(&id)?,
-        None => pick_root(spans, &parent),
-    };
-    let is_async = |c: usize, p: usize| spans[c].kind == SpanKind::Consumer || spans[p].kind == SpanKind::Producer;
-
-    // Top-down: adjusted intervals, depth and a parents-first order of the root's subtree.
-    let mut start = vec![0u64; n];
-    let mut end = vec![0u64; n];
-    let mut shift = vec![0i128; n];
-    let mut depth = vec![0u32; n];
-    let mut reached = vec![false; n];
-    let mut order = Vec::with_capacity(n);
-    start[root] = spans[root].start_time_unix_nano;
-    end[root] = spans[root].end_time_unix_nano.max(start[root]);
-    reached[root] = true;
-    order.push(root);
-    let mut next = 0;
-    while next < order.len() {
-        let x = order[next];
-        next += 1;
-        for &c in &kids[offset[x]..offset[x + 1]] {
-            if reached[c] {
-                continue;
-            }
-            reached[c] = true;
-            depth[c] = depth[x] + 1;
-            let raw_start = spans[c].start_time_unix_nano as i128 + shift[x];
-            let dur = spans[c].duration_nanos() as i128;
-            let (xs, xe) = (start[x] as i128, end[x] as i128);
-            let mut s = raw_start;
-            if is_async(c, x) {
-                if s < xs {
-                    s = xs;
-                }
-                shift[c] = shift[x] + (s - raw_start);
-                start[c] = to_u64(s);
-                end[c] = to_u64(s + dur);
-            } else {
-                if s < xs || s > xe {
-                    if dur <= xe - xs {
-                        s = if s < xs { xs } else { xe - dur };
-                    } else {
-                        s = s.clamp(xs, xe);
-                    }
-                }
-                shift[c] = shift[x] + (s - raw_start);
-                start[c] = to_u64(s.clamp(xs, xe));
-                end[c] = to_u64((s + dur).clamp(xs, xe));
-            }
-            order.push(c);
-        }
-    }
-
-    // Bottom-up: finish time (latest end in the subtree) and self time.
-    let mut finish = end.clone();
-    for &x in order.iter().rev() {
-        let p = parent[x];
-        if x != root && p != NONE && reached[p] {
-            finish[p] = finish[p].max(finish[x]);
-        }
-    }
-    let mut self_ns = vec![0u64; n];
-    let mut intervals: Vec<(u64, u64)> = Vec::new();
-    for &x in &order {
-        intervals.clear();
-        intervals.extend(
-            kids[offset[x]..offset[x + 1]]
-                .iter()
-                .filter(|&&c| reached[c] && depth[c] == depth[x] + 1 && !is_async(c, x))
-                .map(|&c| (start[c], end[c])),
-        );
-        intervals.sort_unstable();
-        let mut covered = 0u64;
-        let mut cur: Option<(u64, u64)> = None;
-        for &(s, e) in &intervals {
-            match cur {
-                Some((cs, ce)) if s <= ce => cur = Some((cs, ce.max(e))),
-                Some((cs, ce)) => {
-                    covered += ce - cs;
-                    cur = Some((s, e));
-                }
-                None => cur = Some((s, e)),
-            }
-        }
-        if let Some((cs, ce)) = cur {
-            covered += ce - cs;
-        }
-        self_ns[x] = (end[x] - start[x]).saturating_sub(covered);
-    }
-
-    // Children of each reached span by finish time, latest first, for the walk.
-    for x in 0..n {
-        if reached[x] {
-            kids[offset[x]..offset[x + 1]]
-                .sort_unstable_by(|&a, &b| finish[b].cmp(&finish[a]).then(start[b].cmp(&start[a])));
-        }
-    }
-
-    // The backward walk, iterative.
-    struct Frame {
-        x: usize,
-        t: u64,
-        cursor: usize,
-        after: usize,
-    }
-    let mut on_path = vec![false; n];
-    let mut waits: Vec<(usize, usize)> = Vec::new();
-    let mut stack = vec![Frame {
-        x: root,
-        t: finish[root],
-        cursor: offset[root],
-        after: NONE,
-    }];
-    while let Some(frame) = stack.last_mut() {
-        let x = frame.x;
-        on_path[x] = true;
-        if frame.after != NONE {
-            let c = frame.after;
-            frame.after = NONE;
-            if is_async(c, x) && start[c] > end[x] {
-                waits.push((x, c));
-                frame.t = frame.t.min(end[x]);
-            } else {
-                frame.t = frame.t.min(start[c]);
-            }
-        }
-        let mut chosen = NONE;
-        if frame.t > start[x] {
-            while frame.cursor < offset[x + 1] {
-                let c = kids[frame.cursor];
-                frame.cursor += 1;
-                if reached[c] && depth[c] == depth[x] + 1 && finish[c] <= frame.t && start[c] >= start[x] {
-                    chosen = c;
-                    break;
-                }
-            }
-        }
-        if chosen == NONE {
-            stack.pop();
-            continue;
-        }
-        frame.after = chosen;
-        let t = frame.t.min(finish[chosen]);
-        stack.push(Frame {
-            x: chosen,
-            t,
-            cursor: offset[chosen],
-            after: NONE,
-        });
-    }
-
-    let mut path: Vec<(u64, u32, PathItem)> = Vec::new();
-    for x in (0..n).filter(|&x| on_path[x]) {
-        path.push((start[x], depth[x], item(&spans[x], start[x], end[x], self_ns[x])));
-    }
-    for &(p, c) in &waits {
-        path.push((end[p], depth[c], queue_item(&spans[p], &spans[c], end[p], start[c])));
-    }
-    path.sort_by_key(|item| (item.0, item.1));
-    let duration_ns = finish[root] - start[root];
-    let culprit = path
-        .iter()
-        .max_by(|a, b| (a.2.self_time_us, a.1).cmp(&(b.2.self_time_us, b.1)))
-        .map(|(_, _, item)| Culprit {
-            item: item.clone(),
-            share: if duration_ns == 0 {
-                0.0
-            } else {
-                (item.self_time_us as f64 * 1_000.0 / duration_ns as f64).min(1.0)
-            },
-        });
-
     Some(TraceAnalysis {
         trace_id,
         duration_us: duration_ns / 1_000,
-        critical_path: path.into_iter().map(|(_, _, item)| item).collect(),
+        critical_path,
         culprit,
-        errors: root_causes(spans, &parent),
+        background,
+        errors: root_causes(spans, &t.parent),
+        timeline,
     })
 }
 
-fn to_u64(v: i128) -> u64 {
-    u64::try_from(v.max(0)).unwrap_or(u64::MAX)
+/// The culprit among `items`: the node with the largest summed self time (the deepest
+/// on ties, then the earliest), represented by its largest item; `share` is the node's
+/// self time over `duration_us`. A node is a peer instance for client and producer spans
+/// with a peer and for queue waits, else a service operation on one host.
+pub fn culprit_of<'a>(items: impl Iterator<Item = &'a PathItem>, duration_us: u64) -> Option<Culprit> {
+    let mut nodes: Vec<(CulpritNode<'a>, u64, usize, &'a PathItem, usize)> = Vec::new();
+    for (position, item) in items.enumerate() {
+        let key = CulpritNode::of(item);
+        match nodes.iter_mut().find(|n| n.0 == key) {
+            Some(node) => {
+                node.1 += item.self_time_us;
+                node.2 += 1;
+                if item.self_time_us > node.3.self_time_us {
+                    node.3 = item;
+                }
+                node.4 = node.4.max(position);
+            }
+            None => nodes.push((key, item.self_time_us, 1, item, position)),
+        }
+    }
+    let best = nodes.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(a.4.cmp(&b.4)))?;
+    Some(Culprit {
+        item: best.3.clone(),
+        share: if duration_us == 0 {
+            0.0
+        } else {
+            (best.1 as f64 / duration_us as f64).min(1.0)
+        },
+        node_self_time_us: best.1,
+        node_items: best.2,
+    })
 }
 
-fn pick_root(spans: &[Arc<SpanRecord>], parent: &[usize]) -> usize {
-    let key = |i: usize| {
-        (
-            spans[i].start_time_unix_nano,
-            std::cmp::Reverse(spans[i].duration_nanos()),
-        )
-    };
-    let true_roots = (0..spans.len()).filter(|&i| spans[i].parent_span_id.is_none());
-    if let Some(root) = true_roots.min_by_key(|&i| key(i)) {
-        return root;
+/// What the culprit groups path items by.
+#[derive(PartialEq, Eq)]
+enum CulpritNode<'a> {
+    Peer(HopKind, &'a str),
+    Operation(&'a str, &'a str, Option<&'a str>),
+}
+
+impl<'a> CulpritNode<'a> {
+    fn of(item: &'a PathItem) -> Self {
+        match (&item.peer, item.item, item.span_kind) {
+            (Some(peer), ItemKind::QueueWait, _) => Self::Peer(HopKind::Mq, peer),
+            (Some(peer), ItemKind::Span, SpanKind::Client | SpanKind::Producer) => Self::Peer(item.hop_kind, peer),
+            _ => Self::Operation(&item.service, &item.operation, item.host.as_deref()),
+        }
     }
-    (0..spans.len())
-        .filter(|&i| parent[i] == NONE)
-        .min_by_key(|&i| key(i))
-        .unwrap_or(0)
+}
+
+/// The items of the critical path from `from` (root first, by adjusted start then
+/// depth), with a leading queue wait from `producer`'s end when given.
+fn path_items(t: &Timeline<'_>, from: usize, producer: Option<usize>) -> Vec<PathItem> {
+    let (spans_on_path, waits) = walk::critical_path(t, from);
+    let mut path: Vec<(u64, u32, PathItem)> = Vec::with_capacity(spans_on_path.len() + waits.len() + 1);
+    for x in spans_on_path {
+        path.push((
+            t.start[x],
+            t.depth[x],
+            item(&t.spans[x], t.start[x], t.end[x], t.self_ns[x]),
+        ));
+    }
+    let leading = producer.filter(|&p| t.start[from] > t.end[p]).map(|p| (p, from));
+    for (p, c) in waits.into_iter().chain(leading) {
+        path.push((
+            t.end[p],
+            t.depth[c],
+            queue_item(&t.spans[p], &t.spans[c], t.end[p], t.start[c]),
+        ));
+    }
+    path.sort_by_key(|item| (item.0, item.1));
+    path.into_iter().map(|(_, _, item)| item).collect()
+}
+
+/// One entry per background edge: the span that hangs off it, its critical path
+/// (starting with the wait in the queue when it started after its producer ended) and
+/// culprit. By start.
+fn background_work(t: &Timeline<'_>) -> Vec<BackgroundWork> {
+    let mut out: Vec<BackgroundWork> = t
+        .order
+        .iter()
+        .filter(|&&c| t.edge[c] == Edge::Background)
+        .map(|&c| {
+            let p = t.parent[c];
+            let critical_path = path_items(t, c, Some(p));
+            let from = t.end[p].min(t.start[c]);
+            let duration_us = (t.finish[c] - from) / 1_000;
+            BackgroundWork {
+                span_id: t.spans[c].span_id,
+                trigger_span_id: t.spans[p].span_id,
+                service: t.spans[c].service_name.clone(),
+                operation: t.spans[c].name.clone(),
+                queue: t.spans[c].peer.clone().or_else(|| t.spans[p].peer.clone()),
+                start_us: from / 1_000,
+                duration_us,
+                culprit: culprit_of(critical_path.iter(), duration_us),
+                critical_path,
+            }
+        })
+        .collect();
+    out.sort_by_key(|b| (b.start_us, b.span_id));
+    out
 }
 
 fn item(span: &SpanRecord, start_ns: u64, end_ns: u64, self_ns: u64) -> PathItem {

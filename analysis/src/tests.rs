@@ -62,25 +62,216 @@ fn lock_wait_behind_a_timeout() {
 }
 
 #[test]
-fn async_hop_has_an_explicit_queue_wait() {
+fn fire_and_forget_consumer_is_background_not_the_path() {
     let a = run(fixtures::async_queue(), fixtures::QUEUE_TRACE);
-    assert_eq!(a.duration_us, 130_000);
+    assert_eq!(a.duration_us, 20_000);
+    assert_eq!(ops(&a), [("POST /order", 17_000), ("payments publish", 3_000)]);
+    let culprit = a.culprit.clone().unwrap();
+    assert_eq!(culprit.item.operation, "POST /order");
+    assert!((culprit.share - 0.85).abs() < 1e-9);
+    assert_eq!(a.background.len(), 1);
+    let bg = &a.background[0];
+    assert_eq!(bg.span_id, span_id(fixtures::QUEUE_CONSUMER_SPAN));
+    assert_eq!(bg.queue.as_deref(), Some("payments"));
+    assert_eq!(bg.duration_us, 122_000);
+    let path: Vec<_> = bg
+        .critical_path
+        .iter()
+        .map(|i| (i.operation.as_str(), i.self_time_us))
+        .collect();
     assert_eq!(
-        ops(&a),
+        path,
         [
-            ("POST /order", 17_000),
-            ("payments publish", 3_000),
             (QUEUE_WAIT, 100_000),
             ("payments process", 7_000),
             ("INSERT invoices", 15_000)
         ]
     );
-    let culprit = a.culprit.unwrap();
+    let bg_culprit = bg.culprit.as_ref().unwrap();
+    assert_eq!(bg_culprit.item.item, ItemKind::QueueWait);
+    assert_eq!(bg_culprit.item.peer.as_deref(), Some("payments"));
+    assert_eq!(bg_culprit.item.service, "rabbitmq");
+    let consumer = a
+        .timeline
+        .iter()
+        .find(|t| t.span_id == span_id(fixtures::QUEUE_CONSUMER_SPAN))
+        .unwrap();
+    assert_eq!(consumer.edge, Edge::Background);
+    assert!(consumer.background);
+}
+
+#[test]
+fn request_reply_over_a_queue_blames_the_wait_in_the_queue() {
+    let a = run(fixtures::request_reply(), fixtures::REPLY_TRACE);
+    assert_eq!(a.duration_us, 140_000);
+    assert_eq!(
+        ops(&a),
+        [
+            ("POST /order", 9_000),
+            ("payments publish", 3_000),
+            (QUEUE_WAIT, 100_000),
+            ("payments process", 3_000),
+            ("INSERT invoices", 15_000),
+            ("order-replies publish", 2_000),
+            (QUEUE_WAIT, 2_000),
+            ("order-replies process", 5_000),
+            ("audit publish", 1_000),
+        ]
+    );
+    // The path explains the response exactly: its self times add up to it.
+    assert_eq!(
+        a.critical_path.iter().map(|i| i.self_time_us).sum::<u64>(),
+        a.duration_us
+    );
+    let culprit = a.culprit.clone().unwrap();
     assert_eq!(culprit.item.item, ItemKind::QueueWait);
     assert_eq!(culprit.item.peer.as_deref(), Some("payments"));
-    assert_eq!(culprit.item.service, "rabbitmq");
-    assert_eq!(culprit.item.span_id, span_id(fixtures::QUEUE_CONSUMER_SPAN));
-    assert!((culprit.share - 100.0 / 130.0).abs() < 1e-9);
+    assert_eq!(culprit.item.span_id, span_id(fixtures::REPLY_REQUEST_CONSUMER_SPAN));
+    // The queue's node is the wait in it and the publish to it.
+    assert_eq!((culprit.node_self_time_us, culprit.node_items), (103_000, 2));
+    assert!((culprit.share - 103.0 / 140.0).abs() < 1e-9);
+    // The audit consumer runs after the response: background, with its own queue wait.
+    assert_eq!(a.background.len(), 1);
+    let bg = &a.background[0];
+    assert_eq!(bg.span_id, span_id(fixtures::REPLY_AUDIT_SPAN));
+    assert_eq!(bg.critical_path[0].self_time_us, 263_000);
+    assert_eq!(bg.culprit.as_ref().unwrap().item.peer.as_deref(), Some("audit"));
+    let edges: Vec<_> = a.timeline.iter().map(|t| t.edge).collect();
+    assert_eq!(edges.iter().filter(|e| **e == Edge::Blocking).count(), 2, "{edges:?}");
+    assert_eq!(edges.iter().filter(|e| **e == Edge::Background).count(), 1, "{edges:?}");
+}
+
+#[test]
+fn a_reply_attached_by_a_link_blocks_like_a_child() {
+    // The same shape with the consumers attached by links instead of parent ids, as
+    // OpenTelemetry's messaging conventions allow.
+    let mut spans = fixtures::request_reply();
+    for s in &mut spans {
+        if s.kind == SpanKind::Consumer {
+            let producer = s.parent_span_id.take().unwrap();
+            s.links.push(hopscope_schemas::Link {
+                trace_id: s.trace_id,
+                span_id: producer,
+                trace_state: String::new(),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                flags: 0,
+            });
+        }
+    }
+    let a = run(spans, fixtures::REPLY_TRACE);
+    assert_eq!(a.culprit.unwrap().item.peer.as_deref(), Some("payments"));
+    assert_eq!(a.background.len(), 1);
+}
+
+#[test]
+fn the_waiter_may_be_a_synchronous_descendant() {
+    // gateway -> (HTTP) -> orders handler, which publishes a request and waits for the
+    // reply inside its own span; the gateway only sees a slow HTTP call.
+    let gw = resource("gateway", "g1", None);
+    let orders = resource("orders", "o1", None);
+    let pricing = resource("pricing", "p1", None);
+    let spans = vec![
+        span(&gw, 7, 1, None, "GET /quote", SpanKind::Server, 0, 100_000).build(),
+        span(&gw, 7, 2, Some(1), "POST /quote", SpanKind::Client, 1_000, 98_000)
+            .http("orders")
+            .build(),
+        span(&orders, 7, 3, Some(2), "POST /quote", SpanKind::Server, 2_000, 96_000).build(),
+        span(
+            &orders,
+            7,
+            4,
+            Some(3),
+            "prices publish",
+            SpanKind::Producer,
+            3_000,
+            1_000,
+        )
+        .rabbit("prices")
+        .build(),
+        span(
+            &pricing,
+            7,
+            5,
+            Some(4),
+            "prices process",
+            SpanKind::Consumer,
+            80_000,
+            10_000,
+        )
+        .rabbit("prices")
+        .build(),
+        span(
+            &pricing,
+            7,
+            6,
+            Some(5),
+            "replies publish",
+            SpanKind::Producer,
+            89_000,
+            1_000,
+        )
+        .rabbit("replies")
+        .build(),
+        span(
+            &orders,
+            7,
+            7,
+            Some(6),
+            "replies process",
+            SpanKind::Consumer,
+            91_000,
+            2_000,
+        )
+        .rabbit("replies")
+        .build(),
+    ];
+    let a = run(spans, 7);
+    let c = a.culprit.unwrap();
+    assert_eq!(
+        (c.item.operation.as_str(), c.item.peer.as_deref()),
+        (QUEUE_WAIT, Some("prices"))
+    );
+    assert_eq!(c.item.self_time_us, 76_000);
+    let handler = a
+        .critical_path
+        .iter()
+        .find(|i| i.service == "orders" && i.operation == "POST /quote")
+        .unwrap();
+    // 96 ms minus the chain from the publish (3 ms) to the reply's end (93 ms).
+    assert_eq!(handler.self_time_us, 6_000);
+    assert!(a.background.is_empty());
+}
+
+#[test]
+fn retries_against_one_instance_add_up_in_the_culprit() {
+    // Three 40 ms attempts against one slow instance outweigh one 100 ms computation.
+    let r = resource("svc", "h", None);
+    let mut spans = vec![
+        span(&r, 8, 1, None, "POST /pay", SpanKind::Server, 0, 230_000).build(),
+        span(&r, 8, 2, Some(1), "score", SpanKind::Internal, 0, 100_000).build(),
+    ];
+    for k in 0..3u64 {
+        spans.push(
+            span(
+                &r,
+                8,
+                3 + k,
+                Some(1),
+                "GET /limits",
+                SpanKind::Client,
+                100_000 + k * 43_000,
+                40_000,
+            )
+            .http("limits:8080")
+            .build(),
+        );
+    }
+    let a = run(spans, 8);
+    let c = a.culprit.unwrap();
+    assert_eq!(c.item.peer.as_deref(), Some("limits:8080"));
+    assert_eq!((c.node_self_time_us, c.node_items), (120_000, 3));
+    assert!((c.share - 120.0 / 230.0).abs() < 1e-9);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `GET /api/v1/traces/{traceID}/analysis[?cloud_kind=]`: critical path, culprit and
-//! root-cause errors of one trace ([`hopscope_analysis::analyze`]). With `cloud_kind`, the
-//! culprit is the largest self time among path items of that kind and `errors` keeps
-//! that kind only; the critical path is always complete.
+//! background work and root-cause errors of one trace ([`hopscope_analysis::analyze`]).
+//! With `cloud_kind`, the culprit is the node with the largest self time among path items
+//! of that kind and `errors` keeps that kind only; the critical path is always complete.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;
-use hopscope_analysis::{Culprit, analyze};
+use hopscope_analysis::{analyze, culprit_of};
 
 pub(super) async fn handler(
     State(state): State<AppState>,
@@ -33,16 +33,7 @@ pub(super) async fn handler(
     json_blocking(move || {
         let mut analysis = analyze(id, &trace.spans, None);
         if let (Some(a), Some(kind)) = (analysis.as_mut(), cloud) {
-            let duration = a.duration_us.max(1) as f64;
-            a.culprit = a
-                .critical_path
-                .iter()
-                .filter(|i| i.cloud_kind == kind)
-                .max_by_key(|i| i.self_time_us)
-                .map(|i| Culprit {
-                    item: i.clone(),
-                    share: (i.self_time_us as f64 / duration).min(1.0),
-                });
+            a.culprit = culprit_of(a.critical_path.iter().filter(|i| i.cloud_kind == kind), a.duration_us);
             a.errors.retain(|e| e.cloud_kind == kind);
         }
         analysis

@@ -296,9 +296,11 @@ pub const QUEUE_CONSUMER_SPAN: u64 = 3003;
 /// (public, `vm-billing-1`) consumes it [108, 130 ms] and inserts into `billing-db`
 /// [110, 125 ms].
 ///
-/// Known answers: `duration_us = 130000`; the critical path is `POST /order`, the
-/// publish, a `queue wait` item (hop `mq`, peer `payments`) of 100 000 µs, the consumer
-/// and the insert; the culprit is the queue wait with share 100/130.
+/// Known answers: nothing waits for the consumer (a fire-and-forget publish), so the
+/// response is `POST /order` alone: `duration_us = 20000`, the critical path is
+/// `POST /order` (17 ms of its own, the culprit, share 0.85) and the publish; the
+/// consumer is background work whose critical path is a `queue wait` item (hop `mq`, peer
+/// `payments`) of 100 000 µs (its culprit), the consumer and the insert.
 pub fn async_queue() -> Vec<SpanRecord> {
     let orders = resource("orders", "vm-orders-1", Some("public"));
     let billing = resource("billing", "vm-billing-1", Some("public"));
@@ -342,6 +344,124 @@ pub fn async_queue() -> Vec<SpanRecord> {
             15_000,
         )
         .postgres("billing-db")
+        .build(),
+    ]
+}
+
+/// Trace of [`request_reply`] (not part of [`all`]).
+pub const REPLY_TRACE: u64 = 310;
+/// The request's consumer span of [`request_reply`].
+pub const REPLY_REQUEST_CONSUMER_SPAN: u64 = 3103;
+/// The fire-and-forget consumer of [`request_reply`].
+pub const REPLY_AUDIT_SPAN: u64 = 3108;
+
+/// Request/reply over a queue, plus a fire-and-forget message. `orders` (public cloud,
+/// `vm-orders-1`) handles `POST /order` [0, 140 ms]: it publishes the request to queue
+/// `payments` [5, 8 ms]; `billing` (public, `vm-billing-1`) consumes it [108, 128 ms],
+/// inserts into `billing-db` [110, 125 ms] and publishes the reply to `order-replies`
+/// [126, 128 ms]; `orders` consumes the reply [130, 135 ms], publishes to `audit`
+/// [136, 137 ms] and answers. `audit` (`vm-audit-1`) consumes that message long after
+/// the response [400, 450 ms].
+///
+/// Known answers: `duration_us = 140000`; the critical path is `POST /order` (9 ms of its
+/// own), the publish, a `queue wait` item (hop `mq`, peer `payments`) of 100 000 µs, the
+/// consumer (3 ms of its own), the insert, the reply's publish, its 2 ms queue wait, the
+/// reply's consumer and the audit publish; the culprit is the payments queue (its wait
+/// and the publish to it) with share 103/140. The audit consumer is background work (its own queue wait of 263 ms
+/// first), never on the critical path.
+pub fn request_reply() -> Vec<SpanRecord> {
+    let orders = resource("orders", "vm-orders-1", Some("public"));
+    let billing = resource("billing", "vm-billing-1", Some("public"));
+    let audit = resource("audit", "vm-audit-1", Some("public"));
+    let t = REPLY_TRACE;
+    let consumer = REPLY_REQUEST_CONSUMER_SPAN;
+    vec![
+        span(&orders, t, 3101, None, "POST /order", SpanKind::Server, 0, 140_000)
+            .http("orders")
+            .build(),
+        span(
+            &orders,
+            t,
+            3102,
+            Some(3101),
+            "payments publish",
+            SpanKind::Producer,
+            5_000,
+            3_000,
+        )
+        .rabbit("payments")
+        .build(),
+        span(
+            &billing,
+            t,
+            consumer,
+            Some(3102),
+            "payments process",
+            SpanKind::Consumer,
+            108_000,
+            20_000,
+        )
+        .rabbit("payments")
+        .build(),
+        span(
+            &billing,
+            t,
+            3104,
+            Some(consumer),
+            "INSERT invoices",
+            SpanKind::Client,
+            110_000,
+            15_000,
+        )
+        .postgres("billing-db")
+        .build(),
+        span(
+            &billing,
+            t,
+            3105,
+            Some(consumer),
+            "order-replies publish",
+            SpanKind::Producer,
+            126_000,
+            2_000,
+        )
+        .rabbit("order-replies")
+        .build(),
+        span(
+            &orders,
+            t,
+            3106,
+            Some(3105),
+            "order-replies process",
+            SpanKind::Consumer,
+            130_000,
+            5_000,
+        )
+        .rabbit("order-replies")
+        .build(),
+        span(
+            &orders,
+            t,
+            3107,
+            Some(3101),
+            "audit publish",
+            SpanKind::Producer,
+            136_000,
+            1_000,
+        )
+        .rabbit("audit")
+        .build(),
+        span(
+            &audit,
+            t,
+            REPLY_AUDIT_SPAN,
+            Some(3107),
+            "audit process",
+            SpanKind::Consumer,
+            400_000,
+            50_000,
+        )
+        .rabbit("audit")
         .build(),
     ]
 }
