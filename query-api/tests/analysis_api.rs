@@ -411,3 +411,62 @@ async fn request_reply_over_a_queue_names_the_wait_in_the_queue() {
     assert_eq!(a["background"].as_array().unwrap().len(), 1);
     assert_eq!(a["background"][0]["operation"], "audit process");
 }
+
+#[tokio::test]
+async fn compare_with_a_trace_and_with_the_typical_trace() {
+    let app = embedded_app().await;
+    // Trace 31 of the slow-shard fixture hit shard 2 in the incident; trace 1 in the baseline.
+    let slow = fixtures::trace_id(fixtures::REDIS_TRACES + 31);
+    let fast = fixtures::trace_id(fixtures::REDIS_TRACES + 1);
+    let c = ok(&app, &format!("/api/v1/traces/{slow}/compare?with={fast}")).await;
+    assert_eq!(c["baseline"]["kind"], "trace");
+    assert_eq!(c["baseline"]["trace_id"], fast.to_hex());
+    assert_eq!(
+        c["verdict"],
+        "+39 ms in GET on redis-shard-2:6379 vs the other trace's 1.0 ms"
+    );
+    let top = &c["nodes"][0];
+    assert_eq!(top["peer"], "redis-shard-2:6379");
+    assert_eq!(
+        (top["self_time_us"].as_u64(), top["baseline_self_time_us"].as_u64()),
+        (Some(40_000), Some(1_000))
+    );
+    assert_eq!(top["delta_us"], 39_000);
+    assert_eq!(top["path"][0]["operation"], "GET /cart");
+
+    let (b0, b1) = fixtures::REDIS_BASELINE_US;
+    let c = ok(
+        &app,
+        &format!(
+            "/api/v1/traces/{slow}/compare?baseline_start={}&baseline_end={}",
+            us(b0),
+            us(b1)
+        ),
+    )
+    .await;
+    assert_eq!(c["baseline"]["kind"], "typical");
+    assert_eq!(c["baseline"]["traces"], 30);
+    assert_eq!(
+        c["verdict"],
+        "+39 ms in GET on redis-shard-2:6379 vs the typical 1.0 ms"
+    );
+    assert_eq!(c["baseline_duration_us"], 3_000);
+
+    for (query, status) in [
+        (String::new(), StatusCode::BAD_REQUEST),
+        (
+            format!("with={fast}&baseline_start=1&baseline_end=2"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("with=zz".to_owned(), StatusCode::BAD_REQUEST),
+        ("baseline_start=1".to_owned(), StatusCode::BAD_REQUEST),
+        (
+            "with=0123456789abcdef0123456789abcdef".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        ("baseline_start=1&baseline_end=2".to_owned(), StatusCode::NOT_FOUND),
+    ] {
+        let r = get(&app, &format!("/api/v1/traces/{slow}/compare?{query}")).await;
+        assert_eq!(r.status, status, "{query}: {}", r.json);
+    }
+}

@@ -9,6 +9,7 @@
 //! [`hopscope_storage::SpanReader`]).
 
 mod blame;
+mod compare;
 mod dependencies;
 mod exceptions;
 mod middleware;
@@ -25,6 +26,7 @@ use crate::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/traces/{trace_id}/analysis", get(trace_analysis::handler))
+        .route("/api/v1/traces/{trace_id}/compare", get(compare::handler))
         .route("/api/v1/blame", get(blame::handler))
         .route("/api/v1/middleware", get(middleware::handler))
         .route("/api/v1/sla", get(sla::handler))
