@@ -69,6 +69,7 @@ pub fn router(state: UiState) -> Router {
         .route("/middleware", get(pages::middleware::handler))
         .route("/sla", get(pages::sla::handler))
         .route("/blame", get(pages::blame::handler))
+        .route("/compare", get(pages::compare::handler))
         .route("/exceptions", get(pages::exceptions::handler))
         .route("/mismatches", get(pages::mismatches::handler))
         .route("/static/app.css", get(css))

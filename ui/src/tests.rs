@@ -100,11 +100,82 @@ async fn trace_page_names_the_culprit_and_shows_the_critical_path() {
     );
     assert!(html.contains("id=\"critical-path\""));
     assert!(html.contains("class=\"span crit culprit\""));
-    // The async queue trace shows its wait.
+    assert!(html.contains("id=\"compare-typical\""), "{html}");
+    // The fire-and-forget consumer is background work with its queue wait, not the culprit.
     let id = fixtures::trace_id(fixtures::QUEUE_TRACE).to_hex();
     let (_, html) = get(&app, &format!("/trace/{id}")).await;
-    assert!(html.contains("waiting in the queue payments (rabbitmq)"), "{html}");
+    assert!(
+        html.contains("of this request was spent in POST /order of orders (its own work)"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"background\""), "{html}");
+    assert!(html.contains("queue wait on payments (82%)"), "{html}");
+    assert!(html.contains("class=\"badge background-badge\""), "{html}");
     assert!(html.contains("queue wait 100 ms"), "{html}");
+}
+
+#[tokio::test]
+async fn request_reply_trace_names_the_wait_in_the_queue() {
+    let store = store(false).await;
+    store.write_spans(fixtures::request_reply()).await.unwrap();
+    let app = app(store, true);
+    let id = fixtures::trace_id(fixtures::REPLY_TRACE).to_hex();
+    let (status, html) = get(&app, &format!("/trace/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("74% of this request was spent waiting in the queue payments (rabbitmq)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Self time 103 ms over 2 visits of the 140 ms response"),
+        "{html}"
+    );
+    assert!(html.contains("audit: audit process"), "{html}");
+}
+
+#[tokio::test]
+async fn compare_page_aligns_both_traces_and_colours_the_change() {
+    let app = app(store(true).await, true);
+    let slow = fixtures::trace_id(fixtures::REDIS_TRACES + 31).to_hex();
+    let fast = fixtures::trace_id(fixtures::REDIS_TRACES + 1).to_hex();
+    let (status, html) = get(&app, &format!("/compare?trace={slow}&with={fast}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("+39 ms in GET on redis-shard-2:6379 vs the other trace&#x27;s 1.0 ms")
+            || html.contains("+39 ms in GET on redis-shard-2:6379 vs the other trace's 1.0 ms"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"compare-table\""), "{html}");
+    assert!(html.contains("class=\"num slower\""), "{html}");
+    assert!(html.contains("class=\"bar other\""), "{html}");
+    // The typical trace of a window (the baseline minute of the fixture).
+    let (status, html) = get(
+        &app,
+        &format!("/compare?trace={slow}&baseline_start=1700000000000000&baseline_end=1700000059999999"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("+39 ms in GET on redis-shard-2:6379 vs the typical 1.0 ms"),
+        "{html}"
+    );
+    assert!(html.contains("typical (median of 30 traces)"), "{html}");
+    // The default window (the hour before the trace) holds the fixture's earlier traces.
+    let (status, html) = get(&app, &format!("/compare?trace={slow}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("vs the typical"), "{html}");
+    // Bad and unknown input is explained.
+    let (status, _) = get(&app, "/compare?trace=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = get(
+        &app,
+        &format!("/compare?trace={slow}&with=0123456789abcdef0123456789abcdef"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, html) = get(&app, "/compare").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("name=\"trace\""), "{html}");
 }
 
 #[tokio::test]

@@ -4,29 +4,91 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use hopscope_analysis::{ItemKind, TraceAnalysis};
+use hopscope_analysis::{Edge, ItemKind, TraceAnalysis};
 use hopscope_schemas::{KeyValue, SpanId, SpanKind, SpanRecord};
 use leptos::prelude::*;
 
 use crate::format;
 
-/// A span in tree order.
+/// A span in tree order, at the times the analysis used.
 pub struct Row {
     pub span: Arc<SpanRecord>,
     pub depth: usize,
     pub has_children: bool,
-    /// Own time: duration minus the union of synchronous children, ns.
+    /// Start and end as the analysis adjusted them (clock skew, timeouts), unix ns; the
+    /// recorded times for spans outside the analysed tree.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Clock-skew correction applied, ns (0: none).
+    pub shift_ns: i64,
+    /// Recorded time cut at the caller's end, ns (0: none).
+    pub clamped_ns: u64,
+    /// Own time: duration minus the union of what it waited for, ns.
     pub self_ns: u64,
-    /// For a consumer: the wait between its producer parent's end and its start, ns.
+    /// For an asynchronous span: the wait between its producer parent's end and its
+    /// start, ns.
     pub queue_wait: Option<(u64, u64)>,
+    /// Fire-and-forget work the response did not wait for.
+    pub background: bool,
+}
+
+/// Orders spans depth-first (children by start time). With an analysis, the analysed tree
+/// comes first at its adjusted times (see [`hopscope_analysis::TraceAnalysis::timeline`]),
+/// then any spans outside it at their recorded times; orphans start their own subtree.
+pub fn rows(spans: &[Arc<SpanRecord>], analysis: Option<&TraceAnalysis>) -> Vec<Row> {
+    let Some(a) = analysis.filter(|a| !a.timeline.is_empty()) else {
+        return recorded_rows(spans);
+    };
+    let tl = &a.timeline;
+    let mut kids: Vec<Vec<usize>> = vec![Vec::new(); tl.len()];
+    for (i, t) in tl.iter().enumerate() {
+        if let Some(p) = t.parent {
+            kids[p].push(i);
+        }
+    }
+    for v in &mut kids {
+        v.sort_by_key(|&i| (tl[i].start_ns, tl[i].span_id));
+    }
+    let mut out = Vec::with_capacity(spans.len());
+    let mut stack = vec![0usize];
+    while let Some(i) = stack.pop() {
+        let t = &tl[i];
+        let queue_wait = t
+            .parent
+            .map(|p| &tl[p])
+            .filter(|p| t.edge != Edge::Sync && t.start_ns > p.end_ns)
+            .map(|p| (p.end_ns, t.start_ns));
+        out.push(Row {
+            span: Arc::clone(&spans[t.index]),
+            depth: t.depth as usize,
+            has_children: !kids[i].is_empty(),
+            start_ns: t.start_ns,
+            end_ns: t.end_ns,
+            shift_ns: t.shift_ns,
+            clamped_ns: t.clamped_ns,
+            self_ns: t.self_ns,
+            queue_wait,
+            background: t.background,
+        });
+        stack.extend(kids[i].iter().rev());
+    }
+    let analysed: HashSet<usize> = tl.iter().map(|t| t.index).collect();
+    let rest: Vec<Arc<SpanRecord>> = spans
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !analysed.contains(i))
+        .map(|(_, s)| Arc::clone(s))
+        .collect();
+    out.extend(recorded_rows(&rest));
+    out
 }
 
 fn is_async(child: &SpanRecord, parent: &SpanRecord) -> bool {
     child.kind == SpanKind::Consumer || parent.kind == SpanKind::Producer
 }
 
-/// Orders spans depth-first (children by start time); orphans start their own subtree.
-pub fn rows(spans: &[Arc<SpanRecord>]) -> Vec<Row> {
+/// Rows at the recorded times, self time against synchronous children.
+fn recorded_rows(spans: &[Arc<SpanRecord>]) -> Vec<Row> {
     let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
     let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
     let mut tops = Vec::new();
@@ -87,8 +149,13 @@ pub fn rows(spans: &[Arc<SpanRecord>]) -> Vec<Row> {
             span: Arc::clone(span),
             depth,
             has_children: !kids.is_empty(),
+            start_ns: s0,
+            end_ns: s1,
+            shift_ns: 0,
+            clamped_ns: 0,
             self_ns: (s1 - s0).saturating_sub(covered),
             queue_wait,
+            background: false,
         });
         for &k in kids.iter().rev() {
             stack.push((k, depth + 1));
@@ -198,14 +265,9 @@ fn details(span: &SpanRecord, self_ns: u64) -> impl IntoView + use<> {
 
 /// The waterfall of a trace, with the analysis' critical path and culprit marked.
 pub fn waterfall(spans: &[Arc<SpanRecord>], analysis: Option<&TraceAnalysis>) -> impl IntoView + use<> {
-    let rows = rows(spans);
-    let t0 = spans.iter().map(|s| s.start_time_unix_nano).min().unwrap_or(0);
-    let t1 = spans
-        .iter()
-        .map(|s| s.end_time_unix_nano)
-        .max()
-        .unwrap_or(0)
-        .max(t0 + 1);
+    let rows = rows(spans, analysis);
+    let t0 = rows.iter().map(|r| r.start_ns).min().unwrap_or(0);
+    let t1 = rows.iter().map(|r| r.end_ns).max().unwrap_or(0).max(t0 + 1);
     let total = (t1 - t0) as f64;
     let pct = |t: u64| (t.saturating_sub(t0)) as f64 / total * 100.0;
     let on_path: HashSet<SpanId> = analysis
@@ -237,8 +299,8 @@ pub fn waterfall(spans: &[Arc<SpanRecord>], analysis: Option<&TraceAnalysis>) ->
             let crit = on_path.contains(&id);
             let is_culprit = culprit == Some((id, ItemKind::Span));
             let wait_culprit = culprit == Some((id, ItemKind::QueueWait));
-            let left = pct(s.start_time_unix_nano);
-            let width = (pct(s.end_time_unix_nano.max(s.start_time_unix_nano)) - left).max(0.2);
+            let left = pct(row.start_ns);
+            let width = (pct(row.end_ns) - left).max(0.2);
             let bar_style = format!("left:{left:.3}%;width:{width:.3}%");
             let wait = row.queue_wait.map(|(a, b)| {
                 let l = pct(a);
@@ -261,13 +323,32 @@ pub fn waterfall(spans: &[Arc<SpanRecord>], analysis: Option<&TraceAnalysis>) ->
             });
             let mut badges = Vec::new();
             if is_culprit || wait_culprit {
-                badges.push(("badge culprit-badge", if wait_culprit { "culprit: queue wait" } else { "culprit" }));
+                badges.push((
+                    "badge culprit-badge",
+                    if wait_culprit { "culprit: queue wait" } else { "culprit" }.to_owned(),
+                ));
             }
             if crit {
-                badges.push(("badge crit-badge", "critical path"));
+                badges.push(("badge crit-badge", "critical path".to_owned()));
             }
             if s.is_error() {
-                badges.push(("badge error-badge", "error"));
+                badges.push(("badge error-badge", "error".to_owned()));
+            }
+            if row.background {
+                badges.push(("badge background-badge", "background".to_owned()));
+            }
+            if row.shift_ns != 0 {
+                let sign = if row.shift_ns > 0 { "+" } else { "−" };
+                badges.push((
+                    "badge adjusted-badge",
+                    format!("clock skew: shifted {sign}{}", format::duration_ns(row.shift_ns.unsigned_abs())),
+                ));
+            }
+            if row.clamped_ns > 0 {
+                badges.push((
+                    "badge adjusted-badge",
+                    format!("cut at the caller's end: ran {} longer", format::duration_ns(row.clamped_ns)),
+                ));
             }
             let badges = badges.into_iter().map(|(c, t)| view! { <span class=c>{t}</span> }).collect_view();
             let where_ = match (&s.peer, &s.host) {
@@ -275,12 +356,13 @@ pub fn waterfall(spans: &[Arc<SpanRecord>], analysis: Option<&TraceAnalysis>) ->
                 (_, Some(host)) => format!("@ {host}"),
                 _ => String::new(),
             };
-            let bar_title = format!("{} {}: {}", s.service_name, s.name, format::duration_ns(s.duration_nanos()));
+            let bar_title = format!("{} {}: {}", s.service_name, s.name, format::duration_ns(row.end_ns - row.start_ns));
             let class = format!(
-                "span{}{}{}",
+                "span{}{}{}{}",
                 if crit { " crit" } else { "" },
                 if is_culprit || wait_culprit { " culprit" } else { "" },
-                if s.is_error() { " error" } else { "" }
+                if s.is_error() { " error" } else { "" },
+                if row.background { " background" } else { "" }
             );
             view! {
                 <li class=class data-depth=row.depth.to_string() id=format!("span-{}", id.to_hex())>
@@ -297,7 +379,7 @@ pub fn waterfall(spans: &[Arc<SpanRecord>], analysis: Option<&TraceAnalysis>) ->
                                 {wait}
                                 <span class="bar" style=bar_style title=bar_title></span>
                             </span>
-                            <span class="num">{format::duration_ns(s.duration_nanos())}</span>
+                            <span class="num">{format::duration_ns(row.end_ns - row.start_ns)}</span>
                             <span class="num self">{format::duration_ns(row.self_ns)}</span>
                         </summary>
                         {details(s, row.self_ns)}
@@ -334,11 +416,37 @@ mod tests {
         let spans = hopscope_storage::analytics::fixtures::slow_redis_shard();
         let id = spans[0].trace_id;
         let trace: Vec<Arc<SpanRecord>> = spans.into_iter().filter(|s| s.trace_id == id).map(Arc::new).collect();
-        let rows = rows(&trace);
+        let rows = rows(&trace, None);
         assert_eq!(rows.len(), trace.len());
         assert_eq!(rows[0].depth, 0);
         assert!(rows.iter().skip(1).all(|r| r.depth > 0));
         let root = &rows[0];
         assert!(root.self_ns <= root.span.duration_nanos());
+    }
+
+    #[test]
+    fn rows_use_the_adjusted_times_and_show_the_adjustment() {
+        use hopscope_schemas::SpanKind;
+        use hopscope_storage::analytics::fixtures::{resource, span, trace_id};
+        let web = resource("web", "h1", None);
+        let db = resource("db-svc", "h2", None);
+        // The child's host runs 50 ms ahead; the analysis shifts it into its caller.
+        let trace: Vec<Arc<SpanRecord>> = vec![
+            span(&web, 1, 1, None, "GET /", SpanKind::Server, 0, 10_000).build(),
+            span(&web, 1, 2, Some(1), "call", SpanKind::Client, 1_000, 8_000)
+                .http("db-svc")
+                .build(),
+            span(&db, 1, 3, Some(2), "handle", SpanKind::Server, 60_000, 6_000).build(),
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+        let analysis = hopscope_analysis::analyze(trace_id(1), &trace, None).unwrap();
+        let rows = rows(&trace, Some(&analysis));
+        let handle = rows.iter().find(|r| r.span.name == "handle").unwrap();
+        assert_eq!(handle.start_ns - rows[0].start_ns, 3_000_000);
+        assert_eq!(handle.shift_ns, -57_000_000);
+        let html = waterfall(&trace, Some(&analysis)).to_html();
+        assert!(html.contains("clock skew: shifted −57"), "{html}");
     }
 }

@@ -68,9 +68,10 @@ fn report_view(report: BlameReport) -> impl IntoView {
         )
     } else {
         format!(
-            "No baseline: ranking the slow tail — {} of {} traces at or above the p99 (mean {}).",
+            "No baseline: the slow tail — {} of {} traces at or above the p99 — against the other {}; {} of extra time per tail trace in total.",
             report.tail_traces,
             report.traces,
+            report.baseline_traces,
             format::duration_us(report.total_excess_us as u64)
         )
     };
@@ -119,6 +120,7 @@ fn report_view(report: BlameReport) -> impl IntoView {
                     <td class="num">{before}</td>
                     <td class="num">{errors}</td>
                     <td>{examples}</td>
+                    <td class="reason">{n.reason.clone()}</td>
                 </tr>
             }
         })
@@ -126,12 +128,12 @@ fn report_view(report: BlameReport) -> impl IntoView {
     view! {
         <p>{summary}</p>
         <table class="data" id="blame-table">
-            <caption>"Nodes ranked by extra self time per trace (host rows overlap the others)"</caption>
+            <caption>"Nodes ranked by extra self time per trace; each unit of time is charged to one node (the instance over its callers, one host of several over the operation), so shares add up"</caption>
             <thead><tr>
                 <th scope="col" class="num">"#"</th><th scope="col">"Node"</th><th scope="col">"Kind"</th>
                 <th scope="col" class="num">"Excess / trace"</th><th scope="col">"Share"</th>
                 <th scope="col" class="num">"Self time / trace"</th><th scope="col" class="num">"Baseline"</th>
-                <th scope="col" class="num">"Root-cause errors"</th><th scope="col">"Example traces"</th>
+                <th scope="col" class="num">"Root-cause errors"</th><th scope="col">"Example traces"</th><th scope="col">"Why this node"</th>
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>

@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod blame;
+pub mod compare;
 pub mod exceptions;
 pub mod middleware;
 pub mod mismatches;

@@ -1,5 +1,6 @@
-//! `/trace/{traceID}`: the culprit in words, the critical path, root-cause errors and the
-//! waterfall.
+//! `/trace/{traceID}`: the culprit in words, the blocking critical path, root-cause
+//! errors, background work and the waterfall at the analysis' adjusted times, with a link
+//! to the comparison with the typical trace.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,7 +8,7 @@ use hopscope_analysis::{Culprit, ItemKind, TraceAnalysis, analyze};
 use hopscope_schemas::{CloudKind, SpanRecord, TraceId};
 use leptos::prelude::*;
 
-use super::{blocking, root_span, store_failed};
+use super::{blocking, culprit_node, root_span, store_failed};
 use crate::layout::{Nav, error_page, respond};
 use crate::waterfall::waterfall;
 use crate::{Html, UiState, format};
@@ -118,9 +119,14 @@ fn render(spans: &[std::sync::Arc<SpanRecord>], id: TraceId) -> Html {
         Some(c) => {
             let text = headline(c, find(c.item.span_id));
             let anchor = format!("#span-{}", c.item.span_id.to_hex());
+            let times = if c.node_items > 1 {
+                format!(" over {} visits", c.node_items)
+            } else {
+                String::new()
+            };
             let detail = format!(
-                "Self time {} of {} end to end on the critical path.",
-                format::duration_us(c.item.self_time_us),
+                "Self time {}{times} of the {} response, on the path the response waited for.",
+                format::duration_us(c.node_self_time_us),
                 format::duration_us(analysis.as_ref().map_or(0, |a| a.duration_us))
             );
             view! {
@@ -203,7 +209,7 @@ fn render(spans: &[std::sync::Arc<SpanRecord>], id: TraceId) -> Html {
             <section aria-labelledby="h-path">
                 <h2 id="h-path">"Critical path"</h2>
                 <table class="data" id="critical-path">
-                    <caption>"The chain of spans that set the end time, root first (queue waits included)"</caption>
+                    <caption>"The chain of work the response waited for, root first: synchronous calls, and replies over queues with their waits. Fire-and-forget work is below, under Background work."</caption>
                     <thead><tr>
                         <th scope="col">"Operation"</th><th scope="col">"Node"</th><th scope="col">"Hop"</th>
                         <th scope="col">"Host"</th><th scope="col" class="num">"Duration"</th>
@@ -214,19 +220,63 @@ fn render(spans: &[std::sync::Arc<SpanRecord>], id: TraceId) -> Html {
             </section>
         }
     });
-    let json = format!("/api/traces/{}", id.to_hex());
+    let background_view = analysis.as_ref().filter(|a| !a.background.is_empty()).map(|a| {
+        let root_start = root.map_or(0, |r| r.start_time_unix_nano / 1_000);
+        let rows = a
+            .background
+            .iter()
+            .map(|b| {
+                let anchor = format!("#span-{}", b.span_id.to_hex());
+                let culprit = b
+                    .culprit
+                    .as_ref()
+                    .map(|c| format!("{} ({})", culprit_node(c), format::percent(c.share)))
+                    .unwrap_or_default();
+                view! {
+                    <tr>
+                        <td><a href=anchor>{format!("{}: {}", b.service, b.operation)}</a></td>
+                        <td>{b.queue.clone().unwrap_or_default()}</td>
+                        <td class="num">{format!("+{}", format::duration_us(b.start_us.saturating_sub(root_start)))}</td>
+                        <td class="num">{format::duration_us(b.duration_us)}</td>
+                        <td>{culprit}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <section aria-labelledby="h-background">
+                <h2 id="h-background">"Background work"</h2>
+                <table class="data" id="background">
+                    <caption>"Fire-and-forget work the response did not wait for (consumers nobody on the request's side waited on): shown with its own culprit, never blamed for this request's time"</caption>
+                    <thead><tr>
+                        <th scope="col">"Work"</th><th scope="col">"Queue"</th>
+                        <th scope="col" class="num">"Started after the request"</th>
+                        <th scope="col" class="num">"Took (queue wait included)"</th>
+                        <th scope="col">"Its culprit"</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </section>
+        }
+    });
+    let json = format!("/api/v1/traces/{}/analysis", id.to_hex());
+    let compare = format!("/compare?trace={}", id.to_hex());
     let body = view! {
         <p class="trace-title"><span class="op">{title}</span></p>
         <p class="muted">{facts}" · "<span class="mono">{id.to_hex()}</span>" · "<a href=json>"JSON"</a></p>
+        <p><a class="button" id="compare-typical" href=compare>"Compare with typical"</a>
+           " "<span class="muted">"(the median trace of the same entry operation in the hour before this one)"</span></p>
         {headline_view}
         {errors_view}
         {path_view}
+        {background_view}
         <section aria-labelledby="h-waterfall">
             <h2 id="h-waterfall">"Waterfall"</h2>
             <p class="muted legend-line">
                 <span class="key crit-key"></span>" critical path "
                 <span class="key culprit-key"></span>" culprit "
                 <span class="key wait-key"></span>" queue wait "
+                <span class="key background-key"></span>" background "
                 <span class="key error-key"></span>" error · ▾ collapses a subtree"
             </p>
             {waterfall(spans, analysis.as_ref())}
