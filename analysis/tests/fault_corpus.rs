@@ -24,10 +24,11 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use corpus::{Corpus, Fault, Incident, Labelled, MIN_FAULT_US, Mode, Truth, item_node, node_text};
+use corpus::{Corpus, Fault, Incident, Labelled, MIN_FAULT_US, Mode, Truth, item_text, node_text};
 use hopscope_analysis::blame::blame_with_baseline;
 use hopscope_analysis::{TraceAnalysis, analyze};
 use hopscope_schemas::{HopKind, SpanKind};
+use hopscope_storage::analytics::fixtures;
 
 /// Required top-1 accuracy per type.
 const REQUIRED: f64 = 0.95;
@@ -101,14 +102,12 @@ fn culprit_run(corpus: &mut Corpus, fault: Fault, traces: usize, row: &mut Row) 
         if row.culprit_missed <= SHOWN_MISSES {
             let item = &culprit.item;
             row.misses.push(format!(
-                "culprit, trace {}: named {} (`{}` on {}, self {}, share {:.2}) instead of {} (+{})",
+                "culprit, trace {}: named the {} (self {}, share {:.2}) instead of {} (+{})",
                 trace.trace_id,
-                node_text(&item_node(item)),
-                item.operation,
-                item.host.as_deref().unwrap_or("-"),
+                item_text(item),
                 ms(item.self_time_us),
                 culprit.share,
-                node_text(&trace.label.truth.node()),
+                trace.label.truth,
                 ms(trace.label.added_us),
             ));
         }
@@ -141,9 +140,9 @@ fn blame_run(corpus: &mut Corpus, fault: Fault, windows_n: usize, traces: usize,
         let incident = corpus.incident(fault);
         let (baseline, window, affected) = windows(corpus, &incident, traces);
         let report = blame_with_baseline(&window, &baseline);
-        let truth = incident.truth.node();
+        let truth = &incident.truth;
         row.blame_windows += 1;
-        if report.nodes.first().is_some_and(|n| n.node == truth) {
+        if report.nodes.first().is_some_and(|n| truth.is_node(&n.node)) {
             row.blame_hits += 1;
             continue;
         }
@@ -155,13 +154,12 @@ fn blame_run(corpus: &mut Corpus, fault: Fault, windows_n: usize, traces: usize,
             let rank = report
                 .nodes
                 .iter()
-                .position(|n| n.node == truth)
+                .position(|n| truth.is_node(&n.node))
                 .map_or("not ranked".to_owned(), |i| {
                     format!("rank {}, excess {}", i + 1, ms(report.nodes[i].excess_us as u64))
                 });
             row.misses.push(format!(
-                "blame, window {k} ({affected}/{traces} affected): top {top} instead of {} ({rank})",
-                node_text(&truth)
+                "blame, window {k} ({affected}/{traces} affected): top {top} instead of {truth} ({rank})"
             ));
         }
     }
@@ -350,7 +348,7 @@ fn generated_traces_are_well_formed_and_labelled() {
 }
 
 #[test]
-fn truth_kinds_match_their_blame_nodes() {
+fn each_fault_type_has_its_kind_of_truth() {
     let mut corpus = Corpus::new(corpus::seed());
     let mut seen = HashSet::new();
     for fault in Fault::ALL {
@@ -372,6 +370,49 @@ fn truth_kinds_match_their_blame_nodes() {
         }
     }
     assert_eq!(seen.len(), 4, "{seen:?}");
+}
+
+/// The oracle on the storage fixtures with documented answers.
+#[test]
+fn truth_is_named_by_the_items_that_stand_for_it() {
+    let trace = |spans: Vec<hopscope_schemas::SpanRecord>| {
+        let id = spans[0].trace_id;
+        let spans: Vec<_> = spans.into_iter().map(std::sync::Arc::new).collect();
+        analyze(id, &spans, None).unwrap()
+    };
+    let peer = |hop_kind, peer: &str| Truth::Peer {
+        hop_kind,
+        peer: peer.into(),
+    };
+    let host = |h: &str| Truth::Host { host: h.into() };
+    let op = |service: &str, operation: &str| Truth::Operation {
+        service: service.into(),
+        operation: operation.into(),
+    };
+
+    // The queue wait names the queue; the consumer's own span names its operation and host.
+    let queue = trace(fixtures::async_queue());
+    let item = |name: &str| queue.critical_path.iter().find(|i| i.operation == name).unwrap();
+    assert!(peer(HopKind::Mq, "payments").named_by(item("queue wait")));
+    assert!(!op("orders", "POST /order").named_by(item("queue wait")));
+    assert!(op("billing", "payments process").named_by(item("payments process")));
+    assert!(host("vm-billing-1").named_by(item("payments process")));
+    // A producer span names its queue, never its host.
+    assert!(peer(HopKind::Mq, "payments").named_by(item("payments publish")));
+    assert!(!host("vm-orders-1").named_by(item("payments publish")));
+    assert!(host("vm-orders-1").named_by(item("POST /order")));
+
+    // A database call names the instance, not the caller's operation or host.
+    let lock = trace(fixtures::db_lock_wait());
+    let db = lock
+        .critical_path
+        .iter()
+        .find(|i| i.operation == "UPDATE accounts")
+        .unwrap();
+    assert!(peer(HopKind::Db, "ledger-db:5432").named_by(db));
+    assert!(!peer(HopKind::Cache, "ledger-db:5432").named_by(db));
+    assert!(!op("ledger", "UPDATE accounts").named_by(db));
+    assert!(!host("vm-ledger-1").named_by(db));
 }
 
 #[test]
