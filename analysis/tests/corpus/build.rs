@@ -82,11 +82,6 @@ impl Topology {
             .get(service)
             .unwrap_or_else(|| panic!("unknown service {service}"))
     }
-
-    /// Every host name.
-    pub fn hosts(&self) -> impl Iterator<Item = &str> {
-        self.services.values().flatten().map(|n| n.host.as_str())
-    }
 }
 
 /// A database or cache instance a span calls.

@@ -38,6 +38,8 @@ pub const DECOY_MIN_US: u64 = 40_000;
 pub const DECOY_MAX_US: u64 = 80_000;
 /// The least time a fault adds to an affected request.
 pub const MIN_FAULT_US: u64 = 140_000;
+/// Trace number (`fixtures::trace_id`) of the first generated trace.
+pub const FIRST_TRACE: u64 = 1_000_000;
 /// Seed when `CORPUS_SEED` is unset.
 pub const DEFAULT_SEED: u64 = 19;
 
@@ -294,7 +296,8 @@ impl Corpus {
         Self {
             rng: StdRng::seed_from_u64(seed),
             topo: Topology::new(),
-            next_trace: 1,
+            // Clear of the storage fixtures' trace numbers, should both share a store.
+            next_trace: FIRST_TRACE,
         }
     }
 
@@ -316,7 +319,7 @@ impl Corpus {
                 .map(|n| n.host.as_str())
                 .collect();
             hosts.shuffle(rng);
-            // At least two hosts off, most of them usually.
+            // Between two of them and all of them off.
             let off = rng.random_range(2..=hosts.len());
             for host in &hosts[..off] {
                 let ms = rng.random_range(100..=700) as i64;
@@ -340,7 +343,7 @@ impl Corpus {
         let trace = self.next_trace;
         self.next_trace += 1;
         // 20 ms apart, after a margin that clock skew cannot cross.
-        let origin_us = 10_000_000 + trace * 20_000;
+        let origin_us = 10_000_000 + (trace - FIRST_TRACE) * 20_000;
         let mut tb = Tb::new(&mut self.rng, &self.topo, &incident.skew, trace, origin_us);
         let entry = scenarios::build(&mut tb, incident, mode);
         let truth_spans: Vec<SpanId> = tb.truth_spans.iter().map(|&n| fixtures::span_id(n)).collect();
