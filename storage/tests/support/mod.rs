@@ -31,7 +31,8 @@ pub fn python() -> PathBuf {
 }
 
 fn front_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/chdb_http.py")
+    // Through the workspace root, so that other crates' tests can include this module.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../storage/tests/support/chdb_http.py")
 }
 
 /// chDB behind a ClickHouse-compatible HTTP front.
