@@ -295,8 +295,9 @@ fn now_shifted(mut spans: Vec<SpanRecord>, ago_ms: u64) -> Vec<SpanRecord> {
     spans
 }
 
-/// The crafted traces: a checkout whose time goes to one Redis shard (trace 800), a span
-/// with a hostile name and attribute (trace 801), and the fixtures' layering trace.
+/// The crafted traces: a checkout whose time goes to one Redis shard (trace 800), a
+/// typical checkout a second earlier (trace 802), a span with a hostile name and attribute
+/// (trace 801), and the fixtures' layering and request/reply traces.
 fn crafted() -> Vec<SpanRecord> {
     let checkout = resource("checkout", "vm-pay-2", Some("private"));
     let mut spans = vec![
@@ -307,7 +308,7 @@ fn crafted() -> Vec<SpanRecord> {
             None,
             "POST /checkout",
             SpanKind::Server,
-            0,
+            1_000_000,
             100_000,
         )
         .http("checkout")
@@ -319,15 +320,43 @@ fn crafted() -> Vec<SpanRecord> {
             Some(8001),
             "GET",
             SpanKind::Client,
-            10_000,
+            1_010_000,
             78_000,
         )
         .redis("redis-shard-2")
         .build(),
-        span(&checkout, 800, 8003, Some(8001), "GET", SpanKind::Client, 90_000, 2_000)
+        span(
+            &checkout,
+            800,
+            8003,
+            Some(8001),
+            "GET",
+            SpanKind::Client,
+            1_090_000,
+            2_000,
+        )
+        .redis("redis-shard-1")
+        .build(),
+        span(
+            &checkout,
+            802,
+            8021,
+            None,
+            "POST /checkout",
+            SpanKind::Server,
+            0,
+            25_000,
+        )
+        .http("checkout")
+        .build(),
+        span(&checkout, 802, 8022, Some(8021), "GET", SpanKind::Client, 10_000, 3_000)
+            .redis("redis-shard-2")
+            .build(),
+        span(&checkout, 802, 8023, Some(8021), "GET", SpanKind::Client, 20_000, 2_000)
             .redis("redis-shard-1")
             .build(),
     ];
+    spans.extend(fixtures::request_reply());
     let mut evil = span(
         &checkout,
         801,
@@ -383,6 +412,10 @@ async fn ui_pages_in_headless_chromium() {
     let evil = trace_id(801).to_hex();
     hopscope.wait_for_trace(&checkout, 3).await;
     hopscope.wait_for_trace(&evil, 1).await;
+    hopscope.wait_for_trace(&trace_id(802).to_hex(), 3).await;
+    hopscope
+        .wait_for_trace(&trace_id(fixtures::REPLY_TRACE).to_hex(), 8)
+        .await;
     // Let the demo produce enough traffic (with its faults) for every report.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -537,6 +570,34 @@ async fn ui_pages_in_headless_chromium() {
             .contains("redis-shard-2:6379")
     );
     browser.screenshot("trace-checkout").await;
+
+    // Compare with typical: the earlier checkout is the typical one.
+    browser.click(&browser.find("#compare-typical").await).await;
+    browser
+        .wait_for("the compare page", "location.pathname === '/compare'")
+        .await;
+    assert_eq!(
+        browser.text("p.verdict").await,
+        "+75 ms in GET on redis-shard-2:6379 vs the typical 3.0 ms"
+    );
+    assert!(browser.find_all("#compare-table tbody tr").await.len() >= 3);
+    assert_eq!(browser.find_all("#compare-table td.slower").await.len(), 1);
+    assert_eq!(browser.find_all("#compare-table .bar.other").await.len(), 3);
+    browser.screenshot("compare-typical").await;
+
+    // Request/reply over a queue: the wait in the queue is the culprit; the audit consumer
+    // that runs after the response is background work.
+    let reply = trace_id(fixtures::REPLY_TRACE).to_hex();
+    browser.goto(&format!("{base}/trace/{reply}")).await;
+    assert!(
+        browser
+            .text("#culprit")
+            .await
+            .starts_with("74% of this request was spent waiting in the queue payments (rabbitmq)")
+    );
+    assert_eq!(browser.find_all("#background tbody tr").await.len(), 1);
+    assert_eq!(browser.find_all("ol.waterfall li.background").await.len(), 1);
+    browser.screenshot("trace-request-reply").await;
 
     // A demo trace: the waterfall collapses under the root.
     let traces = hopscope.get_ok("/api/traces?service=demo-ledger&limit=1").await;

@@ -30,12 +30,15 @@
 //!   parent. Children are adjusted top-down, each subtree moving with its top span: a
 //!   child starting before its parent or after its parent's end is *shifted* (with its
 //!   subtree) to fit inside the parent when it is not longer than the parent, then
-//!   *clamped* to the parent's interval. A child that starts inside its parent but ends
-//!   after it (the caller gave up: a timeout) is clamped at the parent's end, since work
-//!   after the caller returned does not delay the caller. An asynchronous child keeps its
-//!   own host's clock (a shift carries over only on the same host) and cannot start
-//!   before its producer. Reported times are the adjusted ones; each span's shift and cut
-//!   are in [`TraceAnalysis::timeline`].
+//!   *clamped* to the parent's interval; a child that starts inside a parent that did not
+//!   fail and ends after it, while short enough to fit, has a clock ahead and is shifted
+//!   back to end with the parent. A child that starts inside a failed parent (a timeout)
+//!   and ends after it, or is longer than it, is *cut* at the parent's end: work after the
+//!   caller gave up does not delay the caller. A child that began after its parent's cut
+//!   end but within the parent's recorded time is such work too and gets no time. An
+//!   asynchronous child keeps its own host's clock (a shift carries over only on the same
+//!   host) and cannot start before its producer. Reported times are the adjusted ones;
+//!   each span's shift and cut are in [`TraceAnalysis::timeline`].
 //! - **Self time** of a span: its adjusted duration minus the union of the intervals of
 //!   its synchronous children and of the blocking chains below it (from their start to
 //!   the end of the work they waited for). Time a span spends waiting on a reply is not

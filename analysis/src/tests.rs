@@ -378,3 +378,85 @@ fn ten_thousand_spans() {
     let a = analyze(trace_id(5), &spans, None).unwrap();
     assert!(!a.critical_path.is_empty());
 }
+
+#[test]
+fn work_begun_after_the_caller_gave_up_takes_none_of_its_time() {
+    // api's client times out at 300 ms; ledger's UPDATE waits on a lock until 900 ms, then
+    // ledger journals (INSERT) after the caller is gone. The INSERT is not skew to be
+    // shifted back over the UPDATE: it gets no time, and the UPDATE stays the culprit.
+    let api = resource("api", "a1", None);
+    let ledger = resource("ledger", "l1", None);
+    let spans = vec![
+        span(&api, 11, 1, None, "POST /pay", SpanKind::Server, 0, 310_000).build(),
+        span(&api, 11, 2, Some(1), "POST /ledger", SpanKind::Client, 5_000, 300_000)
+            .http("ledger")
+            .error("timeout")
+            .build(),
+        span(
+            &ledger,
+            11,
+            3,
+            Some(2),
+            "POST /ledger",
+            SpanKind::Server,
+            6_000,
+            950_000,
+        )
+        .build(),
+        span(
+            &ledger,
+            11,
+            4,
+            Some(3),
+            "UPDATE accounts",
+            SpanKind::Client,
+            7_000,
+            893_000,
+        )
+        .postgres("ledger-db")
+        .build(),
+        span(
+            &ledger,
+            11,
+            5,
+            Some(3),
+            "INSERT journal",
+            SpanKind::Client,
+            901_000,
+            40_000,
+        )
+        .postgres("ledger-db")
+        .build(),
+    ];
+    let a = run(spans, 11);
+    let c = a.culprit.unwrap();
+    assert_eq!(c.item.operation, "UPDATE accounts");
+    assert_eq!(c.item.self_time_us, 298_000);
+    let insert = a.timeline.iter().find(|t| t.span_id == span_id(5)).unwrap();
+    assert_eq!(insert.end_ns - insert.start_ns, 0);
+    assert_eq!(insert.clamped_ns, 40_000_000);
+}
+
+#[test]
+fn a_callee_whose_clock_is_ahead_is_shifted_not_cut() {
+    // The server's clock is 30 ms ahead: it starts inside its (successful) client span and
+    // ends after it. It is shifted back to end with the client, not cut as a timeout, so
+    // the client's own time stays the network's 2 ms.
+    let web = resource("web", "h1", None);
+    let db = resource("db-svc", "h2", None);
+    let spans = vec![
+        span(&web, 12, 1, None, "GET /", SpanKind::Server, 0, 110_000).build(),
+        span(&web, 12, 2, Some(1), "call", SpanKind::Client, 5_000, 100_000)
+            .http("db-svc")
+            .build(),
+        span(&db, 12, 3, Some(2), "handle", SpanKind::Server, 36_000, 98_000).build(),
+    ];
+    let a = run(spans, 12);
+    let handle = a.critical_path.iter().find(|i| i.operation == "handle").unwrap();
+    assert_eq!(handle.duration_us, 98_000);
+    let call = a.critical_path.iter().find(|i| i.operation == "call").unwrap();
+    assert_eq!(call.self_time_us, 2_000);
+    assert_eq!(a.culprit.unwrap().item.operation, "handle");
+    let timing = a.timeline.iter().find(|t| t.span_id == span_id(3)).unwrap();
+    assert_eq!((timing.shift_ns, timing.clamped_ns), (-29_000_000, 0));
+}

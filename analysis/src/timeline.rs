@@ -212,12 +212,22 @@ impl<'a> Timeline<'a> {
                 } else {
                     let raw_start = spans[c].start_time_unix_nano as i128 + self.shift[x];
                     let mut s = raw_start;
-                    if s < xs || s > xe {
+                    let cut = self.clamped[x] as i128;
+                    if cut > 0 && s >= xe && s <= xe + cut {
+                        // Begun after the caller gave up, within the parent's recorded time:
+                        // real work nobody waited for, not a skewed clock. It takes none of
+                        // the caller's time.
+                        s = xe;
+                    } else if s < xs || s > xe {
                         if dur <= xe - xs {
                             s = if s < xs { xs } else { xe - dur };
                         } else {
                             s = s.clamp(xs, xe);
                         }
+                    } else if s + dur > xe && dur <= xe - xs && !spans[x].is_error() {
+                        // Starts inside, ends after a parent that did not fail (no timeout)
+                        // and is long enough to hold it: the child's clock is ahead.
+                        s = xe - dur;
                     }
                     self.shift[c] = self.shift[x] + (s - raw_start);
                     self.start[c] = to_u64(s.clamp(xs, xe));

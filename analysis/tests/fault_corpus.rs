@@ -394,7 +394,7 @@ fn truth_is_named_by_the_items_that_stand_for_it() {
     };
 
     // The queue wait names the queue; the consumer's own span names its operation and host.
-    let queue = trace(fixtures::async_queue());
+    let queue = trace(fixtures::request_reply());
     let item = |name: &str| queue.critical_path.iter().find(|i| i.operation == name).unwrap();
     assert!(peer(HopKind::Mq, "payments").named_by(item("queue wait")));
     assert!(!op("orders", "POST /order").named_by(item("queue wait")));
