@@ -581,6 +581,7 @@ async fn ui_pages_in_headless_chromium() {
         "+75 ms in GET on redis-shard-2:6379 vs the typical 3.0 ms"
     );
     assert!(browser.find_all("#compare-table tbody tr").await.len() >= 3);
+    assert!(browser.text("#compare-table thead").await.contains("typical (1 trace)"));
     assert_eq!(browser.find_all("#compare-table td.slower").await.len(), 1);
     assert_eq!(browser.find_all("#compare-table .bar.other").await.len(), 3);
     browser.screenshot("compare-typical").await;

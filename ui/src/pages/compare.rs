@@ -195,6 +195,7 @@ fn report(c: &Comparison) -> impl IntoView + use<> {
                 Some(format!("/trace/{hex}")),
             )
         }
+        Baseline::Typical { traces: 1 } => ("typical (1 trace)".to_owned(), None),
         Baseline::Typical { traces } => (format!("typical (median of {traces} traces)"), None),
     };
     let summary = format!(
