@@ -452,7 +452,7 @@ pub fn blame_p99(window: &[TraceAnalysis]) -> BlameReport {
 mod tests {
     use std::sync::Arc;
 
-    use hopscope_storage::analytics::fixtures::{self, T0, US, trace_id};
+    use hopscope_schemas::fixtures::{self, T0, US, trace_id};
 
     use super::*;
     use crate::analyze;

@@ -1,5 +1,5 @@
 //! The `/api/v1/` analysis routes through `Router` + oneshot against the embedded store
-//! holding the shared fixtures (`hopscope_storage::analytics::fixtures`). `check_store`
+//! holding the shared fixtures (`hopscope_schemas::fixtures`). `check_store`
 //! takes any store as `Arc<dyn ...>` so the same assertions can run on ClickHouse.
 
 #![allow(clippy::unwrap_used)]
@@ -12,7 +12,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use hopscope_analysis::rules::{LayerRule, LayersConfig, SlaConfig, SlaLevel, SlaRule};
 use hopscope_query_api::{AnalysisConfig, QueryApiConfig, router, router_with_analytics};
-use hopscope_storage::analytics::fixtures::{self, T0};
+use hopscope_schemas::fixtures::{self, T0};
 use hopscope_storage::embedded::EmbeddedStore;
 use hopscope_storage::{AnalyticsReader, SpanReader, SpanWriter};
 use serde_json::Value;

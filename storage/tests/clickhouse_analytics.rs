@@ -1,13 +1,13 @@
 //! The analytics aggregates on ClickHouse (real 18.16 server and chDB 26.x) give the
 //! same answers as the embedded store over the shared fixtures
-//! (`hopscope_storage::analytics::fixtures`), for every method, window and cloud filter.
+//! (`hopscope_schemas::fixtures`), for every method, window and cloud filter.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use hopscope_schemas::CloudKind;
-use hopscope_storage::analytics::fixtures::{self, MS, T0, US};
+use hopscope_schemas::fixtures::{self, MS, T0, US};
 use hopscope_storage::analytics::{AnalyticsReader, EntryTraceQuery, GroupBy, MiddlewareKind, MiddlewareQuery, Window};
 use hopscope_storage::clickhouse::{ClickHouseStore, Compression};
 use hopscope_storage::{EmbeddedStore, SpanWriter};

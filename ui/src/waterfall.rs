@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn rows_are_depth_first_with_self_time() {
-        let spans = hopscope_storage::analytics::fixtures::slow_redis_shard();
+        let spans = hopscope_schemas::fixtures::slow_redis_shard();
         let id = spans[0].trace_id;
         let trace: Vec<Arc<SpanRecord>> = spans.into_iter().filter(|s| s.trace_id == id).map(Arc::new).collect();
         let rows = rows(&trace);

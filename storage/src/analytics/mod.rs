@@ -1,6 +1,7 @@
 //! The analytics contract: window aggregates the analysis API needs from a store
 //! ([`AnalyticsReader`]), with query and result types whose meaning is fixed here so that
-//! every store gives the same answers (the shared fixtures in [`fixtures`] pin them).
+//! every store gives the same answers (the shared fixtures in `hopscope_schemas::fixtures`
+//! pin them).
 //!
 //! # Shared definitions
 //!
@@ -33,8 +34,6 @@
 //! child's window extended by nothing: a parent outside the store is no edge).
 //! [`AnalyticsReader::entry_traces`] returns ids only; the per-trace analysis of blame
 //! then reads those traces with [`crate::SpanReader::trace`].
-
-pub mod fixtures;
 
 use async_trait::async_trait;
 use hopscope_schemas::{CloudKind, HopKind, SpanId, SpanRecord, TraceId};

@@ -464,7 +464,7 @@ impl AnalyticsReader for EmbeddedStore {
 mod tests {
     use super::*;
     use crate::SpanWriter;
-    use crate::analytics::fixtures::{self, MS, T0, US};
+    use hopscope_schemas::fixtures::{self, MS, T0, US};
 
     async fn store() -> EmbeddedStore {
         let store = EmbeddedStore::default();
