@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p hopscope --no-default-features -- -D warnings # the production build: no demo, no loadgen
 
 if ! .venv/bin/python -c 'import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, opentelemetry.propagators.b3' 2>/dev/null; then
   echo "installing the OpenTelemetry Python SDK into .venv (tests/python/requirements.txt)"
