@@ -29,7 +29,7 @@ pub mod config;
 use hopscope_schemas::clickhouse::{attrs, rows};
 pub use hopscope_schemas::clickhouse::{migrations, version};
 
-mod analytics;
+mod aggregates;
 mod batcher;
 mod errors;
 mod reader;

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use tracing::warn;
 
-use super::analytics::sql::{Arg, Sql};
+use super::aggregates::sql::{Arg, Sql};
 use super::attrs;
 use super::errors::classify;
 use super::migrations::Target;
