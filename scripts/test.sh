@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole hopscope test suite on a fresh machine: installs what the tests need
-# (the official OpenTelemetry Python SDK into ./.venv), then runs every workspace test.
+# Runs the whole hopscope test suite on a fresh machine: checks formatting and lints
+# (fails fast, before anything is installed or built for the tests), installs what the
+# tests need (the official OpenTelemetry Python SDK into ./.venv), then runs every
+# workspace test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p hopscope --no-default-features -- -D warnings # the production build: no demo, no loadgen
 
 if ! .venv/bin/python -c 'import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, opentelemetry.propagators.b3' 2>/dev/null; then
   echo "installing the OpenTelemetry Python SDK into .venv (tests/python/requirements.txt)"

@@ -7,11 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use hopscope_collector::{CloudRules, Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
 use hopscope_query_api::AnalysisConfig;
-use hopscope_storage::AnalyticsReader;
+use hopscope_storage::AggregateReader;
 use hopscope_storage::clickhouse::ClickHouseStore;
 use hopscope_storage::deferred::DeferredStore;
 use hopscope_storage::embedded::EmbeddedStore;
-use hopscope_storage::{AnalyticsStore, SpanReader, SpanWriter};
+use hopscope_storage::{AggregateStore, SpanReader, SpanWriter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -23,12 +23,12 @@ use crate::pipeline::{Pipeline, StoreMemory};
 /// How long shutdown may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The store behind the pipeline: writer, reader, analytics (when the store has them)
+/// The store behind the pipeline: writer, reader, aggregates (when the store has them)
 /// and whether the store keeps spans across restarts.
 type Stores = (
     Arc<dyn SpanWriter>,
     Arc<dyn SpanReader>,
-    Option<Arc<dyn AnalyticsReader>>,
+    Option<Arc<dyn AggregateReader>>,
     StoreMemory,
 );
 
@@ -38,7 +38,7 @@ type Stores = (
 pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
 
-    let (store_writer, reader, analytics, memory): Stores = if config.clickhouse.enabled() {
+    let (store_writer, reader, aggregates, memory): Stores = if config.clickhouse.enabled() {
         let store = open_clickhouse(&config).await?;
         (store.clone(), store.clone(), Some(store), StoreMemory::Persistent)
     } else {
@@ -93,10 +93,10 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
     };
     let ui = hopscope_ui::router(hopscope_ui::UiState::new(
         Arc::clone(&reader),
-        analytics.clone(),
+        aggregates.clone(),
         analysis.clone(),
     ));
-    let app = hopscope_query_api::router_with_analytics(reader, analytics, &config.query, &analysis)
+    let app = hopscope_query_api::router_with_aggregates(reader, aggregates, &config.query, &analysis)
         .merge(observability::router(observed))
         .merge(ui);
 
@@ -169,7 +169,7 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
 /// Connects to ClickHouse. A server that is down (a retryable error) does not stop the
 /// start: the collector acknowledges into its write-ahead log while the store keeps
 /// connecting in the background. Bad settings (a permanent error) stop the start.
-async fn open_clickhouse(config: &HopscopeConfig) -> anyhow::Result<Arc<dyn AnalyticsStore>> {
+async fn open_clickhouse(config: &HopscopeConfig) -> anyhow::Result<Arc<dyn AggregateStore>> {
     match ClickHouseStore::open(config.clickhouse.clone()).await {
         Ok(store) => Ok(Arc::new(store)),
         Err(err) if err.is_retryable() => {
@@ -177,7 +177,7 @@ async fn open_clickhouse(config: &HopscopeConfig) -> anyhow::Result<Arc<dyn Anal
             let settings = config.clickhouse.clone();
             let deferred = DeferredStore::connect("clickhouse", Duration::from_millis(500), move || {
                 let settings = settings.clone();
-                async move { Ok(Arc::new(ClickHouseStore::open(settings).await?) as Arc<dyn AnalyticsStore>) }
+                async move { Ok(Arc::new(ClickHouseStore::open(settings).await?) as Arc<dyn AggregateStore>) }
             });
             Ok(Arc::new(deferred))
         }

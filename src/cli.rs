@@ -31,6 +31,7 @@ pub enum Command {
     AllInOne,
     /// The all-in-one plus a built-in banking workload (gateway → account → payment →
     /// RabbitMQ → ledger) instrumented with hopscope-sdk, so traces appear at once.
+    #[cfg(feature = "demo")]
     Demo(hopscope_demo::DemoArgs),
     /// Applies the ClickHouse schema migrations (or prints the DDL with `--print`).
     Migrate {
@@ -44,6 +45,7 @@ pub enum Command {
     },
     /// Load generator: sends a seeded OTLP trace workload to any OTLP endpoint and reports
     /// acknowledged spans/s and ack latency (see benches/README.md).
+    #[cfg(feature = "loadgen")]
     Loadgen(hopscope_loadgen::LoadgenArgs),
 }
 

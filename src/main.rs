@@ -1,9 +1,15 @@
 //! The `hopscope` binary: parses the command line, sets up logging and runs a role.
+//!
+//! `hopscope demo` and `hopscope loadgen` exist with the cargo features `demo` and
+//! `loadgen` (both default, so `cargo run` has them); a production build
+//! (`--no-default-features`) links neither the demo's middleware clients (sqlx, lapin,
+//! redis) nor the load generator.
 
 mod all_in_one;
 mod allocator;
 mod cli;
 mod config;
+#[cfg(feature = "demo")]
 mod demo;
 mod migrate;
 mod observability;
@@ -20,7 +26,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let serves = matches!(cli.command, None | Some(Command::AllInOne | Command::Demo(_)));
+    let serves = match &cli.command {
+        None | Some(Command::AllInOne) => true,
+        #[cfg(feature = "demo")]
+        Some(Command::Demo(_)) => true,
+        _ => false,
+    };
     if serves && !cli.options.print_config {
         allocator::reexec_with_purge_delay();
     }
@@ -36,8 +47,10 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command.unwrap_or(Command::AllInOne) {
         Command::AllInOne => runtime.block_on(all_in_one::run(config)),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => runtime.block_on(demo::run(config, args)),
         Command::Migrate { print, legacy } => runtime.block_on(migrate::run(config, print, legacy)),
+        #[cfg(feature = "loadgen")]
         Command::Loadgen(args) => runtime.block_on(hopscope_loadgen::run(args)).map(drop),
     }
 }

@@ -9,8 +9,8 @@ use std::io::Write;
 
 use common::Hopscope;
 use hopscope_schemas::SpanKind;
+use hopscope_schemas::fixtures::{self, T0, resource, span, trace_id};
 use hopscope_schemas::otlp::traces_data;
-use hopscope_storage::analytics::fixtures::{self, T0, resource, span, trace_id};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 

@@ -17,9 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Hopscope, free_addr};
+use hopscope_schemas::fixtures::{self, T0, resource, span, trace_id};
 use hopscope_schemas::otlp::traces_data;
 use hopscope_schemas::{AttrValue, KeyValue, SpanKind, SpanRecord};
-use hopscope_storage::analytics::fixtures::{self, T0, resource, span, trace_id};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::{Value, json};

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hopscope_analysis::analyze;
+use hopscope_schemas::fixtures::{resource, span, trace_id};
 use hopscope_schemas::{SpanKind, SpanRecord};
-use hopscope_storage::analytics::fixtures::{resource, span, trace_id};
 
 /// A trace of `n` spans: a binary tree of client/server hops whose children start at
 /// scattered offsets (so skew adjustment and clamping run), every 16th hop a consumer of

@@ -38,8 +38,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use hopscope_schemas::{HopKind, SpanKind, TraceId};
-use hopscope_storage::analytics::{EntryTraceQuery, Window};
-use hopscope_storage::{AnalyticsReader, SpanReader, StorageError, Trace};
+use hopscope_storage::aggregates::{EntryTraceQuery, Window};
+use hopscope_storage::{AggregateReader, SpanReader, StorageError, Trace};
 use serde::Serialize;
 
 use super::{ItemKind, PathItem, TraceAnalysis, analyze};
@@ -50,14 +50,14 @@ pub type EntryTrace = (Trace, hopscope_schemas::SpanId);
 /// The traces of `service`'s `operation` in `window` (at most `limit`, sampled by the
 /// store), each read whole: what blame analyses. Used by the API and the UI alike.
 pub async fn entry_traces(
-    analytics: &dyn AnalyticsReader,
+    aggregates: &dyn AggregateReader,
     reader: &dyn SpanReader,
     service: &str,
     operation: &str,
     window: Window,
     limit: usize,
 ) -> Result<Vec<EntryTrace>, StorageError> {
-    let entries = analytics
+    let entries = aggregates
         .entry_traces(&EntryTraceQuery {
             window,
             service: service.to_owned(),
@@ -516,7 +516,7 @@ pub fn blame_with_baseline(window: &[TraceAnalysis], baseline: &[TraceAnalysis])
 pub fn blame_p99(window: &[TraceAnalysis]) -> BlameReport {
     let mut durations: Vec<u64> = window.iter().map(|a| a.duration_us).collect();
     durations.sort_unstable();
-    let p99 = hopscope_storage::analytics::percentile(&durations, 0.99);
+    let p99 = hopscope_storage::aggregates::percentile(&durations, 0.99);
     let (tail, rest): (Vec<&TraceAnalysis>, Vec<&TraceAnalysis>) = window.iter().partition(|a| a.duration_us >= p99);
     let now: Vec<TraceUnits> = tail.into_iter().map(units_of).collect();
     let before: Vec<TraceUnits> = rest.into_iter().map(units_of).collect();
@@ -536,7 +536,7 @@ pub fn blame_p99(window: &[TraceAnalysis]) -> BlameReport {
 mod tests {
     use std::sync::Arc;
 
-    use hopscope_storage::analytics::fixtures::{self, T0, US, trace_id};
+    use hopscope_schemas::fixtures::{self, T0, US, trace_id};
 
     use super::*;
     use crate::analyze;

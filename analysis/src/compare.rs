@@ -413,7 +413,7 @@ pub fn duration_words(us: u64) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use hopscope_storage::analytics::fixtures::{self, REDIS_TRACES, trace_id};
+    use hopscope_schemas::fixtures::{self, REDIS_TRACES, trace_id};
 
     use super::*;
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use hopscope_storage::analytics::{DependencyEdge, EdgeTarget, InterfaceStats};
+use hopscope_storage::aggregates::{DependencyEdge, EdgeTarget, InterfaceStats};
 use serde::{Deserialize, Serialize};
 
 pub use hopscope_schemas::glob::glob_match;
@@ -273,7 +273,7 @@ fn cycles(graph: &BTreeMap<&str, BTreeSet<&str>>) -> Vec<Vec<String>> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use hopscope_storage::analytics::LatencyStats;
+    use hopscope_storage::aggregates::LatencyStats;
 
     use super::*;
 

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
+use hopscope_schemas::fixtures::{self, T0, resource, span, span_id, trace_id};
 use hopscope_schemas::{SpanKind, SpanRecord};
-use hopscope_storage::analytics::fixtures::{self, T0, resource, span, span_id, trace_id};
 
 use super::*;
 

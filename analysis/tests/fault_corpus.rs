@@ -28,8 +28,8 @@ use std::time::Instant;
 use corpus::{Corpus, Fault, Incident, Labelled, MIN_FAULT_US, Mode, Truth, item_text, node_text};
 use hopscope_analysis::blame::blame_with_baseline;
 use hopscope_analysis::{TraceAnalysis, analyze};
+use hopscope_schemas::fixtures;
 use hopscope_schemas::{HopKind, SpanKind};
-use hopscope_storage::analytics::fixtures;
 
 /// Required top-1 accuracy per type.
 const REQUIRED: f64 = 0.95;

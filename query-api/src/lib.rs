@@ -25,7 +25,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use hopscope_storage::{AnalyticsReader, SpanReader};
+use hopscope_storage::{AggregateReader, SpanReader};
 use serde::{Deserialize, Serialize};
 
 pub use error::ApiError;
@@ -79,37 +79,37 @@ pub(crate) struct AppState {
     pub(crate) reader: Arc<dyn SpanReader>,
     pub(crate) config: Arc<QueryApiConfig>,
     /// `None` when the store has no aggregates: the window endpoints answer 501.
-    pub(crate) analytics: Option<Arc<dyn AnalyticsReader>>,
+    pub(crate) aggregates: Option<Arc<dyn AggregateReader>>,
     pub(crate) analysis: Arc<AnalysisConfig>,
 }
 
 /// Builds the query API routes over `reader`. The analysis window endpoints answer 501
-/// (use [`router_with_analytics`]); the per-trace analysis works.
+/// (use [`router_with_aggregates`]); the per-trace analysis works.
 pub fn router(reader: Arc<dyn SpanReader>, config: &QueryApiConfig) -> Router {
     build(reader, None, config, &AnalysisConfig::default())
 }
 
 /// Builds the query API routes over `reader`, with the analysis window endpoints over
-/// `analytics` (normally the same store) when given.
-pub fn router_with_analytics(
+/// `aggregates` (normally the same store) when given.
+pub fn router_with_aggregates(
     reader: Arc<dyn SpanReader>,
-    analytics: Option<Arc<dyn AnalyticsReader>>,
+    aggregates: Option<Arc<dyn AggregateReader>>,
     config: &QueryApiConfig,
     analysis: &AnalysisConfig,
 ) -> Router {
-    build(reader, analytics, config, analysis)
+    build(reader, aggregates, config, analysis)
 }
 
 fn build(
     reader: Arc<dyn SpanReader>,
-    analytics: Option<Arc<dyn AnalyticsReader>>,
+    aggregates: Option<Arc<dyn AggregateReader>>,
     config: &QueryApiConfig,
     analysis: &AnalysisConfig,
 ) -> Router {
     let state = AppState {
         reader,
         config: Arc::new(config.clone()),
-        analytics,
+        aggregates,
         analysis: Arc::new(analysis.clone()),
     };
     Router::new()

@@ -1,5 +1,5 @@
 //! The `/api/v1/` analysis routes through `Router` + oneshot against the embedded store
-//! holding the shared fixtures (`hopscope_storage::analytics::fixtures`). `check_store`
+//! holding the shared fixtures (`hopscope_schemas::fixtures`). `check_store`
 //! takes any store as `Arc<dyn ...>` so the same assertions can run on ClickHouse.
 
 #![allow(clippy::unwrap_used)]
@@ -11,10 +11,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use hopscope_analysis::rules::{LayerRule, LayersConfig, SlaConfig, SlaLevel, SlaRule};
-use hopscope_query_api::{AnalysisConfig, QueryApiConfig, router, router_with_analytics};
-use hopscope_storage::analytics::fixtures::{self, T0};
+use hopscope_query_api::{AnalysisConfig, QueryApiConfig, router, router_with_aggregates};
+use hopscope_schemas::fixtures::{self, T0};
 use hopscope_storage::embedded::EmbeddedStore;
-use hopscope_storage::{AnalyticsReader, SpanReader, SpanWriter};
+use hopscope_storage::{AggregateReader, SpanReader, SpanWriter};
 use serde_json::Value;
 
 use common::get;
@@ -52,9 +52,9 @@ fn analysis_config() -> AnalysisConfig {
 }
 
 /// The analysis routes over `store`, already holding `fixtures::all()`.
-pub fn app_over<S: SpanReader + AnalyticsReader + 'static>(store: Arc<S>) -> Router {
-    let analytics: Arc<dyn AnalyticsReader> = store.clone();
-    router_with_analytics(store, Some(analytics), &QueryApiConfig::default(), &analysis_config())
+pub fn app_over<S: SpanReader + AggregateReader + 'static>(store: Arc<S>) -> Router {
+    let aggregates: Arc<dyn AggregateReader> = store.clone();
+    router_with_aggregates(store, Some(aggregates), &QueryApiConfig::default(), &analysis_config())
 }
 
 async fn embedded_app() -> Router {
@@ -380,7 +380,7 @@ async fn bad_parameters_are_named() {
 }
 
 #[tokio::test]
-async fn without_analytics_the_window_endpoints_say_so() {
+async fn without_aggregates_the_window_endpoints_say_so() {
     let store = EmbeddedStore::default();
     store.write_spans(fixtures::async_queue()).await.unwrap();
     let app = router(Arc::new(store), &QueryApiConfig::default());

@@ -1,7 +1,7 @@
 -- Typed spans (replaces the JSON `record` column of 0001's `spans`).
 --
 -- `spans_v2`: one row per span in typed columns: attributes as parallel arrays (key,
--- type code, value text; see storage/src/clickhouse/attrs.rs), so every field
+-- type code, value text; see schemas/src/clickhouse/attrs.rs), so every field
 -- round-trips with its type; events (time as an offset from the span start) and links
 -- as Nested columns, whose arrays share one size stream. Tag filters match scalar span
 -- attributes in `attributes.*` and everything else through `tags` (`key\0value` of

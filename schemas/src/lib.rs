@@ -2,10 +2,18 @@
 //! ([`SpanRecord`]), the ids, the fields derived from OpenTelemetry semantic conventions
 //! ([`derive`](mod@derive)), and the mapping from and to OTLP ([`otlp`]).
 //!
+//! Behind features: `clickhouse`, the ClickHouse DDL and row types
+//! (`clickhouse`); `fixtures`, crafted spans and traces for tests (`fixtures`, enabled
+//! only from dev-dependencies).
+//!
 //! Golden files under `tests/golden/` pin the OTLP → row mapping; set `UPDATE_GOLDEN=1`
 //! to rewrite them after an intended change.
 
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse;
 pub mod derive;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod glob;
 pub mod ids;
 pub mod otlp;

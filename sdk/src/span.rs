@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::id::{SpanContext, SpanId};
-use crate::tracer::Pipeline;
+use crate::tracer::ProviderState;
 use crate::value::{Key, KeyValue, Value, dedupe, note_key, upsert};
 
 /// The role of a span in a call, as in OpenTelemetry.
@@ -151,7 +151,7 @@ pub struct Span {
     pub(crate) record: Option<crate::record::Record>,
     /// The context of a span that does not record (unused while `data` is set).
     pub(crate) context: SpanContext,
-    pub(crate) pipeline: Option<Arc<Pipeline>>,
+    pub(crate) state: Option<Arc<ProviderState>>,
     /// Raw clock reading at start (the export worker converts it), or 0 when the start
     /// time was given explicitly and is already in the record.
     pub(crate) start_raw: u64,
@@ -178,7 +178,7 @@ impl Span {
         Span {
             record: None,
             context,
-            pipeline: None,
+            state: None,
             start_raw: 0,
             keys_seen: 0,
             maybe_repeated: false,
@@ -205,7 +205,7 @@ impl Span {
 
     #[inline]
     fn limits(&self) -> SpanLimits {
-        self.pipeline.as_ref().map(|p| p.limits).unwrap_or_default()
+        self.state.as_ref().map(|p| p.limits).unwrap_or_default()
     }
 
     /// Sets an attribute, replacing one with the same key. (The new entry is appended;
@@ -369,8 +369,8 @@ impl Span {
             }
             _ => crate::clock::raw(),
         };
-        match &self.pipeline {
-            Some(pipeline) => pipeline.on_end(
+        match &self.state {
+            Some(state) => state.on_end(
                 record,
                 Stamp {
                     start_raw: self.start_raw,

@@ -1,4 +1,4 @@
-//! Tracer provider (the SDK's configured pipeline), tracers and span builders.
+//! Tracer provider (the SDK's configured state), tracers and span builders.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use crate::span::{Link, Span, SpanData, SpanKind, SpanLimits, Stamp, Status};
 use crate::value::{Key, KeyValue, Value, has_duplicate_keys, note_key, upsert};
 
 /// Shared state behind every tracer and span of one provider.
-pub(crate) struct Pipeline {
+pub(crate) struct ProviderState {
     pub(crate) sampler: Sampler,
     pub(crate) limits: SpanLimits,
     pub(crate) propagator: Propagator,
@@ -24,7 +24,7 @@ pub(crate) struct Pipeline {
     pub(crate) processor: Option<BatchProcessor>,
 }
 
-impl Pipeline {
+impl ProviderState {
     /// Hands an ended span's record to the export queue; the stamp's raw clock readings
     /// are still to be converted.
     #[inline]
@@ -37,17 +37,17 @@ impl Pipeline {
 }
 
 /// The configured SDK: resource, sampler, limits, propagator and exporter. Cheap to clone
-/// (all clones share one pipeline). Call [`TracerProvider::shutdown`] before exit to
+/// (all clones share one state). Call [`TracerProvider::shutdown`] before exit to
 /// flush queued spans.
 #[derive(Clone)]
 pub struct TracerProvider {
-    pipeline: Arc<Pipeline>,
+    state: Arc<ProviderState>,
 }
 
 impl std::fmt::Debug for TracerProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TracerProvider")
-            .field("resource", &self.pipeline.resource)
+            .field("resource", &self.state.resource)
             .finish()
     }
 }
@@ -69,19 +69,19 @@ impl TracerProvider {
     /// A tracer for one instrumentation scope (library or component name).
     pub fn tracer(&self, scope: impl Into<Cow<'static, str>>) -> Tracer {
         Tracer {
-            pipeline: self.pipeline.clone(),
+            state: self.state.clone(),
             scope: scope.into(),
         }
     }
 
     /// The resource every span is exported with.
     pub fn resource(&self) -> &Resource {
-        &self.pipeline.resource
+        &self.state.resource
     }
 
     /// Export counters (queued, dropped because the queue was full, exported, failed).
     pub fn stats(&self) -> ExportStats {
-        self.pipeline
+        self.state
             .processor
             .as_ref()
             .map(BatchProcessor::stats)
@@ -96,7 +96,7 @@ impl TracerProvider {
     /// Exports everything queued so far and waits until that is done (bounded by the
     /// batch config's export timeout and retries).
     pub async fn flush(&self) -> Result<()> {
-        match &self.pipeline.processor {
+        match &self.state.processor {
             Some(p) => p.flush().await,
             None => Ok(()),
         }
@@ -105,7 +105,7 @@ impl TracerProvider {
     /// Flushes and stops the export worker. Spans ended afterwards are dropped (counted).
     /// Bounded by [`BatchConfig::shutdown_timeout`].
     pub async fn shutdown(&self) -> Result<()> {
-        match &self.pipeline.processor {
+        match &self.state.processor {
             Some(p) => p.shutdown().await,
             None => Ok(()),
         }
@@ -173,7 +173,7 @@ impl TracerProviderBuilder {
             None => None,
         };
         Ok(TracerProvider {
-            pipeline: Arc::new(Pipeline {
+            state: Arc::new(ProviderState {
                 sampler: self.sampler,
                 limits: self.limits,
                 propagator: self.propagator.unwrap_or_default(),
@@ -186,7 +186,7 @@ impl TracerProviderBuilder {
     fn build_without_exporter(self) -> TracerProvider {
         let resource = Arc::new(self.resource.unwrap_or_else(Resource::empty));
         TracerProvider {
-            pipeline: Arc::new(Pipeline {
+            state: Arc::new(ProviderState {
                 sampler: self.sampler,
                 limits: self.limits,
                 propagator: self.propagator.unwrap_or_default(),
@@ -200,7 +200,7 @@ impl TracerProviderBuilder {
 /// Creates spans for one instrumentation scope. Cheap to clone.
 #[derive(Clone)]
 pub struct Tracer {
-    pipeline: Arc<Pipeline>,
+    state: Arc<ProviderState>,
     scope: Cow<'static, str>,
 }
 
@@ -232,17 +232,17 @@ impl Tracer {
 
     /// The provider's propagator.
     pub fn propagator(&self) -> &Propagator {
-        &self.pipeline.propagator
+        &self.state.propagator
     }
 
     /// Injects `cx` into a carrier with the provider's propagator.
     pub fn inject(&self, cx: &SpanContext, carrier: &mut dyn crate::propagation::Injector) {
-        self.pipeline.propagator.inject(cx, carrier);
+        self.state.propagator.inject(cx, carrier);
     }
 
     /// Extracts a remote context from a carrier with the provider's propagator.
     pub fn extract(&self, carrier: &dyn crate::propagation::Extractor) -> Option<SpanContext> {
-        self.pipeline.propagator.extract(carrier)
+        self.state.propagator.extract(carrier)
     }
 }
 
@@ -335,7 +335,7 @@ impl SpanBuilder<'_> {
     /// Starts the span.
     #[inline]
     pub fn start(self) -> Span {
-        let pipeline = &self.tracer.pipeline;
+        let state = &self.tracer.state;
         // The parent's ids, flags and state (copied out of the thread-local current
         // context, so that the rest runs here rather than inside the access).
         let parent = match &self.parent {
@@ -350,11 +350,11 @@ impl SpanBuilder<'_> {
                 Some(p.span_id),
                 p.is_remote,
                 p.trace_state,
-                pipeline.sampler.sample_child(p.sampled, p.trace_id),
+                state.sampler.sample_child(p.sampled, p.trace_id),
             ),
             None => {
                 let (trace_id, span_id) = id::new_root_ids();
-                let sampled = pipeline.sampler.should_sample(None, trace_id);
+                let sampled = state.sampler.should_sample(None, trace_id);
                 (trace_id, span_id, None, false, TraceState::default(), sampled)
             }
         };
@@ -379,7 +379,7 @@ impl SpanBuilder<'_> {
         let mut dropped_attributes = 0;
         let mut keys_seen = 0;
         if !self.attributes.is_empty() {
-            let max = pipeline.limits.max_attributes;
+            let max = state.limits.max_attributes;
             if has_duplicate_keys(&self.attributes) || self.attributes.len() > max {
                 for kv in self.attributes {
                     if !upsert(&mut attributes, kv, max) {
@@ -396,7 +396,7 @@ impl SpanBuilder<'_> {
         let mut links = self.links;
         let mut dropped_links = 0;
         if !links.is_empty() {
-            let max = pipeline.limits.max_links;
+            let max = state.limits.max_links;
             dropped_links = links.len().saturating_sub(max) as u32;
             links.truncate(max);
         }
@@ -427,7 +427,7 @@ impl SpanBuilder<'_> {
         Span {
             record: Some(record),
             context: SpanContext::default(),
-            pipeline: Some(pipeline.clone()),
+            state: Some(state.clone()),
             start_raw,
             keys_seen,
             maybe_repeated: false,

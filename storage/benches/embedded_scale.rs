@@ -1,6 +1,6 @@
 //! The embedded store at scale: loads `SPANS` realistic spans (default 1,000,000; traces
 //! of 5-50 spans over 12 services, 8-20 attributes) and reports RSS, load time and the
-//! p50/p99 latency of trace by id, searches (limit 20) and the analytics endpoints.
+//! p50/p99 latency of trace by id, searches (limit 20) and the aggregate queries.
 //!
 //! `SPANS=10000000 cargo bench -p hopscope-storage --bench embedded_scale`
 
@@ -12,9 +12,9 @@ mod workload;
 
 use std::time::Instant;
 
-use hopscope_storage::analytics::{GroupBy, MiddlewareKind, MiddlewareQuery, Window};
+use hopscope_storage::aggregates::{GroupBy, MiddlewareKind, MiddlewareQuery, Window};
 use hopscope_storage::{
-    AnalyticsReader, EmbeddedConfig, EmbeddedStore, OperationQuery, SpanReader, SpanWriter, TagFilter, TraceQuery,
+    AggregateReader, EmbeddedConfig, EmbeddedStore, OperationQuery, SpanReader, SpanWriter, TagFilter, TraceQuery,
 };
 use workload::{Rng, SERVICES, T0, TRACE_GAP_NS, Workload, percentiles, rss};
 

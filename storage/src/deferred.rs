@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use hopscope_schemas::{SpanRecord, TraceId};
 use tracing::{info, warn};
 
-use crate::analytics::{
+use crate::aggregates::{
     DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, InterfaceStats, MiddlewareInstance, MiddlewareQuery,
     Mismatch, Window,
 };
 use crate::{
-    AnalyticsReader, AnalyticsStore, DependencyLink, Operation, OperationQuery, Result, SpanReader, SpanWriter,
+    AggregateReader, AggregateStore, DependencyLink, Operation, OperationQuery, Result, SpanReader, SpanWriter,
     StorageError, Trace, TraceQuery,
 };
 
@@ -25,7 +25,7 @@ use crate::{
 /// query API answers with 503; afterwards every call goes to the connected store.
 #[derive(Clone)]
 pub struct DeferredStore {
-    slot: Arc<OnceLock<Arc<dyn AnalyticsStore>>>,
+    slot: Arc<OnceLock<Arc<dyn AggregateStore>>>,
     name: &'static str,
 }
 
@@ -35,9 +35,9 @@ impl DeferredStore {
     pub fn connect<F, Fut>(name: &'static str, retry: Duration, open: F) -> Self
     where
         F: Fn() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Arc<dyn AnalyticsStore>>> + Send,
+        Fut: Future<Output = Result<Arc<dyn AggregateStore>>> + Send,
     {
-        let slot: Arc<OnceLock<Arc<dyn AnalyticsStore>>> = Arc::default();
+        let slot: Arc<OnceLock<Arc<dyn AggregateStore>>> = Arc::default();
         let filled = Arc::clone(&slot);
         tokio::spawn(async move {
             let mut delay = retry;
@@ -65,7 +65,7 @@ impl DeferredStore {
         self.slot.get().is_some()
     }
 
-    fn store(&self) -> Result<&Arc<dyn AnalyticsStore>> {
+    fn store(&self) -> Result<&Arc<dyn AggregateStore>> {
         self.slot
             .get()
             .ok_or_else(|| StorageError::Retryable(format!("{} is not connected yet", self.name)))
@@ -103,7 +103,7 @@ impl SpanReader for DeferredStore {
 }
 
 #[async_trait]
-impl AnalyticsReader for DeferredStore {
+impl AggregateReader for DeferredStore {
     async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
         self.store()?.entry_traces(query).await
     }
@@ -147,7 +147,7 @@ mod tests {
                 if attempt < 2 {
                     Err(StorageError::Retryable("down".into()))
                 } else {
-                    Ok(Arc::new(EmbeddedStore::default()) as Arc<dyn AnalyticsStore>)
+                    Ok(Arc::new(EmbeddedStore::default()) as Arc<dyn AggregateStore>)
                 }
             }
         });
@@ -169,7 +169,7 @@ mod tests {
         };
         assert!(
             store.interfaces(&window).await.unwrap().is_empty(),
-            "analytics delegate too"
+            "aggregates delegate too"
         );
     }
 }

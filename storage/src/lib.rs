@@ -6,7 +6,7 @@
 //! [`SpanReader`]. Both are object-safe and used as `Arc<dyn ...>`, so the binary picks the
 //! store at start-up.
 
-pub mod analytics;
+pub mod aggregates;
 pub mod clickhouse;
 pub mod deferred;
 pub mod embedded;
@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hopscope_schemas::{SpanRecord, TraceId};
 
-pub use analytics::AnalyticsReader;
+pub use aggregates::AggregateReader;
 pub use embedded::{EmbeddedConfig, EmbeddedStats, EmbeddedStore};
 pub use error::{Result, StorageError};
 pub use otlp_bodies::OtlpWrite;
@@ -100,9 +100,9 @@ pub trait SpanStore: SpanWriter + SpanReader {}
 impl<T: SpanWriter + SpanReader> SpanStore for T {}
 
 /// A store that also answers the analysis aggregates (both built-in stores do).
-pub trait AnalyticsStore: SpanStore + AnalyticsReader {}
+pub trait AggregateStore: SpanStore + AggregateReader {}
 
-impl<T: SpanStore + AnalyticsReader> AnalyticsStore for T {}
+impl<T: SpanStore + AggregateReader> AggregateStore for T {}
 
 /// A shared handle to a store.
 pub type SharedStore = Arc<dyn SpanStore>;

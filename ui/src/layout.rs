@@ -93,7 +93,7 @@ pub fn error_page(status: StatusCode, title: &str, active: Nav, message: String)
 }
 
 /// What the analysis pages show when the store has no aggregates.
-pub fn no_analytics(title: &str, active: Nav) -> Html {
+pub fn no_aggregates(title: &str, active: Nav) -> Html {
     respond(
         StatusCode::OK,
         title,

@@ -6,7 +6,7 @@
 //! any page can be pasted into an incident ticket.
 //!
 //! The pages read through the query API's data layer: [`SpanReader`] for traces,
-//! [`AnalyticsReader`] for window aggregates and the analysis functions of
+//! [`AggregateReader`] for window aggregates and the analysis functions of
 //! [`hopscope_analysis`] — the same calls the `/api/v1` handlers make. There is
 //! no SQL here and no HTTP round trip to the API.
 //!
@@ -30,7 +30,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hopscope_query_api::AnalysisConfig;
-use hopscope_storage::{AnalyticsReader, SpanReader};
+use hopscope_storage::{AggregateReader, SpanReader};
 
 /// What every page reads from.
 #[derive(Clone)]
@@ -38,21 +38,21 @@ pub struct UiState {
     /// Traces.
     pub reader: Arc<dyn SpanReader>,
     /// Window aggregates; `None` when the store has none (the analysis pages say so).
-    pub analytics: Option<Arc<dyn AnalyticsReader>>,
+    pub aggregates: Option<Arc<dyn AggregateReader>>,
     /// SLA levels and layer rules, as the query API has them.
     pub analysis: Arc<AnalysisConfig>,
 }
 
 impl UiState {
-    /// A state over `reader`, with `analytics` when the store has them.
+    /// A state over `reader`, with `aggregates` when the store has them.
     pub fn new(
         reader: Arc<dyn SpanReader>,
-        analytics: Option<Arc<dyn AnalyticsReader>>,
+        aggregates: Option<Arc<dyn AggregateReader>>,
         analysis: AnalysisConfig,
     ) -> Self {
         Self {
             reader,
-            analytics,
+            aggregates,
             analysis: Arc::new(analysis),
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use hopscope_query_api::params::duration::parse_lookback;
 use hopscope_query_api::params::now_ns;
 use hopscope_schemas::CloudKind;
-use hopscope_storage::analytics::Window;
+use hopscope_storage::aggregates::Window;
 
 use crate::format;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use hopscope_query_api::AnalysisConfig;
+use hopscope_schemas::fixtures::{self, T0};
 use hopscope_schemas::{AttrValue, KeyValue, SpanKind};
-use hopscope_storage::analytics::fixtures::{self, T0};
 use hopscope_storage::{EmbeddedConfig, EmbeddedStore, SpanWriter};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -55,9 +55,9 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn app(store: Arc<EmbeddedStore>, analytics: bool) -> axum::Router {
-    let analytics: Option<Arc<dyn AnalyticsReader>> = if analytics { Some(store.clone()) } else { None };
-    router(UiState::new(store, analytics, AnalysisConfig::default()))
+fn app(store: Arc<EmbeddedStore>, aggregates: bool) -> axum::Router {
+    let aggregates: Option<Arc<dyn AggregateReader>> = if aggregates { Some(store.clone()) } else { None };
+    router(UiState::new(store, aggregates, AnalysisConfig::default()))
 }
 
 #[tokio::test]
@@ -211,7 +211,7 @@ async fn user_strings_are_escaped() {
 }
 
 #[tokio::test]
-async fn empty_store_and_missing_analytics_are_explained() {
+async fn empty_store_and_missing_aggregates_are_explained() {
     let app_empty = app(store(false).await, true);
     let (status, html) = get(&app_empty, "/").await;
     assert_eq!(status, StatusCode::OK);

@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn rows_are_depth_first_with_self_time() {
-        let spans = hopscope_storage::analytics::fixtures::slow_redis_shard();
+        let spans = hopscope_schemas::fixtures::slow_redis_shard();
         let id = spans[0].trace_id;
         let trace: Vec<Arc<SpanRecord>> = spans.into_iter().filter(|s| s.trace_id == id).map(Arc::new).collect();
         let rows = rows(&trace, None);
@@ -427,7 +427,7 @@ mod tests {
     #[test]
     fn rows_use_the_adjusted_times_and_show_the_adjustment() {
         use hopscope_schemas::SpanKind;
-        use hopscope_storage::analytics::fixtures::{resource, span, trace_id};
+        use hopscope_schemas::fixtures::{resource, span, trace_id};
         let web = resource("web", "h1", None);
         let db = resource("db-svc", "h2", None);
         // The child's host runs 50 ms ahead; the analysis shifts it into its caller.

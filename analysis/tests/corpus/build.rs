@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use hopscope_schemas::fixtures::{self, Fx};
 use hopscope_schemas::{HopKind, Resource, SpanKind, SpanRecord};
-use hopscope_storage::analytics::fixtures::{self, Fx};
 use rand::Rng;
 use rand::rngs::StdRng;
 

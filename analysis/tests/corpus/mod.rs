@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use hopscope_analysis::blame::{NodeKey, NodeType};
 use hopscope_analysis::{ItemKind, PathItem};
+use hopscope_schemas::fixtures;
 use hopscope_schemas::{HopKind, SpanId, SpanKind, SpanRecord, TraceId};
-use hopscope_storage::analytics::fixtures;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -3,7 +3,7 @@
 //! over the baseline window, or by contribution to the p99 tail without one
 //! ([`hopscope_analysis::blame`]). At most `limit` traces per window (default
 //! [`DEFAULT_TRACES`], at most [`MAX_TRACES`]) are analysed, evenly sampled by the store
-//! ([`hopscope_storage::AnalyticsReader::entry_traces`]); `cloud_kind` filters the entry
+//! ([`hopscope_storage::AggregateReader::entry_traces`]); `cloud_kind` filters the entry
 //! spans.
 
 use axum::extract::State;
@@ -11,7 +11,7 @@ use axum::http::Uri;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::params::{analytics, limit, window, window_named};
+use super::params::{aggregates, limit, window, window_named};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
@@ -49,10 +49,10 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
         (Some(_), Some(_)) => Some(window_named(&params, "baseline_start", "baseline_end")?),
     };
     let limit = limit(&params, "limit", DEFAULT_TRACES, MAX_TRACES)?;
-    let analytics = analytics(&state)?;
-    let now = entry_traces(&*analytics, &*state.reader, &service, &operation, window, limit).await?;
+    let aggregates = aggregates(&state)?;
+    let now = entry_traces(&*aggregates, &*state.reader, &service, &operation, window, limit).await?;
     let before = match baseline {
-        Some(b) => Some(entry_traces(&*analytics, &*state.reader, &service, &operation, b, limit).await?),
+        Some(b) => Some(entry_traces(&*aggregates, &*state.reader, &service, &operation, b, limit).await?),
         None => None,
     };
     json_blocking(move || {

@@ -14,7 +14,7 @@ use hopscope_analysis::blame::entry_traces;
 use hopscope_analysis::compare::{analyze_baseline, compare_with_trace, compare_with_typical, entry_of};
 use hopscope_schemas::TraceId;
 
-use super::params::{analytics, limit, window_named};
+use super::params::{aggregates, limit, window_named};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
@@ -77,8 +77,8 @@ pub(super) async fn handler(
     .ok_or_else(|| ApiError::not_found("trace not found"))?;
     let (service, operation) =
         entry_of(&analysis, &trace.spans).ok_or_else(|| ApiError::not_found("trace not found"))?;
-    let analytics = analytics(&state)?;
-    let baseline = entry_traces(&*analytics, &*state.reader, &service, &operation, window, limit).await?;
+    let aggregates = aggregates(&state)?;
+    let baseline = entry_traces(&*aggregates, &*state.reader, &service, &operation, window, limit).await?;
     let comparison = tokio::task::spawn_blocking(move || {
         let baseline = analyze_baseline(baseline, id);
         compare_with_typical(&analysis, &trace.spans, &baseline)

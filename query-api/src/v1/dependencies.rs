@@ -1,15 +1,15 @@
 //! `GET /api/v1/dependencies?start&end[&cloud_kind]`: service → service and service →
-//! middleware edges ([`hopscope_storage::AnalyticsReader::dependency_edges`]) and the
+//! middleware edges ([`hopscope_storage::AggregateReader::dependency_edges`]) and the
 //! configured layer rules' `violations` ([`hopscope_analysis::rules::LayersConfig`]).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use hopscope_schemas::HopKind;
-use hopscope_storage::analytics::EdgeTarget;
+use hopscope_storage::aggregates::EdgeTarget;
 use serde::Serialize;
 
-use super::params::{analytics, us, window};
+use super::params::{aggregates, us, window};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::params::QueryParams;
@@ -37,7 +37,7 @@ struct Edge {
 pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Answer>> {
     let params = QueryParams::from_uri(&uri)?;
     let window = window(&params)?;
-    let edges = analytics(&state)?.dependency_edges(&window).await?;
+    let edges = aggregates(&state)?.dependency_edges(&window).await?;
     let violations = state.analysis.layers.violations(&edges);
     Ok(Json(Answer {
         edges: edges

@@ -1,5 +1,5 @@
 //! `GET /api/v1/exceptions?start&end[&cloud_kind][&examples]`: exception events per
-//! service and `exception.type` ([`hopscope_storage::AnalyticsReader::exceptions`]).
+//! service and `exception.type` ([`hopscope_storage::AggregateReader::exceptions`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -7,7 +7,7 @@ use axum::http::Uri;
 use hopscope_schemas::TraceId;
 use serde::Serialize;
 
-use super::params::{analytics, limit, us, window};
+use super::params::{aggregates, limit, us, window};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::params::QueryParams;
@@ -30,7 +30,7 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     let params = QueryParams::from_uri(&uri)?;
     let window = window(&params)?;
     let examples = limit(&params, "examples", 5, 100)?;
-    let groups = analytics(&state)?.exceptions(&window, examples).await?;
+    let groups = aggregates(&state)?.exceptions(&window, examples).await?;
     Ok(Json(Answer {
         exceptions: groups
             .into_iter()

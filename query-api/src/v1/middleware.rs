@@ -1,16 +1,16 @@
 //! `GET /api/v1/middleware?kind=cache|db|mq|http|rpc|host&start&end[&group_by=peer|host|cloud_kind][&step][&cloud_kind]`:
 //! instances side by side with percentiles, peak QPS and a time series each
-//! ([`hopscope_storage::AnalyticsReader::middleware`]). `step` is the series bucket in
+//! ([`hopscope_storage::AggregateReader::middleware`]). `step` is the series bucket in
 //! µs (default: the window in 60 buckets, at least 1 s); at most
 //! [`MAX_SERIES_POINTS`] buckets.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
-use hopscope_storage::analytics::{GroupBy, MAX_SERIES_POINTS, MiddlewareInstance, MiddlewareKind, MiddlewareQuery};
+use hopscope_storage::aggregates::{GroupBy, MAX_SERIES_POINTS, MiddlewareInstance, MiddlewareKind, MiddlewareQuery};
 use serde::Serialize;
 
-use super::params::{analytics, us, window};
+use super::params::{aggregates, us, window};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{QueryParams, parse_u64};
@@ -116,7 +116,7 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
             format!("too small: the window would have more than {MAX_SERIES_POINTS} points"),
         ));
     }
-    let instances = analytics(&state)?
+    let instances = aggregates(&state)?
         .middleware(&MiddlewareQuery {
             window,
             kind,

@@ -1,16 +1,16 @@
 //! `GET /api/v1/mismatches?start&end[&cloud_kind][&limit]`: calls whose client span failed
 //! or timed out while the server span succeeded
-//! ([`hopscope_storage::AnalyticsReader::mismatches`]), newest first, at most `limit`
+//! ([`hopscope_storage::AggregateReader::mismatches`]), newest first, at most `limit`
 //! (default 100, at most 1000).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use hopscope_schemas::{CloudKind, SpanId, SpanRecord, TraceId};
-use hopscope_storage::analytics::MismatchReason;
+use hopscope_storage::aggregates::MismatchReason;
 use serde::Serialize;
 
-use super::params::{analytics, limit, us, window};
+use super::params::{aggregates, limit, us, window};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::params::QueryParams;
@@ -61,7 +61,7 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     let params = QueryParams::from_uri(&uri)?;
     let window = window(&params)?;
     let limit = limit(&params, "limit", 100, 1_000)?;
-    let found = analytics(&state)?.mismatches(&window, limit).await?;
+    let found = aggregates(&state)?.mismatches(&window, limit).await?;
     Ok(Json(Answer {
         mismatches: found
             .iter()

@@ -4,7 +4,7 @@
 //! bound the window (span start times, inclusive); every endpoint takes `cloud_kind=`
 //! (`private|hosted|public|unknown`). Bad parameters answer 400 naming the parameter.
 //!
-//! The window endpoints need an [`hopscope_storage::AnalyticsReader`]; a router built
+//! The window endpoints need an [`hopscope_storage::AggregateReader`]; a router built
 //! without one answers them with 501 (the per-trace analysis needs only the
 //! [`hopscope_storage::SpanReader`]).
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use hopscope_schemas::CloudKind;
-use hopscope_storage::AnalyticsReader;
-use hopscope_storage::analytics::Window;
+use hopscope_storage::AggregateReader;
+use hopscope_storage::aggregates::Window;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -65,9 +65,9 @@ pub fn limit(params: &QueryParams, name: &str, default: usize, max: usize) -> Ap
     }
 }
 
-/// The store's analytics, or 501 naming the gap.
-pub(crate) fn analytics(state: &AppState) -> ApiResult<Arc<dyn AnalyticsReader>> {
-    state.analytics.clone().ok_or_else(|| ApiError {
+/// The store's aggregates, or 501 naming the gap.
+pub(crate) fn aggregates(state: &AppState) -> ApiResult<Arc<dyn AggregateReader>> {
+    state.aggregates.clone().ok_or_else(|| ApiError {
         status: StatusCode::NOT_IMPLEMENTED,
         message: "the configured store does not implement the analysis aggregates yet".to_owned(),
     })

@@ -1,6 +1,6 @@
 //! `GET /api/v1/sla?start&end[&cloud_kind]`: SLA health per service and level and per
 //! interface, from the configured levels and rules ([`hopscope_analysis::rules::SlaConfig`])
-//! and the store's interface stats ([`hopscope_storage::AnalyticsReader::interfaces`]).
+//! and the store's interface stats ([`hopscope_storage::AggregateReader::interfaces`]).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use serde::Serialize;
 
-use super::params::{analytics, us, window};
+use super::params::{aggregates, us, window};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::params::QueryParams;
@@ -49,7 +49,7 @@ struct Interface {
 pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Answer>> {
     let params = QueryParams::from_uri(&uri)?;
     let window = window(&params)?;
-    let stats = analytics(&state)?.interfaces(&window).await?;
+    let stats = aggregates(&state)?.interfaces(&window).await?;
     let sla = &state.analysis.sla;
     let mut per_service: BTreeMap<(String, Option<String>), (u64, u64)> = BTreeMap::new();
     let interfaces: Vec<Interface> = stats

@@ -1,12 +1,13 @@
 //! ClickHouse storage: the production store.
 //!
-//! - Schema: numbered, templated DDL migrations (`schemas/migrations/`), rendered for the
+//! - Schema (the contract itself is in `hopscope_schemas::clickhouse`): numbered,
+//!   templated DDL migrations (`schemas/migrations/`), rendered for the
 //!   server's generation ([`version::Generation`]: modern ≥ 23.8, or legacy down to
 //!   Debian's 18.16) and optionally for a cluster, applied at start-up and recorded in
 //!   `<database>.hopscope_migrations` ([`migrations`]); a migration may carry a data
 //!   step ([`migrations::Step`]), e.g. the upgrade of JSON spans to typed columns.
 //!   Spans live in typed columns (`spans_v2`), resources and scopes once per distinct
-//!   value (`resources`) ([`rows`]).
+//!   value (`resources`) ([`hopscope_schemas::clickhouse::rows`]).
 //! - Retention: table TTLs kept equal to `ttl_days` on modern servers, partition drops
 //!   on legacy ones ([`retention`]).
 //! - Writes: [`SpanWriter::write_spans`] goes through a batcher (rows/bytes/time,
@@ -15,20 +16,24 @@
 //!
 //! The `clickhouse` crate's schema validation (`RowBinaryWithNamesAndTypes`) is turned
 //! off: 18.16 does not know that format, and on modern servers `DateTime64(9)` columns are
-//! written from `i64`. Plain `RowBinary` is positional, so the row types in [`rows`] and
-//! the DDL must agree; the integration tests against both server generations check that.
+//! written from `i64`. Plain `RowBinary` is positional, so the row types in
+//! [`hopscope_schemas::clickhouse::rows`] and
+//! the DDL must agree: `hopscope-schemas` checks names, order and encodings for both
+//! generations in a unit test, and the integration tests here against a real 18.16
+//! server and chDB check it end to end.
 
 pub mod config;
-pub mod migrations;
-pub mod version;
+// The data contract (DDL, its rendering, the row types) lives in `hopscope-schemas`
+// (feature `clickhouse`), which tests that the DDL and the rows agree; the store's
+// modules reach it under these names.
+use hopscope_schemas::clickhouse::{attrs, rows};
+pub use hopscope_schemas::clickhouse::{migrations, version};
 
-mod analytics;
-mod attrs;
+mod aggregates;
 mod batcher;
 mod errors;
 mod reader;
 mod retention;
-mod rows;
 mod slices;
 mod upgrade;
 mod writer;
@@ -272,5 +277,43 @@ impl SpanReader for ClickHouseStore {
 
     async fn dependencies(&self, start_ns: u64, end_ns: u64) -> Result<Vec<DependencyLink>> {
         self.reader.dependencies(start_ns, end_ns).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use hopscope_schemas::fixtures::every_field;
+
+    use super::attrs;
+    use super::rows::{encode_batch, tag_entry};
+    use crate::matching::tag_matches;
+    use crate::query::TagFilter;
+
+    #[test]
+    fn span_and_resource_tags_cover_the_reference_attribute_matches() {
+        let s = every_field();
+        let (resources, rows) = encode_batch(std::slice::from_ref(&s));
+        let row = &rows[0];
+        let scalar = |k: &str, v: &str| {
+            (0..row.attr_keys.len())
+                .any(|i| row.attr_keys[i] == k && row.attr_types[i] < attrs::FIRST_NON_TEXT && row.attr_values[i] == v)
+        };
+        for (k, v) in [
+            ("n", "3"),
+            ("b", "true"),
+            ("l", "[true]"),
+            ("cloud.provider", "aws"),
+            ("n", "4"),
+            ("l", ""),
+        ] {
+            let entry = tag_entry(k, v);
+            let found = scalar(k, v) || row.tags.contains(&entry) || resources[0].tags.contains(&entry);
+            let filter = TagFilter {
+                key: k.into(),
+                value: v.into(),
+            };
+            assert_eq!(found, tag_matches(&s, &filter), "{k}={v}");
+        }
     }
 }

@@ -80,7 +80,7 @@
 //! because of eviction, and the bound always holds (a block, even the open one, is
 //! dropped whole). Counts of evicted traces and spans are in [`EmbeddedStats`].
 
-mod analytics;
+mod aggregates;
 mod block;
 mod cold;
 mod intern;

@@ -11,12 +11,12 @@ use hopscope_analysis::blame::{
     BlameNode, BlameReport, NodeType, analyze_entries, blame_p99, blame_with_baseline, entry_traces,
 };
 use hopscope_schemas::SpanKind;
-use hopscope_storage::analytics::Window;
-use hopscope_storage::{AnalyticsReader, OperationQuery, SpanReader, StorageError};
+use hopscope_storage::aggregates::Window;
+use hopscope_storage::{AggregateReader, OperationQuery, SpanReader, StorageError};
 use leptos::prelude::*;
 
 use super::{blocking, store_failed};
-use crate::layout::{Nav, error_page, no_analytics, notice, respond, window_fields};
+use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
 use crate::params::Params;
 use crate::{Html, UiState, format};
 
@@ -24,14 +24,14 @@ const TITLE: &str = "Blame";
 const DEFAULT_TRACES: usize = 300;
 
 async fn analyses(
-    analytics: &dyn AnalyticsReader,
+    aggregates: &dyn AggregateReader,
     reader: &dyn SpanReader,
     service: &str,
     operation: &str,
     window: Window,
     limit: usize,
 ) -> Result<Vec<TraceAnalysis>, StorageError> {
-    let traces = entry_traces(analytics, reader, service, operation, window, limit).await?;
+    let traces = entry_traces(aggregates, reader, service, operation, window, limit).await?;
     Ok(blocking(move || analyze_entries(&traces)).await.unwrap_or_default())
 }
 
@@ -143,8 +143,8 @@ fn report_view(report: BlameReport) -> impl IntoView {
 
 pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap<String, String>>) -> Html {
     let params = Params(params);
-    let Some(analytics) = state.analytics.clone() else {
-        return no_analytics(TITLE, Nav::Blame);
+    let Some(aggregates) = state.aggregates.clone() else {
+        return no_aggregates(TITLE, Nav::Blame);
     };
     let services = match state.reader.services().await {
         Ok(s) => s,
@@ -204,7 +204,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             None
         };
         let now = match analyses(
-            &*analytics,
+            &*aggregates,
             &*state.reader,
             &service,
             &operation,
@@ -217,7 +217,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             Err(err) => return store_failed(TITLE, Nav::Blame, &err),
         };
         let before = match baseline {
-            Some(b) => match analyses(&*analytics, &*state.reader, &service, &operation, b, DEFAULT_TRACES).await {
+            Some(b) => match analyses(&*aggregates, &*state.reader, &service, &operation, b, DEFAULT_TRACES).await {
                 Ok(a) => Some(a),
                 Err(err) => return store_failed(TITLE, Nav::Blame, &err),
             },

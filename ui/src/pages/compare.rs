@@ -13,7 +13,7 @@ use hopscope_analysis::compare::{
     Baseline, ComparedNode, Comparison, analyze_baseline, compare_with_trace, compare_with_typical, entry_of,
 };
 use hopscope_schemas::TraceId;
-use hopscope_storage::analytics::Window;
+use hopscope_storage::aggregates::Window;
 use leptos::prelude::*;
 
 use super::{blocking, store_failed};
@@ -86,8 +86,8 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         .flatten()
         .ok_or_else(|| "The traces could not be analysed.".to_owned())
     } else {
-        let Some(analytics) = state.analytics.clone() else {
-            return crate::layout::no_analytics(TITLE, Nav::Trace);
+        let Some(aggregates) = state.aggregates.clone() else {
+            return crate::layout::no_aggregates(TITLE, Nav::Trace);
         };
         let spans = trace.spans.clone();
         let Some(analysis) = blocking(move || analyze(id, &spans, None)).await.flatten() else {
@@ -120,7 +120,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             }
         };
         let baseline = match entry_traces(
-            &*analytics,
+            &*aggregates,
             &*state.reader,
             &service,
             &operation,

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use leptos::prelude::*;
 
 use super::store_failed;
-use crate::layout::{Nav, error_page, no_analytics, notice, respond, window_fields};
+use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
 use crate::params::{Params, query_string};
 use crate::{Html, UiState, format};
 
@@ -15,14 +15,14 @@ const TITLE: &str = "Exceptions";
 
 pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap<String, String>>) -> Html {
     let params = Params(params);
-    let Some(analytics) = state.analytics.clone() else {
-        return no_analytics(TITLE, Nav::Exceptions);
+    let Some(aggregates) = state.aggregates.clone() else {
+        return no_aggregates(TITLE, Nav::Exceptions);
     };
     let window = match params.window("1h") {
         Ok(w) => w,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, TITLE, Nav::Exceptions, msg),
     };
-    let groups = match analytics.exceptions(&window, 3).await {
+    let groups = match aggregates.exceptions(&window, 3).await {
         Ok(g) => g,
         Err(err) => return store_failed(TITLE, Nav::Exceptions, &err),
     };

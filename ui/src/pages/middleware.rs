@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use hopscope_storage::analytics::{GroupBy, MAX_SERIES_POINTS, MiddlewareKind, MiddlewareQuery};
+use hopscope_storage::aggregates::{GroupBy, MAX_SERIES_POINTS, MiddlewareKind, MiddlewareQuery};
 use leptos::prelude::*;
 
 use super::store_failed;
-use crate::layout::{Nav, error_page, no_analytics, notice, respond, window_fields};
+use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
 use crate::params::{Params, query_string};
 use crate::svg::{PALETTE, Series, lines};
 use crate::{Html, UiState, format};
@@ -28,8 +28,8 @@ const MAX_CHARTED: usize = 8;
 
 pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap<String, String>>) -> Html {
     let params = Params(params);
-    let Some(analytics) = state.analytics.clone() else {
-        return no_analytics(TITLE, Nav::Middleware);
+    let Some(aggregates) = state.aggregates.clone() else {
+        return no_aggregates(TITLE, Nav::Middleware);
     };
     let kind_text = params.get("kind").unwrap_or("cache").to_owned();
     let Some(kind) = MiddlewareKind::parse(&kind_text) else {
@@ -71,7 +71,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         },
     }
     .max(min_step);
-    let instances = match analytics
+    let instances = match aggregates
         .middleware(&MiddlewareQuery {
             window,
             kind,

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use hopscope_storage::analytics::MismatchReason;
+use hopscope_storage::aggregates::MismatchReason;
 use leptos::prelude::*;
 
 use super::store_failed;
-use crate::layout::{Nav, error_page, no_analytics, notice, respond, window_fields};
+use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
 use crate::params::Params;
 use crate::{Html, UiState, format};
 
@@ -16,14 +16,14 @@ const TITLE: &str = "Outcome mismatches";
 
 pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap<String, String>>) -> Html {
     let params = Params(params);
-    let Some(analytics) = state.analytics.clone() else {
-        return no_analytics(TITLE, Nav::Mismatches);
+    let Some(aggregates) = state.aggregates.clone() else {
+        return no_aggregates(TITLE, Nav::Mismatches);
     };
     let window = match params.window("1h") {
         Ok(w) => w,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, TITLE, Nav::Mismatches, msg),
     };
-    let found = match analytics.mismatches(&window, 200).await {
+    let found = match aggregates.mismatches(&window, 200).await {
         Ok(m) => m,
         Err(err) => return store_failed(TITLE, Nav::Mismatches, &err),
     };

@@ -35,8 +35,8 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         return respond(StatusCode::OK, TITLE, Nav::Overview, no_data());
     }
     let seconds = ((window.end_ns - window.start_ns) as f64 / 1e9).max(1.0);
-    let service_rows: Option<Vec<ServiceRow>> = match &state.analytics {
-        Some(analytics) => match analytics.interfaces(&window).await {
+    let service_rows: Option<Vec<ServiceRow>> = match &state.aggregates {
+        Some(aggregates) => match aggregates.interfaces(&window).await {
             Ok(interfaces) => {
                 let mut rows: BTreeMap<String, ServiceRow> = BTreeMap::new();
                 for i in interfaces {

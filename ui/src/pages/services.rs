@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hopscope_analysis::rules::Violation;
-use hopscope_storage::analytics::{DependencyEdge, EdgeTarget};
+use hopscope_storage::aggregates::{DependencyEdge, EdgeTarget};
 use leptos::prelude::*;
 
 use super::store_failed;
-use crate::layout::{Nav, error_page, no_analytics, notice, respond, window_fields};
+use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
 use crate::params::{Params, query_string};
 use crate::{Html, UiState, format};
 
@@ -289,14 +289,14 @@ fn map_view(edges: &[DependencyEdge], bad: &BTreeSet<(String, String)>) -> impl 
 
 pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap<String, String>>) -> Html {
     let params = Params(params);
-    let Some(analytics) = state.analytics.clone() else {
-        return no_analytics(TITLE, Nav::Services);
+    let Some(aggregates) = state.aggregates.clone() else {
+        return no_aggregates(TITLE, Nav::Services);
     };
     let window = match params.window("1h") {
         Ok(w) => w,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, TITLE, Nav::Services, msg),
     };
-    let edges = match analytics.dependency_edges(&window).await {
+    let edges = match aggregates.dependency_edges(&window).await {
         Ok(e) => e,
         Err(err) => return store_failed(TITLE, Nav::Services, &err),
     };

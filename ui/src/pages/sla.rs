@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use leptos::prelude::*;
 
 use super::store_failed;
-use crate::layout::{Nav, error_page, no_analytics, notice, respond, window_fields};
+use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
 use crate::params::{Params, query_string};
 use crate::{Html, UiState, format};
 
@@ -18,7 +18,7 @@ struct Row {
     operation: String,
     level: Option<String>,
     reasons: Vec<String>,
-    stats: hopscope_storage::analytics::LatencyStats,
+    stats: hopscope_storage::aggregates::LatencyStats,
 }
 
 impl Row {
@@ -33,14 +33,14 @@ impl Row {
 
 pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap<String, String>>) -> Html {
     let params = Params(params);
-    let Some(analytics) = state.analytics.clone() else {
-        return no_analytics(TITLE, Nav::Sla);
+    let Some(aggregates) = state.aggregates.clone() else {
+        return no_aggregates(TITLE, Nav::Sla);
     };
     let window = match params.window("1h") {
         Ok(w) => w,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, TITLE, Nav::Sla, msg),
     };
-    let stats = match analytics.interfaces(&window).await {
+    let stats = match aggregates.interfaces(&window).await {
         Ok(s) => s,
         Err(err) => return store_failed(TITLE, Nav::Sla, &err),
     };

@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn headline_names_the_slow_shard() {
-        let spans = hopscope_storage::analytics::fixtures::slow_redis_shard();
+        let spans = hopscope_schemas::fixtures::slow_redis_shard();
         // A trace that hits the slow shard: its culprit is the GET on redis-shard-2.
         let mut by_trace: std::collections::BTreeMap<TraceId, Vec<Arc<SpanRecord>>> = Default::default();
         for s in spans {

@@ -1,16 +1,19 @@
+//! Test fixtures (feature `fixtures`, enabled only from dev-dependencies, so nothing
+//! here is compiled into hopscope's binaries).
+//!
 //! Crafted traces with known analysis answers, shared by the pure analysis tests, the
-//! HTTP tests on the embedded store and (later) the same tests on ClickHouse: write
-//! [`all`] into a store and every store must give the answers documented on each
-//! scenario.
+//! HTTP tests on the embedded store and the same tests on ClickHouse: write [`all`] into
+//! a store and every store must give the answers documented on each scenario. And
+//! [`every_field`], one span with every field set, for mapping round trips.
 //!
 //! Times are offsets in microseconds from [`T0`]. Hop kind, peer and host are derived
-//! with [`hopscope_schemas::derive`] exactly as the collector does.
+//! with [`crate::derive`] exactly as the collector does.
 
 use std::sync::Arc;
 
-use hopscope_schemas::derive::{self, CLOUD_KIND_ATTR};
-use hopscope_schemas::{
-    AttrValue, Event, KeyValue, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId,
+use crate::derive::{self, CLOUD_KIND_ATTR};
+use crate::{
+    AttrValue, Event, HopKind, KeyValue, Link, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId,
 };
 
 /// 2023-11-14T22:13:20Z, unix ns: every fixture time is an offset from it.
@@ -558,4 +561,69 @@ pub fn all() -> Vec<SpanRecord> {
     spans.extend(async_queue());
     spans.extend(layering());
     spans
+}
+
+/// One span with every field of [`SpanRecord`] set (a parent, trace state, flags, an
+/// error status, scalar and array attributes, two events, a link, a resource with
+/// `cloud.provider`, a scope with attributes, a peer and no host), at `5..9` ns: for
+/// tests that a mapping keeps every field.
+pub fn every_field() -> SpanRecord {
+    SpanRecord {
+        trace_id: TraceId([1; 16]),
+        span_id: SpanId([2; 8]),
+        parent_span_id: Some(SpanId([3; 8])),
+        trace_state: "a=b".into(),
+        flags: 257,
+        name: "GET".into(),
+        kind: SpanKind::Server,
+        start_time_unix_nano: 5,
+        end_time_unix_nano: 9,
+        status_code: StatusCode::Error,
+        status_message: "boom".into(),
+        attributes: vec![
+            KeyValue::new("n", AttrValue::Int(3)),
+            KeyValue::new("l", AttrValue::Array(vec![AttrValue::Bool(true)])),
+        ],
+        dropped_attributes_count: 1,
+        events: vec![
+            Event {
+                time_unix_nano: 6,
+                name: "e".into(),
+                attributes: vec![KeyValue::new("b", AttrValue::Bool(true))],
+                dropped_attributes_count: 2,
+            },
+            Event {
+                time_unix_nano: 7,
+                name: "f".into(),
+                attributes: vec![],
+                dropped_attributes_count: 0,
+            },
+        ],
+        dropped_events_count: 3,
+        links: vec![Link {
+            trace_id: TraceId([4; 16]),
+            span_id: SpanId([5; 8]),
+            trace_state: "x=y".into(),
+            attributes: vec![KeyValue::new("k", AttrValue::Double(0.5))],
+            dropped_attributes_count: 6,
+            flags: 1,
+        }],
+        dropped_links_count: 4,
+        resource: Arc::new(Resource {
+            attributes: vec![KeyValue::new("cloud.provider", AttrValue::String("aws".into()))],
+            dropped_attributes_count: 7,
+            schema_url: "s".into(),
+        }),
+        scope: Arc::new(Scope {
+            name: "lib".into(),
+            version: "1".into(),
+            attributes: vec![KeyValue::new("q", AttrValue::Empty)],
+            dropped_attributes_count: 8,
+            schema_url: "t".into(),
+        }),
+        service_name: "s".into(),
+        hop_kind: HopKind::Http,
+        peer: Some("p:1".into()),
+        host: None,
+    }
 }

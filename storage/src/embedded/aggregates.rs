@@ -1,4 +1,4 @@
-//! [`AnalyticsReader`] for the embedded store: exact aggregates over the spans of a
+//! [`AggregateReader`] for the embedded store: exact aggregates over the spans of a
 //! window.
 //!
 //! Every method walks the blocks overlapping the window in chunks of
@@ -24,8 +24,8 @@ use super::EmbeddedStore;
 use super::block::{Block, Node, Row};
 use super::planner::{find_span, scan_rows};
 use super::state::State;
-use crate::analytics::{
-    AnalyticsReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup, GroupBy, InterfaceStats,
+use crate::aggregates::{
+    AggregateReader, DependencyEdge, EdgeTarget, EntryTrace, EntryTraceQuery, ExceptionGroup, GroupBy, InterfaceStats,
     LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery, Mismatch, MismatchReason, SeriesPoint, Window,
     mentions_timeout,
 };
@@ -424,7 +424,7 @@ fn mismatches(lock: &RwLock<State>, window: &Window, limit: usize) -> Vec<Mismat
 }
 
 #[async_trait]
-impl AnalyticsReader for EmbeddedStore {
+impl AggregateReader for EmbeddedStore {
     async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
         let query = query.clone();
         self.blocking(move |shared| entry_traces(&shared.state, &query)).await
@@ -464,7 +464,7 @@ impl AnalyticsReader for EmbeddedStore {
 mod tests {
     use super::*;
     use crate::SpanWriter;
-    use crate::analytics::fixtures::{self, MS, T0, US};
+    use hopscope_schemas::fixtures::{self, MS, T0, US};
 
     async fn store() -> EmbeddedStore {
         let store = EmbeddedStore::default();

@@ -1,4 +1,4 @@
-//! The analytics queries over events and parent/child pairs: exceptions, dependency
+//! The aggregate queries over events and parent/child pairs: exceptions, dependency
 //! edges and outcome mismatches.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use hopscope_schemas::{HopKind, TraceId};
 use serde::Deserialize;
 
 use super::sql::{self, Arg, Sql, percentile};
-use crate::analytics::{
+use crate::aggregates::{
     DependencyEdge, EdgeTarget, ExceptionGroup, Mismatch, MismatchReason, Window, mentions_timeout,
 };
 use crate::clickhouse::ClickHouseStore;

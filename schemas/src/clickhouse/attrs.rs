@@ -8,12 +8,12 @@
 //! and bytes-vs-string). SQL reads a string attribute `k` as
 //! `if(types[indexOf(keys, k)] = 1, values[indexOf(keys, k)], '')`.
 
-use hopscope_schemas::{AttrValue, KeyValue};
+use crate::{AttrValue, KeyValue};
 
 /// Type code of [`AttrValue::Empty`].
-pub(crate) const EMPTY: u8 = 0;
+pub const EMPTY: u8 = 0;
 /// Type code of [`AttrValue::String`] (the only one SQL reads as text).
-pub(crate) const STRING: u8 = 1;
+pub const STRING: u8 = 1;
 const BOOL: u8 = 2;
 const INT: u8 = 3;
 const DOUBLE: u8 = 4;
@@ -22,23 +22,23 @@ const ARRAY: u8 = 6;
 const KV_LIST: u8 = 7;
 /// Type codes below this one store the value's text form ([`AttrValue::to_text`]), so
 /// a tag filter compares them directly.
-pub(crate) const FIRST_NON_TEXT: u8 = ARRAY;
+pub const FIRST_NON_TEXT: u8 = ARRAY;
 
 /// True when [`encode`] stores the value as its text form (every scalar).
-pub(crate) fn is_text(value: &AttrValue) -> bool {
+pub fn is_text(value: &AttrValue) -> bool {
     !matches!(value, AttrValue::Array(_) | AttrValue::KvList(_))
 }
 
 /// One attribute list as column arrays.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct AttrColumns {
+pub struct AttrColumns {
     pub keys: Vec<String>,
     pub types: Vec<u8>,
     pub values: Vec<String>,
 }
 
 /// Encodes an attribute list (order kept).
-pub(crate) fn encode(attrs: &[KeyValue]) -> AttrColumns {
+pub fn encode(attrs: &[KeyValue]) -> AttrColumns {
     let mut out = AttrColumns {
         keys: Vec::with_capacity(attrs.len()),
         types: Vec::with_capacity(attrs.len()),
@@ -64,7 +64,7 @@ pub(crate) fn encode(attrs: &[KeyValue]) -> AttrColumns {
 }
 
 /// Decodes the arrays written by [`encode`]; an error names what is malformed.
-pub(crate) fn decode(keys: Vec<String>, types: &[u8], values: Vec<String>) -> Result<Vec<KeyValue>, String> {
+pub fn decode(keys: Vec<String>, types: &[u8], values: Vec<String>) -> Result<Vec<KeyValue>, String> {
     if keys.len() != types.len() || keys.len() != values.len() {
         return Err(format!(
             "attribute arrays differ in length ({}, {}, {})",

@@ -1,14 +1,16 @@
-//! The analytics aggregates on ClickHouse (real 18.16 server and chDB 26.x) give the
+//! The window aggregates on ClickHouse (real 18.16 server and chDB 26.x) give the
 //! same answers as the embedded store over the shared fixtures
-//! (`hopscope_storage::analytics::fixtures`), for every method, window and cloud filter.
+//! (`hopscope_schemas::fixtures`), for every method, window and cloud filter.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use hopscope_schemas::CloudKind;
-use hopscope_storage::analytics::fixtures::{self, MS, T0, US};
-use hopscope_storage::analytics::{AnalyticsReader, EntryTraceQuery, GroupBy, MiddlewareKind, MiddlewareQuery, Window};
+use hopscope_schemas::fixtures::{self, MS, T0, US};
+use hopscope_storage::aggregates::{
+    AggregateReader, EntryTraceQuery, GroupBy, MiddlewareKind, MiddlewareQuery, Window,
+};
 use hopscope_storage::clickhouse::{ClickHouseStore, Compression};
 use hopscope_storage::{EmbeddedStore, SpanWriter};
 use support::{ChdbFront, LegacyServer, config};
@@ -137,15 +139,15 @@ async fn assert_same_answers(store: &ClickHouseStore) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn legacy_server_analytics_match_the_embedded_store() {
+async fn legacy_server_aggregates_match_the_embedded_store() {
     let server = LegacyServer::start();
-    let store = open(&server.url(), "hs_analytics_legacy", Compression::Lz4).await;
+    let store = open(&server.url(), "hs_aggregates_legacy", Compression::Lz4).await;
     assert_same_answers(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn modern_engine_analytics_match_the_embedded_store() {
+async fn modern_engine_aggregates_match_the_embedded_store() {
     let front = ChdbFront::start();
-    let store = open(&front.url, "hs_analytics_modern", Compression::None).await;
+    let store = open(&front.url, "hs_aggregates_modern", Compression::None).await;
     assert_same_answers(&store).await;
 }

@@ -1,6 +1,11 @@
-//! The analytics contract: window aggregates the analysis API needs from a store
-//! ([`AnalyticsReader`]), with query and result types whose meaning is fixed here so that
-//! every store gives the same answers (the shared fixtures in [`fixtures`] pin them).
+//! The aggregates contract: the window aggregates a store computes ([`AggregateReader`])
+//! for the analysis built on them (crate `hopscope-analysis`, the analysis API, the UI),
+//! with query and result types whose meaning is fixed here so that every store gives the
+//! same answers (the shared fixtures in `hopscope_schemas::fixtures` pin them).
+//!
+//! Words: *aggregates* are what a store computes over a window (this module);
+//! *analysis* is what hopscope derives from them and from whole traces (critical path,
+//! culprit, blame), in `hopscope-analysis`.
 //!
 //! # Shared definitions
 //!
@@ -25,16 +30,14 @@
 //! Every method aggregates in the store: a ClickHouse implementation runs one `GROUP BY`
 //! query per method over the spans table filtered by `start_time` (the primary-key prefix)
 //! and the cloud kind column/attribute, and returns only the aggregated rows; it must
-//! never fetch raw spans for [`AnalyticsReader::middleware`],
-//! [`AnalyticsReader::interfaces`], [`AnalyticsReader::exceptions`] or
-//! [`AnalyticsReader::dependency_edges`]. Parent/child pairs
-//! ([`AnalyticsReader::dependency_edges`], [`AnalyticsReader::mismatches`]) are a self-join
+//! never fetch raw spans for [`AggregateReader::middleware`],
+//! [`AggregateReader::interfaces`], [`AggregateReader::exceptions`] or
+//! [`AggregateReader::dependency_edges`]. Parent/child pairs
+//! ([`AggregateReader::dependency_edges`], [`AggregateReader::mismatches`]) are a self-join
 //! on `(trace_id, parent_span_id) = (trace_id, span_id)` restricted to the window (the
 //! child's window extended by nothing: a parent outside the store is no edge).
-//! [`AnalyticsReader::entry_traces`] returns ids only; the per-trace analysis of blame
+//! [`AggregateReader::entry_traces`] returns ids only; the per-trace analysis of blame
 //! then reads those traces with [`crate::SpanReader::trace`].
-
-pub mod fixtures;
 
 use async_trait::async_trait;
 use hopscope_schemas::{CloudKind, HopKind, SpanId, SpanRecord, TraceId};
@@ -74,7 +77,7 @@ impl Window {
     }
 }
 
-/// Which spans [`AnalyticsReader::entry_traces`] looks for.
+/// Which spans [`AggregateReader::entry_traces`] looks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryTraceQuery {
     /// Window; the cloud filter applies to the entry span.
@@ -100,7 +103,7 @@ pub struct EntryTrace {
     pub duration_ns: u64,
 }
 
-/// What [`AnalyticsReader::middleware`] compares.
+/// What [`AggregateReader::middleware`] compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MiddlewareKind {
@@ -145,7 +148,7 @@ impl MiddlewareKind {
     }
 }
 
-/// How [`AnalyticsReader::middleware`] groups spans into instances.
+/// How [`AggregateReader::middleware`] groups spans into instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
@@ -390,7 +393,7 @@ pub fn span_system(span: &SpanRecord) -> String {
 /// [`crate::StorageError::InvalidQuery`] naming the limit rather than a partial answer.
 /// Errors follow [`crate::StorageError`]; nothing here retries.
 #[async_trait]
-pub trait AnalyticsReader: Send + Sync {
+pub trait AggregateReader: Send + Sync {
     /// Spans named `operation` of `service` starting in the window (the cloud filter on
     /// that span). When there are more than `limit`, a deterministic, evenly spaced
     /// sample: sort ascending by `(start_ns, trace_id, span_id)` and keep the entries at

@@ -12,23 +12,23 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use clickhouse::Row;
-use hopscope_schemas::{
+use crate::{
     Event, HopKind, KeyValue, Link, Resource, Scope, SpanId, SpanKind, SpanRecord, StatusCode, TraceId, find_str,
 };
+use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::attrs::{self, AttrColumns};
 
 /// Separates key and value in a `tags` entry. Keys containing NUL are not searchable
 /// exactly (the only ambiguity of this encoding).
-pub(crate) const TAG_SEPARATOR: char = '\0';
+pub const TAG_SEPARATOR: char = '\0';
 
 const NS_PER_DAY: u64 = 86_400_000_000_000;
 
 /// One row of the `spans_v2` table (column order = DDL order: RowBinary is positional).
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
-pub(crate) struct SpanRow {
+pub struct SpanRow {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
     /// All zeros for a root span.
@@ -101,7 +101,7 @@ pub(crate) struct SpanRow {
 /// One row of the `resources` table: a resource and scope pair, per day of the spans
 /// that use it (so that it expires with them).
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
-pub(crate) struct ResourceRow {
+pub struct ResourceRow {
     /// Days since the unix epoch (`Date`).
     pub day: u16,
     pub resource_hash: u64,
@@ -131,20 +131,20 @@ pub(crate) struct ResourceRow {
 /// The full span as JSON, the `record` column of the pre-0005 `spans` table (read only
 /// when upgrading).
 #[derive(Debug, Row, Deserialize)]
-pub(crate) struct RecordRow {
+pub struct RecordRow {
     pub record: String,
 }
 
 /// A resource and scope as spans share them after decoding.
-pub(crate) type SharedResource = (Arc<Resource>, Arc<Scope>);
+pub type SharedResource = (Arc<Resource>, Arc<Scope>);
 
 /// Unix ns as the signed 64-bit value ClickHouse stores (saturating; year 2262).
-pub(crate) fn ns_to_i64(ns: u64) -> i64 {
+pub fn ns_to_i64(ns: u64) -> i64 {
     i64::try_from(ns).unwrap_or(i64::MAX)
 }
 
 /// A tag filter's lookup value in `tags`.
-pub(crate) fn tag_entry(key: &str, value: &str) -> String {
+pub fn tag_entry(key: &str, value: &str) -> String {
     let mut entry = String::with_capacity(key.len() + value.len() + 1);
     entry.push_str(key);
     entry.push(TAG_SEPARATOR);
@@ -166,7 +166,7 @@ fn sorted(mut tags: Vec<String>) -> Vec<String> {
 
 /// The stable 64-bit id of a resource and scope pair: FNV-1a over their JSON (the same
 /// content gives the same hash in every process and version).
-pub(crate) fn resource_hash(resource: &Resource, scope: &Scope) -> u64 {
+pub fn resource_hash(resource: &Resource, scope: &Scope) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     // Serialising these plain structs cannot fail; an empty text would still hash.
     let text = serde_json::to_vec(&(resource, scope)).unwrap_or_default();
@@ -207,7 +207,7 @@ fn resource_row(day: u16, hash: u64, resource: &Resource, scope: &Scope) -> Reso
 }
 
 /// The `spans_v2` row of one span, given its resource hash.
-pub(crate) fn span_row(span: &SpanRecord, resource_hash: u64) -> SpanRow {
+pub fn span_row(span: &SpanRecord, resource_hash: u64) -> SpanRow {
     let res = &span.resource.attributes;
     let text = |key: &str| find_str(res, key).unwrap_or_default().to_owned();
     let mut tags = Vec::new();
@@ -289,7 +289,7 @@ fn split(columns: Vec<AttrColumns>) -> Split {
 
 /// The rows of one batch: every distinct (resource, scope, day) once, then every span.
 /// Resources are hashed once per shared `Arc` pair, not per span.
-pub(crate) fn encode_batch(spans: &[SpanRecord]) -> (Vec<ResourceRow>, Vec<SpanRow>) {
+pub fn encode_batch(spans: &[SpanRecord]) -> (Vec<ResourceRow>, Vec<SpanRow>) {
     let mut hashes: HashMap<(*const Resource, *const Scope), u64> = HashMap::new();
     let mut seen: HashSet<(u64, u16)> = HashSet::new();
     let mut resources = Vec::new();
@@ -309,7 +309,7 @@ pub(crate) fn encode_batch(spans: &[SpanRecord]) -> (Vec<ResourceRow>, Vec<SpanR
 }
 
 /// The resource and scope of a `resources` row.
-pub(crate) fn decode_resource(row: ResourceRow) -> Result<SharedResource, String> {
+pub fn decode_resource(row: ResourceRow) -> Result<SharedResource, String> {
     let resource = Resource {
         attributes: attrs::decode(row.attr_keys, &row.attr_types, row.attr_values)?,
         dropped_attributes_count: row.dropped_attributes_count,
@@ -330,7 +330,7 @@ fn nonzero<const N: usize>(id: [u8; N]) -> Option<[u8; N]> {
 }
 
 /// The span of a `spans_v2` row with its (already decoded) resource and scope.
-pub(crate) fn decode_span(row: SpanRow, resource: &SharedResource) -> Result<SpanRecord, String> {
+pub fn decode_span(row: SpanRow, resource: &SharedResource) -> Result<SpanRecord, String> {
     let start = u64::try_from(row.start_time).map_err(|_| "negative start time".to_string())?;
     let n = row.event_offsets.len();
     if [
@@ -418,76 +418,12 @@ pub(crate) fn decode_span(row: SpanRow, resource: &SharedResource) -> Result<Spa
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use hopscope_schemas::AttrValue;
-
     use super::*;
-    use crate::matching::tag_matches;
-    use crate::query::TagFilter;
-
-    fn span() -> SpanRecord {
-        SpanRecord {
-            trace_id: TraceId([1; 16]),
-            span_id: SpanId([2; 8]),
-            parent_span_id: Some(SpanId([3; 8])),
-            trace_state: "a=b".into(),
-            flags: 257,
-            name: "GET".into(),
-            kind: SpanKind::Server,
-            start_time_unix_nano: 5,
-            end_time_unix_nano: 9,
-            status_code: StatusCode::Error,
-            status_message: "boom".into(),
-            attributes: vec![
-                KeyValue::new("n", AttrValue::Int(3)),
-                KeyValue::new("l", AttrValue::Array(vec![AttrValue::Bool(true)])),
-            ],
-            dropped_attributes_count: 1,
-            events: vec![
-                Event {
-                    time_unix_nano: 6,
-                    name: "e".into(),
-                    attributes: vec![KeyValue::new("b", AttrValue::Bool(true))],
-                    dropped_attributes_count: 2,
-                },
-                Event {
-                    time_unix_nano: 7,
-                    name: "f".into(),
-                    attributes: vec![],
-                    dropped_attributes_count: 0,
-                },
-            ],
-            dropped_events_count: 3,
-            links: vec![Link {
-                trace_id: TraceId([4; 16]),
-                span_id: SpanId([5; 8]),
-                trace_state: "x=y".into(),
-                attributes: vec![KeyValue::new("k", AttrValue::Double(0.5))],
-                dropped_attributes_count: 6,
-                flags: 1,
-            }],
-            dropped_links_count: 4,
-            resource: Arc::new(Resource {
-                attributes: vec![KeyValue::new("cloud.provider", AttrValue::String("aws".into()))],
-                dropped_attributes_count: 7,
-                schema_url: "s".into(),
-            }),
-            scope: Arc::new(Scope {
-                name: "lib".into(),
-                version: "1".into(),
-                attributes: vec![KeyValue::new("q", AttrValue::Empty)],
-                dropped_attributes_count: 8,
-                schema_url: "t".into(),
-            }),
-            service_name: "s".into(),
-            hop_kind: HopKind::Http,
-            peer: Some("p:1".into()),
-            host: None,
-        }
-    }
+    use crate::fixtures::every_field;
 
     #[test]
     fn every_field_round_trips_and_resources_are_shared() {
-        let s = span();
+        let s = every_field();
         let mut other = s.clone();
         other.span_id = SpanId([9; 8]);
         other.start_time_unix_nano = NS_PER_DAY + 5;
@@ -506,32 +442,5 @@ mod tests {
         // Equal content in distinct Arcs hashes equally.
         let copy = Resource::clone(&s.resource);
         assert_eq!(resource_hash(&copy, &s.scope), rows[0].resource_hash);
-    }
-
-    #[test]
-    fn span_and_resource_tags_cover_the_reference_attribute_matches() {
-        let s = span();
-        let (resources, rows) = encode_batch(std::slice::from_ref(&s));
-        let row = &rows[0];
-        let scalar = |k: &str, v: &str| {
-            (0..row.attr_keys.len())
-                .any(|i| row.attr_keys[i] == k && row.attr_types[i] < attrs::FIRST_NON_TEXT && row.attr_values[i] == v)
-        };
-        for (k, v) in [
-            ("n", "3"),
-            ("b", "true"),
-            ("l", "[true]"),
-            ("cloud.provider", "aws"),
-            ("n", "4"),
-            ("l", ""),
-        ] {
-            let entry = tag_entry(k, v);
-            let found = scalar(k, v) || row.tags.contains(&entry) || resources[0].tags.contains(&entry);
-            let filter = TagFilter {
-                key: k.into(),
-                value: v.into(),
-            };
-            assert_eq!(found, tag_matches(&s, &filter), "{k}={v}");
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! SQL building blocks of the analytics queries (and of the reader's searches): a
+//! SQL building blocks of the aggregate queries (and of the reader's searches): a
 //! builder of text and arguments that keeps every `?` next to its value, and the expressions that
 //! mirror the embedded store's definitions (effective cloud kind, span system,
 //! nearest-rank percentiles, exception events, timeout mentions) on both server
@@ -11,7 +11,7 @@
 
 use hopscope_schemas::derive::PUBLIC_PROVIDERS;
 
-use crate::analytics::Window;
+use crate::aggregates::Window;
 use crate::clickhouse::migrations::Target;
 use crate::clickhouse::rows::ns_to_i64;
 use crate::clickhouse::version::Generation;
@@ -140,7 +140,7 @@ pub(super) fn span_attr(key: &str) -> String {
     string_attr("attributes.key", "attributes.type", "attributes.value", key)
 }
 
-/// The span "system" ([`crate::analytics::span_system`]).
+/// The span "system" ([`crate::aggregates::span_system`]).
 pub(super) fn system() -> String {
     let keys = ["db.system.name", "db.system", "messaging.system", "rpc.system"];
     let mut parts: Vec<String> = Vec::new();
@@ -160,7 +160,7 @@ pub(super) const EVENT_COLUMNS: [&str; 3] = ["ev_keys", "ev_types", "ev_values"]
 pub(super) const EVENT_ARRAY_JOIN: &str = " ARRAY JOIN events.offset_ns AS ev_offset, events.name AS ev_name, \
     events.attr_keys AS ev_keys, events.attr_types AS ev_types, events.attr_values AS ev_values";
 
-/// True when the text `expr` mentions a timeout ([`crate::analytics::mentions_timeout`]).
+/// True when the text `expr` mentions a timeout ([`crate::aggregates::mentions_timeout`]).
 pub(super) fn mentions_timeout(expr: &str) -> String {
     format!(
         "(position(lower({expr}), 'timeout') > 0 OR position(lower({expr}), 'timed out') > 0 \

@@ -39,37 +39,37 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "spans",
-        template: include_str!("../../../schemas/migrations/0001_spans.sql"),
+        template: include_str!("../../migrations/0001_spans.sql"),
         step: None,
     },
     Migration {
         version: 2,
         name: "trace_index",
-        template: include_str!("../../../schemas/migrations/0002_trace_index.sql"),
+        template: include_str!("../../migrations/0002_trace_index.sql"),
         step: None,
     },
     Migration {
         version: 3,
         name: "operations",
-        template: include_str!("../../../schemas/migrations/0003_operations.sql"),
+        template: include_str!("../../migrations/0003_operations.sql"),
         step: None,
     },
     Migration {
         version: 4,
         name: "rollup_1m",
-        template: include_str!("../../../schemas/migrations/0004_rollup_1m.sql"),
+        template: include_str!("../../migrations/0004_rollup_1m.sql"),
         step: None,
     },
     Migration {
         version: 5,
         name: "spans_v2",
-        template: include_str!("../../../schemas/migrations/0005_spans_v2.sql"),
+        template: include_str!("../../migrations/0005_spans_v2.sql"),
         step: Some(Step::CopyJsonSpans),
     },
     Migration {
         version: 6,
         name: "views_on_spans_v2",
-        template: include_str!("../../../schemas/migrations/0006_views_on_spans_v2.sql"),
+        template: include_str!("../../migrations/0006_views_on_spans_v2.sql"),
         step: None,
     },
 ];

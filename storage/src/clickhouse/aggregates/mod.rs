@@ -1,4 +1,4 @@
-//! [`AnalyticsReader`] for ClickHouse: every aggregate runs in the server.
+//! [`AggregateReader`] for ClickHouse: every aggregate runs in the server.
 //!
 //! Each method is one query (the middleware comparison two: instance stats and the time
 //! series) over the `spans` table filtered by `start_time` and the effective cloud kind,
@@ -20,8 +20,8 @@ use hopscope_schemas::{SpanId, TraceId};
 use serde::Deserialize;
 
 use super::ClickHouseStore;
-use crate::analytics::{
-    AnalyticsReader, DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, GroupBy, InterfaceStats,
+use crate::aggregates::{
+    AggregateReader, DependencyEdge, EntryTrace, EntryTraceQuery, ExceptionGroup, GroupBy, InterfaceStats,
     LatencyStats, MiddlewareInstance, MiddlewareKind, MiddlewareQuery, Mismatch, SeriesPoint, Window,
 };
 use crate::error::Result;
@@ -148,7 +148,7 @@ impl ClickHouseStore {
 }
 
 #[async_trait]
-impl AnalyticsReader for ClickHouseStore {
+impl AggregateReader for ClickHouseStore {
     async fn entry_traces(&self, query: &EntryTraceQuery) -> Result<Vec<EntryTrace>> {
         let window = &query.window;
         if window.start_ns > window.end_ns || query.limit == 0 {
