@@ -3,13 +3,13 @@
 //! An [`ApiError`] carries the HTTP status and a message that is safe to show the client;
 //! storage failures are logged with their detail and answered with a generic message.
 //! It renders as Jaeger's v1 error envelope; the api_v3 routes wrap it in
-//! [`crate::api_v3::V3Error`] for Jaeger's gRPC-gateway error shape.
+//! [`crate::jaeger_v3::V3Error`] for Jaeger's gRPC-gateway error shape.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hopscope_storage::StorageError;
 
-use crate::jaeger::model::Envelope;
+use crate::jaeger_v1::model::Envelope;
 
 /// An error answered to an API client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

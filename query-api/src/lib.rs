@@ -10,16 +10,16 @@
 //! - `GET /api/dependencies`
 //! - `GET /api/v3/services`, `GET /api/v3/operations`, `GET /api/v3/traces`,
 //!   `GET /api/v3/traces/{trace_id}`
-//! - the analysis API ([`v1`], over [`hopscope_analysis`]): `GET /api/v1/traces/{traceID}/analysis`,
+//! - the analysis API ([`analysis_api`], over [`hopscope_analysis`]): `GET /api/v1/traces/{traceID}/analysis`,
 //!   `/api/v1/blame`, `/api/v1/middleware`, `/api/v1/sla`, `/api/v1/exceptions`,
 //!   `/api/v1/dependencies`, `/api/v1/mismatches`
 
-pub mod api_v3;
+pub mod analysis_api;
 pub mod error;
-pub mod jaeger;
+pub mod jaeger_v1;
+pub mod jaeger_v3;
 pub mod params;
 mod respond;
-pub mod v1;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -113,9 +113,9 @@ fn build(
         analysis: Arc::new(analysis.clone()),
     };
     Router::new()
-        .merge(jaeger::routes())
-        .merge(api_v3::routes())
-        .merge(v1::routes())
+        .merge(jaeger_v1::routes())
+        .merge(jaeger_v3::routes())
+        .merge(analysis_api::routes())
         .with_state(state)
 }
 

@@ -29,7 +29,7 @@ pub struct ServicesResponse {
 #[derive(Debug, Serialize)]
 pub struct OperationsResponse {
     /// Operations, sorted by name then kind.
-    pub operations: Vec<crate::jaeger::model::Operation>,
+    pub operations: Vec<crate::jaeger_v1::model::Operation>,
 }
 
 /// `{"result": <OTLP TracesData>}`
