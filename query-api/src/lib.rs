@@ -13,9 +13,11 @@
 //! - the analysis API ([`v1`], over [`hopscope_analysis`]): `GET /api/v1/traces/{traceID}/analysis`,
 //!   `/api/v1/blame`, `/api/v1/middleware`, `/api/v1/sla`, `/api/v1/exceptions`,
 //!   `/api/v1/dependencies`, `/api/v1/mismatches`
+//! - `GET /api`: an index of all of the above ([`index::ENDPOINTS`])
 
 pub mod api_v3;
 pub mod error;
+pub mod index;
 pub mod jaeger;
 pub mod params;
 mod respond;
@@ -113,6 +115,8 @@ fn build(
         analysis: Arc::new(analysis.clone()),
     };
     Router::new()
+        .route("/api", axum::routing::get(index::handler))
+        .route("/api/", axum::routing::get(index::handler))
         .merge(jaeger::routes())
         .merge(api_v3::routes())
         .merge(v1::routes())

@@ -125,3 +125,7 @@ impl IntoResponse for Html {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod first_run_tests;

@@ -4,7 +4,9 @@
 //! ([`hopscope_analysis::blame`]). At most `limit` traces per window (default
 //! [`DEFAULT_TRACES`], at most [`MAX_TRACES`]) are analysed, evenly sampled by the store
 //! ([`hopscope_storage::AnalyticsReader::entry_traces`]); `cloud_kind` filters the entry
-//! spans.
+//! spans. A baseline window without traces of the operation has nothing to compare
+//! with: the answer then ranks the p99 tail instead and says so in `notice` (`null`
+//! otherwise), see [`blame_report`].
 
 use axum::extract::State;
 use axum::http::Uri;
@@ -16,6 +18,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;
+use hopscope_analysis::TraceAnalysis;
 use hopscope_analysis::blame::{BlameReport, analyze_entries, blame_p99, blame_with_baseline, entry_traces};
 
 /// Traces analysed per window unless `limit` says otherwise.
@@ -27,8 +30,27 @@ pub const MAX_TRACES: usize = 5_000;
 struct Answer {
     service: String,
     operation: String,
+    /// Why the report is not what was asked for (a baseline without traces), else `null`.
+    notice: Option<&'static str>,
     #[serde(flatten)]
     report: BlameReport,
+}
+
+/// Said when a baseline was asked for but has no traces; see [`blame_report`].
+pub const EMPTY_BASELINE_NOTICE: &str = "The baseline window has no traces of this operation, so there is \
+     nothing to compare with: ranked the window's slow tail (traces at or above its p99) instead.";
+
+/// The blame report over the analysed window traces `now`: against `baseline` when one is
+/// given and holds traces, else the p99 tail of `now`. An empty baseline would make every
+/// node's whole self time look like excess over 0 µs, so it falls back to the tail and
+/// returns [`EMPTY_BASELINE_NOTICE`] with the report (`None` otherwise). Shared by
+/// `/api/v1/blame` and the UI's blame page.
+pub fn blame_report(now: &[TraceAnalysis], baseline: Option<&[TraceAnalysis]>) -> (BlameReport, Option<&'static str>) {
+    match baseline {
+        Some(before) if !before.is_empty() => (blame_with_baseline(now, before), None),
+        Some(_) => (blame_p99(now), Some(EMPTY_BASELINE_NOTICE)),
+        None => (blame_p99(now), None),
+    }
 }
 
 pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResult<Response> {
@@ -57,13 +79,12 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     };
     json_blocking(move || {
         let now = analyze_entries(&now);
-        let report = match before {
-            Some(before) => blame_with_baseline(&now, &analyze_entries(&before)),
-            None => blame_p99(&now),
-        };
+        let before = before.map(|b| analyze_entries(&b));
+        let (report, notice) = blame_report(&now, before.as_deref());
         Answer {
             service,
             operation,
+            notice,
             report,
         }
     })

@@ -22,6 +22,8 @@ use axum::routing::get;
 
 use crate::AppState;
 
+pub use blame::{EMPTY_BASELINE_NOTICE, blame_report};
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/traces/{trace_id}/analysis", get(trace_analysis::handler))
