@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole hopscope test suite on a fresh machine: checks formatting and lints
 # (fails fast, before anything is installed or built for the tests), installs what the
-# tests need (the official OpenTelemetry Python SDK into ./.venv), then runs every
-# workspace test.
+# tests need (the OpenTelemetry Python SDK and chdb-core into ./.venv; clickhouse-server,
+# Chromium and ChromeDriver with apt; Redis, RabbitMQ, MariaDB and PostgreSQL with apt,
+# started when not listening; see scripts/lib/services.sh), then runs every workspace test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,11 +34,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 fi
+# Redis, RabbitMQ, MariaDB and PostgreSQL with the users and databases the tests expect;
+# any that cannot be set up is named, and the tests needing it skip naming it.
+# shellcheck source=lib/services.sh
+. scripts/lib/services.sh
+ensure_services
 export HOPSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 if cargo nextest --version >/dev/null 2>&1; then
   # Doc tests first: nextest does not run them, and its summary should close the output.
-  cargo test --workspace --doc --quiet
+  # Not --quiet: the doc tests take minutes; show each crate's as it runs.
+  echo "doc tests (one block per crate):"
+  cargo test --workspace --doc
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"

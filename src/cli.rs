@@ -49,8 +49,10 @@ pub enum Command {
     Loadgen(hopscope_loadgen::LoadgenArgs),
 }
 
-/// Options that override the configuration file.
+/// Options that override the configuration file (shown under "Server options", apart
+/// from a subcommand's own options).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Server options")]
 pub struct Options {
     /// TOML configuration file (see README, "Configuration").
     #[arg(long, short = 'c', env = "HOPSCOPE_CONFIG", global = true)]

@@ -6,29 +6,49 @@ use std::time::Duration;
 
 use hopscope_demo::DemoArgs;
 use tokio::sync::watch;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
-use crate::all_in_one;
+use crate::all_in_one::{self, Server};
 use crate::config::HopscopeConfig;
 
+/// How long the workload may take to stop and flush its spans before the collector stops
+/// anyway.
+const WORKLOAD_STOP_GRACE: Duration = Duration::from_secs(15);
+
 /// Runs the all-in-one until SIGINT/SIGTERM with the demo workload beside it.
+///
+/// Order matters both ways: the server starts (data directory locked, ports bound) before
+/// the workload, so a data directory in use or a port taken stops the demo before it
+/// claims to run; on shutdown the workload stops and flushes its exporters into the
+/// still-open collector before the collector closes, so no span export is lost.
 pub async fn run(config: HopscopeConfig, args: DemoArgs) -> anyhow::Result<()> {
     let endpoint = format!("http://{}", loopback(config.collector.grpc_listen));
+    let server = Server::start(config).await?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let shutdown = async move {
+    let workload_stopped = async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     };
     let workload = tokio::spawn(async move {
-        if let Err(err) = hopscope_demo::run(args.into_config(endpoint), shutdown).await {
+        if let Err(err) = hopscope_demo::run(args.into_config(endpoint), workload_stopped).await {
             error!(error = %err, "demo workload failed");
         }
     });
-    let result = all_in_one::run(config).await;
-    let _ = stop_tx.send(true);
-    if tokio::time::timeout(Duration::from_secs(15), workload).await.is_err() {
-        warn!("demo workload did not stop within 15 s");
-    }
-    result
+    let shutdown = async move {
+        let signal = all_in_one::shutdown_signal().await;
+        info!(
+            signal,
+            "stopping the demo workload and flushing its spans before the collector"
+        );
+        let _ = stop_tx.send(true);
+        if tokio::time::timeout(WORKLOAD_STOP_GRACE, workload).await.is_err() {
+            warn!(
+                grace_secs = WORKLOAD_STOP_GRACE.as_secs(),
+                "demo workload did not stop in time"
+            );
+        }
+        signal
+    };
+    server.serve(shutdown).await
 }
 
 /// Where a local client reaches a listener bound to `addr` (an unspecified address

@@ -15,6 +15,9 @@ mod migrate;
 mod observability;
 mod pipeline;
 
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -24,7 +27,20 @@ use crate::cli::{Cli, Command};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is printed as one line (`error: ...` with its causes, no
+/// backtrace, whatever `RUST_BACKTRACE` says) and exits with status 1. Errors here are
+/// what a user can fix (a port in use, a data directory in use, a bad file); bugs panic.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let serves = match &cli.command {
         None | Some(Command::AllInOne) => true,
@@ -40,8 +56,12 @@ fn main() -> anyhow::Result<()> {
         print!("{}", config.to_toml()?);
         return Ok(());
     }
+    // Colour only for a person at a terminal: logs redirected to a file or a collector
+    // stay plain text (and NO_COLOR turns colour off anyway).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.options.log)?)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

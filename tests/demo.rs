@@ -2,6 +2,8 @@
 //! the Jaeger API serves multi-hop traces that cross all four services, with the ledger's
 //! consumer span under payment's producer span — once over the real middleware on this
 //! machine and once fully simulated (what a fresh machine without the services gets).
+//! Nodes carry the names a reader expects (`mariadb-core:3306`, `payment:80`), a timeout
+//! says "timeout", and on SIGTERM the workload flushes before the collector closes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -83,6 +85,8 @@ async fn check(extra: &[&str]) {
                 assert!(hosts.len() >= 4, "services run on different hosts: {hosts:?}");
                 let services = hopscope.get_ok("/api/services").await;
                 assert!(services["data"].as_array().is_some_and(|d| d.len() >= 4), "{services}");
+                check_node_names(&hopscope).await;
+                check_timeout_says_timeout(&hopscope).await;
                 return;
             }
         }
@@ -92,6 +96,107 @@ async fn check(extra: &[&str]) {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// `start`/`end` of the last ten minutes, in µs.
+fn recent() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    format!("start={}&end={}", now - 600_000_000, now + 60_000_000)
+}
+
+/// Peers of the middleware page of `kind`.
+async fn peers(hopscope: &Hopscope, kind: &str) -> Vec<String> {
+    let body = hopscope
+        .get_ok(&format!("/api/v1/middleware?kind={kind}&{}", recent()))
+        .await;
+    body["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["peer"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The middleware pages read like a real system: named nodes, no loopback addresses.
+async fn check_node_names(hopscope: &Hopscope) {
+    let http = peers(hopscope, "http").await;
+    assert!(http.iter().any(|p| p == "payment:80"), "{http:?}");
+    assert!(http.iter().any(|p| p.starts_with("account-")), "{http:?}");
+    let db = peers(hopscope, "db").await;
+    assert!(db.iter().any(|p| p == "mariadb-core:3306"), "{db:?}");
+    assert!(db.iter().any(|p| p == "postgres-main:5432"), "{db:?}");
+    for peer in http.iter().chain(&db).chain(&peers(hopscope, "mq").await) {
+        assert!(!peer.starts_with("127.0.0.1"), "a loopback node name: {peer}");
+    }
+}
+
+/// With the timeout fault, account's call to payment fails with an error that says so.
+async fn check_timeout_says_timeout(hopscope: &Hopscope) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = hopscope.get_ok("/api/traces?service=demo-account&limit=500").await;
+        let timed_out: Vec<&Value> = body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["spans"].as_array().into_iter().flatten())
+            .filter(|s| tag(s, "error.type") == Some("timeout"))
+            .collect();
+        if let Some(span) = timed_out.first() {
+            let message = tag(span, "otel.status_description").unwrap_or_default();
+            assert!(
+                message.starts_with("timeout"),
+                "root-cause message: {message:?} in {span}"
+            );
+            return;
+        }
+        assert!(Instant::now() < deadline, "no timed-out call within 30 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn demo_stops_its_workload_before_the_collector() {
+    let queue = format!("hopscope-demo-stop-{}", std::process::id());
+    let mut hopscope =
+        Hopscope::start_logged(&["demo", "--simulate", "--all-faults", "--rate", "20", "--queue", &queue]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !hopscope.log().contains("demo workload running") {
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not start:
+{}",
+            hopscope.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let it export for a few seconds (batches every 500 ms), then stop it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = hopscope.terminate();
+    assert!(status.success(), "{status:?}");
+    let log = hopscope.log();
+    assert!(
+        log.contains("faults=slow-redis-shard, db-lock-wait, timeout, queue-backlog, noisy-host"),
+        "faults in words:\n{log}"
+    );
+    assert!(
+        !log.contains("span export failed"),
+        "exports failed during shutdown:\n{log}"
+    );
+    let flushed: Vec<&str> = log.lines().filter(|l| l.contains("demo spans")).collect();
+    assert_eq!(flushed.len(), 5, "one flush line per service instance:\n{log}");
+    for line in &flushed {
+        assert!(line.contains("failed=0") && line.contains("dropped=0"), "{line}");
+        assert!(!line.contains("exported=0 "), "{line}");
+    }
+    let (flush, close) = (log.find("demo spans").unwrap(), log.find("shutting down").unwrap());
+    assert!(
+        flush < close,
+        "the collector closed before the workload flushed:\n{log}"
+    );
 }
 
 #[tokio::test]

@@ -645,4 +645,112 @@ async fn ui_pages_in_headless_chromium() {
     browser.goto(&format!("{base}/search?service=checkout")).await;
     browser.no_alert().await;
     assert!(browser.text("main").await.contains("<script>alert(1)</script>"));
+
+    first_run_checks(&browser, &base).await;
+}
+
+/// What misled a newcomer (issue 23), checked as rendered: map edges never run under a
+/// box and labels never overlap, chart axis text is readable, rates are per second,
+/// blame's empty baseline is announced, footers link each page's JSON.
+async fn first_run_checks(browser: &Browser, base: &str) {
+    browser.goto(&format!("{base}/services")).await;
+    let under = browser
+        .script(
+            r#"const boxes = [...document.querySelectorAll('svg.map .node rect')].map(r => r.getBBox());
+               let bad = [];
+               for (const p of document.querySelectorAll('svg.map path.edge')) {
+                 const len = p.getTotalLength();
+                 const a = p.getPointAtLength(0), b = p.getPointAtLength(len);
+                 const inside = (q, r, m) => q.x > r.x + m && q.x < r.x + r.width - m && q.y > r.y + m && q.y < r.y + r.height - m;
+                 const own = r => inside(a, r, -2) || inside(b, r, -2);
+                 for (let t = 0; t <= len; t += 4) {
+                   const q = p.getPointAtLength(t);
+                   const hit = boxes.find(r => !own(r) && inside(q, r, 1));
+                   if (hit) { bad.push(p.querySelector('title').textContent); break; }
+                 }
+               }
+               const labels = [...document.querySelectorAll('svg.map text.elabel')].map(t => t.getBBox());
+               let overlaps = 0;
+               labels.forEach((x, i) => labels.slice(i + 1).forEach(y => {
+                 if (x.x < y.x + y.width && y.x < x.x + x.width && x.y < y.y + y.height && y.y < x.y + x.height) overlaps++;
+               }));
+               return {bad, overlaps, edges: document.querySelectorAll('svg.map path.edge').length};"#,
+        )
+        .await;
+    assert!(under["edges"].as_u64().unwrap_or(0) >= 8, "{under}");
+    assert_eq!(under["bad"], json!([]), "edges under boxes: {under}");
+    assert_eq!(under["overlaps"], 0, "overlapping edge labels: {under}");
+    let payment = browser
+        .script(
+            "return [...document.querySelectorAll('svg.map .node')].map(n => n.textContent).find(t => t.startsWith('demo-payment'))",
+        )
+        .await;
+    assert!(
+        payment.as_str().is_some_and(|t| t.contains("req ·")),
+        "demo-payment shows the requests it served: {payment}"
+    );
+    browser.screenshot("first-run-services").await;
+
+    browser.goto(&format!("{base}/")).await;
+    let main = browser.text("main").await;
+    assert!(
+        main.contains("Rate, last minute") && main.contains("Peak rate"),
+        "{main}"
+    );
+    assert!(!main.contains("/min"), "{main}");
+    browser.screenshot("first-run-overview").await;
+
+    browser
+        .goto(&format!("{base}/middleware?kind=db&lookback=5m&step=1s"))
+        .await;
+    let tick_px = browser
+        .script("return document.querySelector('svg.chart .tick').getBoundingClientRect().height")
+        .await;
+    assert!(tick_px.as_f64().unwrap_or(0.0) >= 10.0, "axis text {tick_px} px high");
+    assert!(!browser.text("main").await.contains("/min"));
+    // A resolution as long as the time range: one point per series, said in words.
+    browser
+        .goto(&format!("{base}/middleware?kind=db&lookback=5m&step=10m"))
+        .await;
+    assert!(browser.text("main").await.contains("few data: 1 point"));
+    assert!(!browser.find_all("svg.chart circle.point").await.is_empty());
+    browser.screenshot("first-run-middleware-few-data").await;
+
+    // The demo has run for less than the window, so the period just before is empty.
+    browser.goto(&format!("{base}/blame?service=demo-gateway")).await;
+    let entry = browser
+        .script("return [...document.querySelectorAll('select[name=operation] option')].map(o => o.value).find(v => v)")
+        .await;
+    let entry = entry.as_str().unwrap_or("POST /transfer/{from}/{amount}").to_owned();
+    browser
+        .goto(&format!(
+            "{base}/blame?service=demo-gateway&operation={}&lookback=1h&previous=1",
+            entry
+                .replace(' ', "+")
+                .replace('/', "%2F")
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+        ))
+        .await;
+    assert!(
+        browser
+            .text("#blame-notice")
+            .await
+            .contains("showing the slow tail instead"),
+        "{}",
+        browser.text("main").await
+    );
+    browser.screenshot("first-run-blame-empty-baseline").await;
+
+    browser.goto(&format!("{base}/sla")).await;
+    let href = browser
+        .script("return document.getElementById('api-link').getAttribute('href')")
+        .await;
+    let href = href.as_str().unwrap_or_default().to_owned();
+    assert!(href.starts_with("/api/v1/sla?start="), "{href}");
+    browser.goto(&format!("{base}{href}")).await;
+    let json: Value = serde_json::from_str(&browser.text("body").await).unwrap();
+    assert!(json["interfaces"].is_array(), "{json}");
+    browser.goto(&format!("{base}/api")).await;
+    assert!(browser.text("body").await.contains("/api/v1/blame"));
 }

@@ -496,6 +496,23 @@ fn examples(per_trace: &mut [(u64, u64, TraceId)]) -> Vec<TraceId> {
     per_trace.iter().take(EXAMPLES).map(|t| t.2).collect()
 }
 
+/// Said when a baseline was asked for but has no traces; see [`blame_report`].
+pub const EMPTY_BASELINE_NOTICE: &str = "The baseline window has no traces of this operation, so there is \
+     nothing to compare with: ranked the window's slow tail (traces at or above its p99) instead.";
+
+/// The blame report over the analysed window traces `now`: against `baseline` when one is
+/// given and holds traces, else the p99 tail of `now`. An empty baseline would make every
+/// node's whole self time look like excess over 0 µs, so it falls back to the tail and
+/// returns [`EMPTY_BASELINE_NOTICE`] with the report (`None` otherwise). Shared by
+/// `/api/v1/blame` and the UI's blame page.
+pub fn blame_report(now: &[TraceAnalysis], baseline: Option<&[TraceAnalysis]>) -> (BlameReport, Option<&'static str>) {
+    match baseline {
+        Some(before) if !before.is_empty() => (blame_with_baseline(now, before), None),
+        Some(_) => (blame_p99(now), Some(EMPTY_BASELINE_NOTICE)),
+        None => (blame_p99(now), None),
+    }
+}
+
 /// Blame of `window` against `baseline` (see the module doc).
 pub fn blame_with_baseline(window: &[TraceAnalysis], baseline: &[TraceAnalysis]) -> BlameReport {
     let now: Vec<TraceUnits> = window.iter().map(units_of).collect();

@@ -324,6 +324,7 @@ mod tests {
         let edge = |from: &str, to: &str| DependencyEdge {
             from: from.into(),
             to: EdgeTarget::Service { name: to.into() },
+            hop_kind: hopscope_schemas::HopKind::Http,
             call_count: 1,
             error_count: 0,
             p95_ns: 0,

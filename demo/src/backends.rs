@@ -188,6 +188,15 @@ enum SqlPool {
     Sim,
 }
 
+/// The node names spans give the middleware (`server.address`), real or simulated: what
+/// DNS would call them in a real deployment rather than `127.0.0.1`, so the middleware
+/// pages read like a real system. The port stays the real one.
+pub(crate) const POSTGRES_NODE: &str = "postgres-main";
+/// See [`POSTGRES_NODE`].
+pub(crate) const MARIADB_NODE: &str = "mariadb-core";
+/// See [`POSTGRES_NODE`].
+pub(crate) const RABBITMQ_NODE: &str = "rabbitmq";
+
 /// One database: PostgreSQL (accounts, ledger) or MariaDB (payments).
 pub(crate) struct Db {
     peer: DbPeer,
@@ -197,10 +206,13 @@ pub(crate) struct Db {
 impl Db {
     pub(crate) async fn postgres(url: &str, simulate: bool) -> Db {
         let opts: Result<sqlx::postgres::PgConnectOptions, _> = url.parse();
-        let fallback = DbPeer::new("postgresql", "test", "pg-main.dc1.internal", 5432);
+        let fallback = DbPeer::new("postgresql", "test", POSTGRES_NODE, 5432);
         let (peer, pool) = match (simulate, opts) {
             (false, Ok(opts)) => {
-                let peer = DbPeer::postgres(&opts);
+                let peer = DbPeer {
+                    address: POSTGRES_NODE.to_owned(),
+                    ..DbPeer::postgres(&opts)
+                };
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(2))
@@ -234,10 +246,13 @@ impl Db {
 
     pub(crate) async fn mariadb(url: &str, simulate: bool) -> Db {
         let opts: Result<sqlx::mysql::MySqlConnectOptions, _> = url.parse();
-        let fallback = DbPeer::new("mariadb", "test", "mariadb-pay.hz.internal", 3306);
+        let fallback = DbPeer::new("mariadb", "test", MARIADB_NODE, 3306);
         let (peer, pool) = match (simulate, opts) {
             (false, Ok(opts)) => {
-                let peer = DbPeer::mariadb(&opts);
+                let peer = DbPeer {
+                    address: MARIADB_NODE.to_owned(),
+                    ..DbPeer::mariadb(&opts)
+                };
                 let pool = sqlx::mysql::MySqlPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(2))
@@ -454,7 +469,7 @@ impl Mq {
                 info!(mode = "real", queue = queue_name, "rabbitmq");
                 Mq {
                     queue_name: queue_name.to_owned(),
-                    broker: Broker::new("127.0.0.1", 5672),
+                    broker: Broker::new(RABBITMQ_NODE, 5672),
                     queue: Queue::Real {
                         _connection: Box::new(connection),
                         channel,
@@ -466,7 +481,7 @@ impl Mq {
                 let (tx, rx) = mpsc::channel(100_000);
                 Mq {
                     queue_name: queue_name.to_owned(),
-                    broker: Broker::new("rabbitmq.dc1.internal", 5672),
+                    broker: Broker::new(RABBITMQ_NODE, 5672),
                     queue: Queue::Sim {
                         tx,
                         rx: tokio::sync::Mutex::new(Some(rx)),

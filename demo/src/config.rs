@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// `hopscope demo` options.
+/// `hopscope demo` options (shown under their own heading in `hopscope demo --help`,
+/// apart from the server's options).
 #[derive(Clone, Debug, clap::Args)]
+#[command(next_help_heading = "Demo workload")]
 pub struct DemoArgs {
     /// Requests per second the load generator sends to the gateway.
     #[arg(long, default_value_t = 5.0, env = "HOPSCOPE_DEMO_RATE")]
@@ -91,6 +93,34 @@ pub struct Faults {
     pub noisy_host: bool,
 }
 
+impl Faults {
+    /// The enabled faults by their flag names (`slow-redis-shard`, ...), in flag order.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.slow_redis_shard, "slow-redis-shard"),
+            (self.db_lock_wait, "db-lock-wait"),
+            (self.timeout, "timeout"),
+            (self.queue_backlog, "queue-backlog"),
+            (self.noisy_host, "noisy-host"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+}
+
+/// `slow-redis-shard, timeout`, or `none`.
+impl std::fmt::Display for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = self.names();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(", "))
+        }
+    }
+}
+
 /// Everything [`crate::run`] needs.
 #[derive(Clone, Debug)]
 pub struct DemoConfig {
@@ -138,5 +168,21 @@ impl DemoArgs {
             postgres_url: self.postgres_url,
             mariadb_url: self.mariadb_url,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_log_as_words() {
+        assert_eq!(Faults::default().to_string(), "none");
+        let some = Faults {
+            slow_redis_shard: true,
+            noisy_host: true,
+            ..Faults::default()
+        };
+        assert_eq!(some.to_string(), "slow-redis-shard, noisy-host");
     }
 }

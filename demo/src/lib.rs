@@ -135,15 +135,50 @@ fn provider(endpoint: &str, i: &Instance) -> Result<TracerProvider, DemoError> {
         .build()?)
 }
 
-async fn serve(router: axum::Router) -> Result<String, DemoError> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            warn!(error = %e, "demo service stopped");
-        }
-    });
-    Ok(url)
+/// Names the demo's HTTP services go by. Each service listens on a random loopback port,
+/// and the demo's HTTP client resolves these names to those ports, so client spans name
+/// their peer `payment:80` rather than `127.0.0.1:41633`, like a real deployment's DNS.
+const PAYMENT_HOST: &str = "payment";
+/// See [`PAYMENT_HOST`]; one name per account instance, so each is its own node.
+const ACCOUNT_HOSTS: [&str; 2] = ["account-1", "account-2"];
+/// See [`PAYMENT_HOST`].
+const GATEWAY_HOST: &str = "gateway";
+
+/// A listener on a free loopback port, and the name clients call it by.
+struct Listener {
+    host: &'static str,
+    listener: TcpListener,
+}
+
+impl Listener {
+    async fn bind(host: &'static str) -> Result<Self, DemoError> {
+        Ok(Self {
+            host,
+            listener: TcpListener::bind("127.0.0.1:0").await?,
+        })
+    }
+
+    /// The URL clients use: the name, no port (the client resolves both).
+    fn url(&self) -> String {
+        format!("http://{}", self.host)
+    }
+
+    fn serve(self, router: axum::Router) {
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(self.listener, router).await {
+                warn!(error = %e, "demo service stopped");
+            }
+        });
+    }
+}
+
+/// An HTTP client that resolves every listener's name to its loopback address.
+fn resolving_client(listeners: &[&Listener]) -> Result<reqwest::Client, DemoError> {
+    let mut builder = reqwest::Client::builder();
+    for l in listeners {
+        builder = builder.resolve(l.host, l.listener.local_addr()?);
+    }
+    builder.build().map_err(|e| DemoError::Io(std::io::Error::other(e)))
 }
 
 /// Runs the workload until `shutdown` completes (or `config.duration` passes), then
@@ -174,9 +209,19 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
     };
     background.spawn(ledger.run());
 
-    let http = reqwest::Client::new();
+    let payment = Listener::bind(PAYMENT_HOST).await?;
+    let accounts = [
+        Listener::bind(ACCOUNT_HOSTS[0]).await?,
+        Listener::bind(ACCOUNT_HOSTS[1]).await?,
+    ];
+    let gateway = Listener::bind(GATEWAY_HOST).await?;
+    let http = resolving_client(&[&payment, &accounts[0], &accounts[1], &gateway])?;
+    let gateway_url = gateway.url();
+    let account_urls: Vec<String> = accounts.iter().map(Listener::url).collect();
+    let payment_url = payment.url();
+
     let pay_t = pay_p.tracer("payment");
-    let payment_url = serve(services::payment_router(
+    payment.serve(services::payment_router(
         pay_t.clone(),
         Payment {
             tracer: pay_t,
@@ -184,10 +229,11 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
             mq,
             faults,
         },
-    ))
-    .await?;
-    let mut account_urls = Vec::new();
-    for (p, noisy) in [(&acct1_p, false), (&acct2_p, faults.noisy_host)] {
+    ));
+    for (listener, (p, noisy)) in accounts
+        .into_iter()
+        .zip([(&acct1_p, false), (&acct2_p, faults.noisy_host)])
+    {
         let t = p.tracer("account");
         let state = Account {
             tracer: t.clone(),
@@ -197,16 +243,20 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
             pg: pg.clone(),
             noisy,
         };
-        account_urls.push(serve(services::account_router(t, state)).await?);
+        listener.serve(services::account_router(t, state));
     }
     let gw_t = gw_p.tracer("gateway");
-    let gateway = Gateway {
+    let gateway_state = Gateway {
         client: TracedClient::new(http.clone(), gw_t.clone()),
         accounts: Arc::new(account_urls),
         next: Arc::new(AtomicUsize::new(0)),
     };
-    let gateway_url = serve(services::gateway_router(gw_t, gateway)).await?;
-    info!(gateway = %gateway_url, rate = config.rate, ?faults, "demo workload running");
+    gateway.serve(services::gateway_router(gw_t, gateway_state));
+    info!(
+        rate = config.rate,
+        faults = %faults,
+        "demo workload running: gateway, account-1, account-2, payment, ledger"
+    );
 
     // Load: fixed rate, each request on its own task so slow ones do not slow the rate.
     let period = Duration::from_secs_f64(1.0 / config.rate.clamp(0.1, 1000.0));

@@ -13,9 +13,11 @@
 //! - the analysis API ([`analysis_api`], over [`hopscope_analysis`]): `GET /api/v1/traces/{traceID}/analysis`,
 //!   `/api/v1/blame`, `/api/v1/middleware`, `/api/v1/sla`, `/api/v1/exceptions`,
 //!   `/api/v1/dependencies`, `/api/v1/mismatches`
+//! - `GET /api`: an index of all of the above ([`index::ENDPOINTS`])
 
 pub mod analysis_api;
 pub mod error;
+pub mod index;
 pub mod jaeger_v1;
 pub mod jaeger_v3;
 pub mod params;
@@ -113,6 +115,8 @@ fn build(
         analysis: Arc::new(analysis.clone()),
     };
     Router::new()
+        .route("/api", axum::routing::get(index::handler))
+        .route("/api/", axum::routing::get(index::handler))
         .merge(jaeger_v1::routes())
         .merge(jaeger_v3::routes())
         .merge(analysis_api::routes())

@@ -40,18 +40,37 @@ impl Hopscope {
 
     /// Starts hopscope on an existing data directory (e.g. the one a killed process left).
     pub async fn start_in(data_dir: tempfile::TempDir, extra_args: &[&str]) -> Hopscope {
+        Self::spawn(data_dir, extra_args, false).await
+    }
+
+    /// Like [`Hopscope::start`] with info logging, its stderr written to a file that
+    /// [`Hopscope::log`] reads (not a terminal, as under a service manager).
+    pub async fn start_logged(extra_args: &[&str]) -> Hopscope {
+        Self::spawn(tempfile::tempdir().expect("temp dir"), extra_args, true).await
+    }
+
+    /// What the process has written to stderr so far (only for [`Hopscope::start_logged`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    async fn spawn(data_dir: tempfile::TempDir, extra_args: &[&str], logged: bool) -> Hopscope {
         let (grpc, http, query) = (free_addr(), free_addr(), free_addr());
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(["--grpc-listen", &grpc.to_string()])
             .args(["--http-listen", &http.to_string()])
             .args(["--query-listen", &query.to_string()])
             .args(extra_args)
-            .env("HOPSCOPE_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start hopscope");
+            .env("HOPSCOPE_LOG", if logged { "info" } else { "warn" })
+            .stdin(Stdio::null());
+        if logged {
+            let file = std::fs::File::create(data_dir.path().join("stderr.log")).expect("log file");
+            command.stderr(file);
+        }
+        let child = command.spawn().expect("start hopscope");
         let hopscope = Hopscope {
             child,
             grpc,

@@ -83,14 +83,19 @@ pub fn percent(ratio: f64) -> String {
     }
 }
 
-/// A rate per second.
+/// A rate, always per second (one unit for every value of a column or axis), with the
+/// precision small rates need: `20/s`, `3.5/s`, `0.35/s`, `0.02/s`, `<0.01/s`, `0/s`.
 pub fn rate(per_second: f64) -> String {
     if per_second >= 10.0 {
         format!("{per_second:.0}/s")
-    } else if per_second >= 0.1 {
+    } else if per_second >= 1.0 {
         format!("{per_second:.1}/s")
+    } else if per_second >= 0.01 {
+        format!("{per_second:.2}/s")
+    } else if per_second > 0.0 {
+        "<0.01/s".to_owned()
     } else {
-        format!("{:.1}/min", per_second * 60.0)
+        "0/s".to_owned()
     }
 }
 
@@ -107,6 +112,16 @@ pub fn cloud_words(kind: CloudKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_are_always_per_second() {
+        let shown: Vec<String> = [20.4, 3.46, 0.35, 1.0 / 60.0, 0.001, 0.0]
+            .into_iter()
+            .map(rate)
+            .collect();
+        assert_eq!(shown, ["20/s", "3.5/s", "0.35/s", "0.02/s", "<0.01/s", "0/s"]);
+        assert!(shown.iter().all(|r| r.ends_with("/s")));
+    }
 
     #[test]
     fn durations_read_well() {

@@ -3,7 +3,10 @@
 use axum::http::StatusCode;
 use leptos::prelude::*;
 
+use hopscope_storage::aggregates::Window;
+
 use crate::Html;
+use crate::params::query_string;
 
 /// Which navigation entry is current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +33,53 @@ const ENTRIES: &[(Nav, &str, &str)] = &[
     (Nav::Mismatches, "/mismatches", "Mismatches"),
 ];
 
+/// The JSON endpoint behind a page, for its footer link: the page's own `/api/v1/...`
+/// endpoint over `window` (the last hour when `None`), or for pages without one the API
+/// index. Pages that know more (a service, a kind) pass a fuller link to [`respond_api`].
+pub fn api_link(active: Nav, window: Option<&Window>) -> String {
+    let path = match active {
+        Nav::Overview | Nav::Sla => "/api/v1/sla",
+        Nav::Services => "/api/v1/dependencies",
+        Nav::Middleware => "/api/v1/middleware",
+        Nav::Exceptions => "/api/v1/exceptions",
+        Nav::Mismatches => "/api/v1/mismatches",
+        Nav::Blame => "/api/v1/blame",
+        Nav::Search => "/api/services",
+        Nav::Trace => return "/api".to_owned(),
+    };
+    if active == Nav::Search {
+        return path.to_owned();
+    }
+    format!("{path}{}", window_query(window, &[]))
+}
+
+/// `?start=..&end=..` in unix µs (the API's unit) for `window` (the last hour when
+/// `None`), its cloud filter, then `extra`.
+pub fn window_query(window: Option<&Window>, extra: &[(&str, &str)]) -> String {
+    let (start_ns, end_ns, cloud) = match window {
+        Some(w) => (w.start_ns, w.end_ns, w.cloud_kind),
+        None => {
+            let now = hopscope_query_api::params::now_ns();
+            (now.saturating_sub(3_600_000_000_000), now, None)
+        }
+    };
+    let (start, end) = ((start_ns / 1_000).to_string(), (end_ns / 1_000).to_string());
+    let mut pairs: Vec<(&str, &str)> = extra.to_vec();
+    pairs.push(("start", &start));
+    pairs.push(("end", &end));
+    if let Some(kind) = cloud {
+        pairs.push(("cloud_kind", kind.as_str()));
+    }
+    query_string(pairs)
+}
+
 /// A whole HTML document: `title` in the tab and as the page heading, `body` below it.
 pub fn page(title: &str, active: Nav, body: impl IntoView + 'static) -> String {
+    page_api(title, active, api_link(active, None), body)
+}
+
+/// Like [`page`], with `api` as the footer's JSON link.
+pub fn page_api(title: &str, active: Nav, api: String, body: impl IntoView + 'static) -> String {
     let tab = format!("{title} · hopscope");
     let heading = title.to_owned();
     let nav = ENTRIES
@@ -61,8 +109,9 @@ pub fn page(title: &str, active: Nav, body: impl IntoView + 'static) -> String {
                     {body}
                 </main>
                 <footer>
-                    "Times are UTC. Every view is in its URL: copy it into the incident ticket. JSON: "
-                    <a href="/api/services">"/api"</a>
+                    "Times are UTC. Every view is in its URL: copy it into the incident ticket. This page as JSON: "
+                    <a id="api-link" href=api.clone()>{api.clone()}</a>
+                    " · all endpoints: "<a href="/api">"/api"</a>
                 </footer>
             </body>
         </html>
@@ -74,6 +123,11 @@ pub fn page(title: &str, active: Nav, body: impl IntoView + 'static) -> String {
 /// A page with a status code.
 pub fn respond(status: StatusCode, title: &str, active: Nav, body: impl IntoView + 'static) -> Html {
     Html(status, page(title, active, body))
+}
+
+/// A page with a status code and `api` as its footer's JSON link.
+pub fn respond_api(status: StatusCode, title: &str, active: Nav, api: String, body: impl IntoView + 'static) -> Html {
+    Html(status, page_api(title, active, api, body))
 }
 
 /// A boxed message: `kind` is `info`, `warn` or `error`.

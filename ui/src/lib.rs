@@ -126,3 +126,7 @@ impl IntoResponse for Html {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod first_run_tests;

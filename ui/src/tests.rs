@@ -15,9 +15,9 @@ use tower::ServiceExt;
 use super::*;
 
 /// Window over all fixtures, in µs.
-const WINDOW: &str = "start=1700000000000000&end=1700000200000000";
+pub(crate) const WINDOW: &str = "start=1700000000000000&end=1700000200000000";
 
-async fn store(with_fixtures: bool) -> Arc<EmbeddedStore> {
+pub(crate) async fn store(with_fixtures: bool) -> Arc<EmbeddedStore> {
     let store = Arc::new(EmbeddedStore::new(EmbeddedConfig::default()));
     if with_fixtures {
         let mut spans = fixtures::all();
@@ -44,7 +44,7 @@ async fn store(with_fixtures: bool) -> Arc<EmbeddedStore> {
     store
 }
 
-async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
+pub(crate) async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
     let response = app
         .clone()
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
@@ -55,7 +55,7 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn app(store: Arc<EmbeddedStore>, aggregates: bool) -> axum::Router {
+pub(crate) fn app(store: Arc<EmbeddedStore>, aggregates: bool) -> axum::Router {
     let aggregates: Option<Arc<dyn AggregateReader>> = if aggregates { Some(store.clone()) } else { None };
     router(UiState::new(store, aggregates, AnalysisConfig::default()))
 }

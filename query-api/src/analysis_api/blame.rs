@@ -4,7 +4,9 @@
 //! ([`hopscope_analysis::blame`]). At most `limit` traces per window (default
 //! [`DEFAULT_TRACES`], at most [`MAX_TRACES`]) are analysed, evenly sampled by the store
 //! ([`hopscope_storage::AggregateReader::entry_traces`]); `cloud_kind` filters the entry
-//! spans.
+//! spans. A baseline window without traces of the operation has nothing to compare
+//! with: the answer then ranks the p99 tail instead and says so in `notice` (`null`
+//! otherwise), see [`hopscope_analysis::blame::blame_report`].
 
 use axum::extract::State;
 use axum::http::Uri;
@@ -16,7 +18,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
 use crate::respond::json_blocking;
-use hopscope_analysis::blame::{BlameReport, analyze_entries, blame_p99, blame_with_baseline, entry_traces};
+use hopscope_analysis::blame::{BlameReport, analyze_entries, blame_report, entry_traces};
 
 /// Traces analysed per window unless `limit` says otherwise.
 pub const DEFAULT_TRACES: usize = 500;
@@ -27,6 +29,8 @@ pub const MAX_TRACES: usize = 5_000;
 struct Answer {
     service: String,
     operation: String,
+    /// Why the report is not what was asked for (a baseline without traces), else `null`.
+    notice: Option<&'static str>,
     #[serde(flatten)]
     report: BlameReport,
 }
@@ -57,13 +61,12 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
     };
     json_blocking(move || {
         let now = analyze_entries(&now);
-        let report = match before {
-            Some(before) => blame_with_baseline(&now, &analyze_entries(&before)),
-            None => blame_p99(&now),
-        };
+        let before = before.map(|b| analyze_entries(&b));
+        let (report, notice) = blame_report(&now, before.as_deref());
         Answer {
             service,
             operation,
+            notice,
             report,
         }
     })

@@ -27,7 +27,8 @@ struct Edge {
     to: String,
     /// `service` or `middleware`.
     to_kind: &'static str,
-    hop_kind: Option<HopKind>,
+    /// How the calls travel (`http`, `rpc`, `mq`, `db`, `cache`, ...), for both kinds.
+    hop_kind: HopKind,
     call_count: u64,
     error_count: u64,
     p95_us: u64,
@@ -43,15 +44,15 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
         edges: edges
             .into_iter()
             .map(|e| {
-                let (to, to_kind, hop_kind) = match e.to {
-                    EdgeTarget::Service { name } => (name, "service", None),
-                    EdgeTarget::Middleware { hop_kind, peer } => (peer, "middleware", Some(hop_kind)),
+                let (to, to_kind) = match e.to {
+                    EdgeTarget::Service { name } => (name, "service"),
+                    EdgeTarget::Middleware { peer, .. } => (peer, "middleware"),
                 };
                 Edge {
                     from: e.from,
                     to,
                     to_kind,
-                    hop_kind,
+                    hop_kind: e.hop_kind,
                     call_count: e.call_count,
                     error_count: e.error_count,
                     p95_us: us(e.p95_ns),

@@ -234,7 +234,13 @@ mod client {
                         "request"
                     };
                     span.set_attribute(ERROR_TYPE, kind);
-                    span.record_error(e);
+                    if e.is_timeout() {
+                        // reqwest's message ("error sending request for url ...") does not
+                        // say why; the root-cause line a reader sees should.
+                        span.record_exception(std::any::type_name::<reqwest::Error>(), format!("timeout: {e}"));
+                    } else {
+                        span.record_error(e);
+                    }
                 }
             }
             span.end();

@@ -330,6 +330,11 @@ pub struct DependencyEdge {
     pub from: String,
     /// Called service or middleware instance.
     pub to: EdgeTarget,
+    /// How the calls travel: for a middleware target its hop kind; for a service target
+    /// the hop kind of the calling span (the parent when it is a client or producer span,
+    /// else the child's own: `http`, `rpc`, `mq`, ...), and when calls differ, the kind of
+    /// most of them (ties: the kind whose name sorts last).
+    pub hop_kind: HopKind,
     /// Calls.
     pub call_count: u64,
     /// Calls that failed.
@@ -417,7 +422,7 @@ pub trait AggregateReader: Send + Sync {
     /// Dependency edges of the window, sorted by `from` then `to`:
     /// - service → service: every span whose parent is stored in the same trace under
     ///   another service; the caller's view: when the parent is a client or producer
-    ///   span, latency and error are the parent's, else the child's. The span that
+    ///   span, latency, error and hop kind are the parent's, else the child's. The span that
     ///   starts in the window and passes the cloud filter is the child.
     /// - service → middleware: client and producer spans with hop kind `db`, `cache` or
     ///   `mq` and a peer, with their own latency and error.

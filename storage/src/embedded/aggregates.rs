@@ -288,6 +288,25 @@ fn exceptions(lock: &RwLock<State>, window: &Window, examples: usize) -> Vec<Exc
     out
 }
 
+/// One call along an edge: how it travelled and its sample.
+struct EdgeSample {
+    hop: HopKind,
+    sample: Sample,
+}
+
+/// The hop kind of most calls; ties go to the kind whose name sorts last (the rule
+/// [`DependencyEdge::hop_kind`] states, which the ClickHouse query follows too).
+fn majority_hop(calls: &[EdgeSample]) -> HopKind {
+    let mut counts: BTreeMap<&'static str, (u64, HopKind)> = BTreeMap::new();
+    for c in calls {
+        counts.entry(c.hop.as_str()).or_insert((0, c.hop)).0 += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(name, (n, _))| (n, name))
+        .map_or(HopKind::Internal, |(_, (_, hop))| hop)
+}
+
 /// Where an edge goes, with names shared (`Rc`) so that a sample costs no allocation.
 #[derive(PartialEq, Eq, Hash)]
 enum EdgeKey {
@@ -302,7 +321,7 @@ enum EdgeKey {
 /// decoded. Names are resolved per chunk, while the read lock is held, since an interned
 /// id can be reused once its last span is evicted.
 fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge> {
-    let mut edges: FxHashMap<(Rc<str>, EdgeKey), Vec<Sample>> = FxHashMap::default();
+    let mut edges: FxHashMap<(Rc<str>, EdgeKey), Vec<EdgeSample>> = FxHashMap::default();
     let names: RefCell<FxHashMap<u32, Rc<str>>> = RefCell::default();
     let name = |state: &State, id: u32| -> Rc<str> {
         let mut names = names.borrow_mut();
@@ -338,10 +357,10 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
             let caller_view = matches!(parent.kind, SpanKind::Client | SpanKind::Producer);
             let timed = if caller_view { parent } else { row };
             let key = (name(state, parent.service), EdgeKey::Service(name(state, row.service)));
-            edges
-                .entry(key)
-                .or_default()
-                .push((row.start_ns, timed.duration(), timed.status == StatusCode::Error));
+            edges.entry(key).or_default().push(EdgeSample {
+                hop: timed.hop,
+                sample: (row.start_ns, timed.duration(), timed.status == StatusCode::Error),
+            });
         }
         if middleware
             && let Some(node) = block.node(row)
@@ -351,10 +370,10 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
                 name(state, row.service),
                 EdgeKey::Middleware(row.hop, peer_of(node, peer)),
             );
-            edges
-                .entry(key)
-                .or_default()
-                .push((row.start_ns, row.duration(), row.status == StatusCode::Error));
+            edges.entry(key).or_default().push(EdgeSample {
+                hop: row.hop,
+                sample: (row.start_ns, row.duration(), row.status == StatusCode::Error),
+            });
         }
     };
     let flush = |_: &State| {
@@ -362,7 +381,7 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
         peers.borrow_mut().clear();
     };
     scan_rows(lock, window.start_ns, window.end_ns, per_row, flush);
-    let mut sorted: BTreeMap<(String, EdgeTarget), Vec<Sample>> = BTreeMap::new();
+    let mut sorted: BTreeMap<(String, EdgeTarget), Vec<EdgeSample>> = BTreeMap::new();
     for ((from, to), samples) in edges {
         let to = match to {
             EdgeKey::Service(name) => EdgeTarget::Service { name: name.to_string() },
@@ -375,11 +394,13 @@ fn dependency_edges(lock: &RwLock<State>, window: &Window) -> Vec<DependencyEdge
     }
     sorted
         .into_iter()
-        .map(|((from, to), samples)| {
+        .map(|((from, to), calls)| {
+            let samples: Vec<Sample> = calls.iter().map(|c| c.sample).collect();
             let stats = LatencyStats::from_samples(&samples);
             DependencyEdge {
                 from,
                 to,
+                hop_kind: majority_hop(&calls),
                 call_count: stats.count,
                 error_count: stats.errors,
                 p95_ns: stats.p95_ns,

@@ -7,21 +7,22 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hopscope_analysis::TraceAnalysis;
-use hopscope_analysis::blame::{
-    BlameNode, BlameReport, NodeType, analyze_entries, blame_p99, blame_with_baseline, entry_traces,
-};
+use hopscope_analysis::blame::blame_report;
+use hopscope_analysis::blame::{BlameNode, BlameReport, NodeType, analyze_entries, entry_traces};
 use hopscope_schemas::SpanKind;
 use hopscope_storage::aggregates::Window;
 use hopscope_storage::{AggregateReader, OperationQuery, SpanReader, StorageError};
 use leptos::prelude::*;
 
 use super::{blocking, store_failed};
-use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
+use crate::layout::{Nav, api_link, error_page, no_aggregates, notice, respond_api, window_fields, window_query};
 use crate::params::Params;
 use crate::{Html, UiState, format};
 
 const TITLE: &str = "Blame";
 const DEFAULT_TRACES: usize = 300;
+/// The window when none is chosen: the last hour, like every other page.
+const DEFAULT_LOOKBACK: &str = "1h";
 
 async fn analyses(
     aggregates: &dyn AggregateReader,
@@ -68,7 +69,7 @@ fn report_view(report: BlameReport) -> impl IntoView {
         )
     } else {
         format!(
-            "No baseline: the slow tail — {} of {} traces at or above the p99 — against the other {}; {} of extra time per tail trace in total.",
+            "The slow tail — {} of {} traces at or above the p99 — against the other {}; {} of extra time per tail trace in total.",
             report.tail_traces,
             report.traces,
             report.baseline_traces,
@@ -176,6 +177,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         }
     };
 
+    let mut api = api_link(Nav::Blame, None);
     let content = if service.is_empty() || operation.is_empty() {
         notice(
             "info",
@@ -184,7 +186,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         )
         .into_any()
     } else {
-        let window = match params.window("15m") {
+        let window = match params.window(DEFAULT_LOOKBACK) {
             Ok(w) => w,
             Err(msg) => return error_page(StatusCode::BAD_REQUEST, TITLE, Nav::Blame, msg),
         };
@@ -196,13 +198,22 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                 cloud_kind: window.cloud_kind,
             })
         } else if params.get("baseline_start").is_some() || params.get("baseline_end").is_some() {
-            match params.window_named("baseline_start", "baseline_end", "15m") {
+            match params.window_named("baseline_start", "baseline_end", DEFAULT_LOOKBACK) {
                 Ok(w) => Some(w),
                 Err(msg) => return error_page(StatusCode::BAD_REQUEST, TITLE, Nav::Blame, msg),
             }
         } else {
             None
         };
+        let (baseline_start, baseline_end) = baseline.map_or((String::new(), String::new()), |b| {
+            ((b.start_ns / 1_000).to_string(), (b.end_ns / 1_000).to_string())
+        });
+        let mut extra = vec![("service", service.as_str()), ("operation", operation.as_str())];
+        if baseline.is_some() {
+            extra.push(("baseline_start", baseline_start.as_str()));
+            extra.push(("baseline_end", baseline_end.as_str()));
+        }
+        api = format!("/api/v1/blame{}", window_query(Some(&window), &extra));
         let now = match analyses(
             &*aggregates,
             &*state.reader,
@@ -235,13 +246,16 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             )
             .into_any()
         } else {
-            let report = blocking(move || match before {
-                Some(before) => blame_with_baseline(&now, &before),
-                None => blame_p99(&now),
-            })
-            .await;
+            let report = blocking(move || blame_report(&now, before.as_deref())).await;
             match report {
-                Some(r) => report_view(r).into_any(),
+                Some((r, None)) => report_view(r).into_any(),
+                Some((r, Some(why))) => view! {
+                    <div id="blame-notice">
+                        {notice("warn", "No baseline traces: showing the slow tail instead".to_owned(), why.to_owned())}
+                    </div>
+                    {report_view(r)}
+                }
+                .into_any(),
                 None => notice(
                     "error",
                     "The analysis failed".to_owned(),
@@ -276,7 +290,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         <form class="filters" method="get" action="/blame" aria-label="Blame window and baseline">
             <label>"Service"<select name="service"><option value="">"choose…"</option>{service_options}</select></label>
             <label>"Entry operation"<select name="operation"><option value="">"choose…"</option>{op_options}</select></label>
-            {window_fields(&params, "15m")}
+            {window_fields(&params, DEFAULT_LOOKBACK)}
             <label>"Baseline from (UTC)"<input type="datetime-local" step="1" name="baseline_start" value=params.value("baseline_start")/></label>
             <label>"Baseline to (UTC)"<input type="datetime-local" step="1" name="baseline_end" value=params.value("baseline_end")/></label>
             <label class="check"><input type="checkbox" name="previous" value="1" checked=params.flag("previous")/>"Baseline: the period just before"</label>
@@ -284,5 +298,5 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         </form>
         {content}
     };
-    respond(StatusCode::OK, TITLE, Nav::Blame, body)
+    respond_api(StatusCode::OK, TITLE, Nav::Blame, api, body)
 }

@@ -9,7 +9,7 @@ use hopscope_storage::aggregates::{GroupBy, MAX_SERIES_POINTS, MiddlewareKind, M
 use leptos::prelude::*;
 
 use super::store_failed;
-use crate::layout::{Nav, error_page, no_aggregates, notice, respond, window_fields};
+use crate::layout::{Nav, error_page, no_aggregates, notice, respond_api, window_fields, window_query};
 use crate::params::{Params, query_string};
 use crate::svg::{PALETTE, Series, lines};
 use crate::{Html, UiState, format};
@@ -266,5 +266,17 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         </form>
         {content}
     };
-    respond(StatusCode::OK, TITLE, Nav::Middleware, body)
+    let step_us = (step_ns / 1_000).to_string();
+    let api = format!(
+        "/api/v1/middleware{}",
+        window_query(
+            Some(&window),
+            &[
+                ("kind", kind_text.as_str()),
+                ("group_by", group_text.as_str()),
+                ("step", step_us.as_str())
+            ]
+        )
+    );
+    respond_api(StatusCode::OK, TITLE, Nav::Middleware, api, body)
 }

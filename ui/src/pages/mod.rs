@@ -11,11 +11,13 @@ pub mod services;
 pub mod sla;
 pub mod trace;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use hopscope_analysis::{Culprit, TraceAnalysis, analyze};
 use hopscope_schemas::SpanRecord;
+use hopscope_storage::aggregates::InterfaceStats;
 use hopscope_storage::{StorageError, Trace};
 use leptos::prelude::*;
 
@@ -32,6 +34,44 @@ pub fn store_failed(title: &str, active: Nav, err: &StorageError) -> Html {
         active,
         format!("The store could not answer ({err}). Try again in a moment; if it persists, check the hopscope log."),
     )
+}
+
+/// One service's requests as it served them: its own entry spans (server, consumer and
+/// root spans), summed over its operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Entry spans.
+    pub count: u64,
+    /// Of which ERROR.
+    pub errors: u64,
+    /// p99 of its slowest operation, ns.
+    pub worst_p99_ns: u64,
+    /// Busiest second of its busiest operation (a lower bound of the service's own).
+    pub peak_qps: u64,
+}
+
+impl ServiceStats {
+    /// Errors over requests (0 without requests).
+    pub fn error_rate(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.count as f64
+        }
+    }
+}
+
+/// Per-service totals of interface stats, by service name.
+pub fn service_stats(interfaces: &[InterfaceStats]) -> BTreeMap<String, ServiceStats> {
+    let mut out: BTreeMap<String, ServiceStats> = BTreeMap::new();
+    for i in interfaces {
+        let row = out.entry(i.service.clone()).or_default();
+        row.count += i.stats.count;
+        row.errors += i.stats.errors;
+        row.worst_p99_ns = row.worst_p99_ns.max(i.stats.p99_ns);
+        row.peak_qps = row.peak_qps.max(i.stats.max_qps);
+    }
+    out
 }
 
 /// Runs CPU-heavy work (trace analysis) off the async reactor.

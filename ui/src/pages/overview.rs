@@ -1,25 +1,24 @@
-//! `/`: services with request rate, error rate and p99; recent slow and failed traces.
+//! `/`: services with their request rate over the last minute of the time range and
+//! their peak rate (both per second), requests, error rate and p99; recent slow and failed
+//! traces.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use hopscope_storage::aggregates::Window;
 use hopscope_storage::{TagFilter, TraceQuery};
 use leptos::prelude::*;
 
-use super::{TraceSummary, blocking, store_failed, summarize, trace_table};
-use crate::layout::{Nav, error_page, no_data, notice, respond, window_fields};
+use super::{ServiceStats, TraceSummary, blocking, service_stats, store_failed, summarize, trace_table};
+use crate::layout::{Nav, api_link, error_page, no_data, notice, respond, respond_api, window_fields};
 use crate::params::{Params, query_string};
 use crate::{Html, UiState, format};
 
 const TITLE: &str = "Overview";
 
-struct ServiceRow {
-    name: String,
-    count: u64,
-    errors: u64,
-    worst_p99_ns: u64,
-}
+/// The recent rate is over this much time at the end of the window.
+const RECENT_NS: u64 = 60_000_000_000;
 
 pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap<String, String>>) -> Html {
     let params = Params(params);
@@ -34,25 +33,31 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
     if services.is_empty() {
         return respond(StatusCode::OK, TITLE, Nav::Overview, no_data());
     }
-    let seconds = ((window.end_ns - window.start_ns) as f64 / 1e9).max(1.0);
-    let service_rows: Option<Vec<ServiceRow>> = match &state.aggregates {
-        Some(aggregates) => match aggregates.interfaces(&window).await {
-            Ok(interfaces) => {
-                let mut rows: BTreeMap<String, ServiceRow> = BTreeMap::new();
-                for i in interfaces {
-                    let row = rows.entry(i.service.clone()).or_insert_with(|| ServiceRow {
-                        name: i.service.clone(),
-                        count: 0,
-                        errors: 0,
-                        worst_p99_ns: 0,
-                    });
-                    row.count += i.stats.count;
-                    row.errors += i.stats.errors;
-                    row.worst_p99_ns = row.worst_p99_ns.max(i.stats.p99_ns);
-                }
-                Some(rows.into_values().collect())
+    // The rate now (the window's last minute) says more than an average over the window,
+    // which a burst or an idle stretch drags anywhere.
+    let last_minute = Window {
+        start_ns: window.end_ns.saturating_sub(RECENT_NS).max(window.start_ns),
+        ..window
+    };
+    let recent_seconds = ((last_minute.end_ns - last_minute.start_ns) as f64 / 1e9).max(1.0);
+    let service_rows: Option<Vec<(String, ServiceStats, u64)>> = match &state.aggregates {
+        Some(aggregates) => match (
+            aggregates.interfaces(&window).await,
+            aggregates.interfaces(&last_minute).await,
+        ) {
+            (Ok(whole), Ok(recent)) => {
+                let recent = service_stats(&recent);
+                Some(
+                    service_stats(&whole)
+                        .into_iter()
+                        .map(|(name, stats)| {
+                            let recent_count = recent.get(&name).map_or(0, |r| r.count);
+                            (name, stats, recent_count)
+                        })
+                        .collect(),
+                )
             }
-            Err(err) => return store_failed(TITLE, Nav::Overview, &err),
+            (Err(err), _) | (_, Err(err)) => return store_failed(TITLE, Nav::Overview, &err),
         },
         None => None,
     };
@@ -100,30 +105,26 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         Some(rows) if !rows.is_empty() => {
             let body = rows
                 .into_iter()
-                .map(|r| {
+                .map(|(name, r, recent_count)| {
                     let search = format!(
                         "/search{}",
-                        query_string([("service", r.name.as_str()), ("lookback", lookback.as_str())])
+                        query_string([("service", name.as_str()), ("lookback", lookback.as_str())])
                     );
                     let errors_href = format!(
                         "/search{}",
                         query_string([
-                            ("service", r.name.as_str()),
+                            ("service", name.as_str()),
                             ("errors", "1"),
                             ("lookback", lookback.as_str())
                         ])
                     );
-                    let error_rate = if r.count == 0 {
-                        0.0
-                    } else {
-                        r.errors as f64 / r.count as f64
-                    };
                     view! {
                         <tr class:failed={r.errors > 0}>
-                            <th scope="row"><a href=search>{r.name}</a></th>
-                            <td class="num">{format::rate(r.count as f64 / seconds)}</td>
+                            <th scope="row"><a href=search>{name}</a></th>
+                            <td class="num">{format::rate(recent_count as f64 / recent_seconds)}</td>
+                            <td class="num">{format::rate(r.peak_qps as f64)}</td>
                             <td class="num">{r.count}</td>
-                            <td class="num"><a href=errors_href>{format::percent(error_rate)}</a></td>
+                            <td class="num"><a href=errors_href>{format::percent(r.error_rate())}</a></td>
                             <td class="num">{format::duration_ns(r.worst_p99_ns)}</td>
                         </tr>
                     }
@@ -134,8 +135,9 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                     <caption>"Services (entry spans: server, consumer and root spans)"</caption>
                     <thead><tr>
                         <th scope="col">"Service"</th>
-                        <th scope="col" class="num">"Request rate (window average)"</th>
-                        <th scope="col" class="num">"Requests"</th>
+                        <th scope="col" class="num">"Rate, last minute"</th>
+                        <th scope="col" class="num" title="The busiest second of the service's busiest operation in the time range">"Peak rate"</th>
+                        <th scope="col" class="num">"Requests in range"</th>
                         <th scope="col" class="num">"Error rate"</th>
                         <th scope="col" class="num">"p99 (slowest operation)"</th>
                     </tr></thead>
@@ -203,5 +205,11 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             </ul>
         </section>
     };
-    respond(StatusCode::OK, TITLE, Nav::Overview, body)
+    respond_api(
+        StatusCode::OK,
+        TITLE,
+        Nav::Overview,
+        api_link(Nav::Overview, Some(&window)),
+        body,
+    )
 }

@@ -11,8 +11,8 @@ use hopscope_storage::{OperationQuery, TagFilter, TraceQuery};
 use leptos::prelude::*;
 
 use super::{TraceSummary, blocking, store_failed, summarize, trace_table};
-use crate::layout::{Nav, no_data, notice, respond, window_fields};
-use crate::params::Params;
+use crate::layout::{Nav, api_link, no_data, notice, respond, respond_api, window_fields};
+use crate::params::{Params, query_string};
 use crate::svg::{Dot, scatter};
 use crate::{Html, UiState};
 
@@ -204,5 +204,16 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         <p class="hint">"Filters hold for one and the same span; the cloud kind keeps traces with at least one span there. Choose a service and press Find to list its operations."</p>
         {results}
     };
-    respond(StatusCode::OK, TITLE, Nav::Search, body)
+    let api = match params.get("service") {
+        Some(service) => format!(
+            "/api/traces{}",
+            query_string([
+                ("service", service),
+                ("lookback", params.get("lookback").unwrap_or("1h")),
+                ("limit", "20")
+            ])
+        ),
+        None => api_link(Nav::Search, None),
+    };
+    respond_api(StatusCode::OK, TITLE, Nav::Search, api, body)
 }

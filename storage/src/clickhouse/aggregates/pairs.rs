@@ -27,6 +27,8 @@ struct ExceptionRow {
 
 #[derive(Debug, Row, Deserialize)]
 struct EdgeRow {
+    /// 1: a service → service edge, 0: service → middleware.
+    to_service: u8,
     from_service: String,
     hop: String,
     to_name: String,
@@ -119,33 +121,43 @@ pub(super) async fn dependency_edges(store: &ClickHouseStore, window: &Window) -
          arraySort(groupArray(dur)) AS sorted, {p95} AS p95, {p99} AS p99"
     );
     // Service → service: children of the window joined to their parents in the same
-    // traces; the caller's view when the parent is a client or producer span.
+    // traces; the caller's view (duration, error, hop kind) when the parent is a client or
+    // producer span. Grouped by hop kind first, so the edge can take the kind of most calls
+    // (ties: the name that sorts last, like the embedded store).
     let mut services = Sql::default();
     services.push(&format!(
-        "SELECT from_service, hop, to_name, call_count, error_count, p95, p99 FROM (\
-         SELECT parent_service AS from_service, '' AS hop, child_service AS to_name, {tail} FROM (\
+        "SELECT toUInt8(1) AS to_service, from_service, hop, to_name, call_count, error_count, p95, p99 FROM (\
+         SELECT parent_service AS from_service, argMax(call_hop, (calls, call_hop)) AS hop, \
+         child_service AS to_name, toUInt64(sum(calls)) AS call_count, toUInt64(sum(errs)) AS error_count, \
+         arraySort(groupArrayArray(durs)) AS sorted, {p95} AS p95, {p99} AS p99 FROM (\
+         SELECT parent_service, child_service, call_hop, count() AS calls, sum(err) AS errs, \
+         groupArray(dur) AS durs FROM (\
          SELECT parent_service, child_service, \
+         if(parent_kind IN (3, 4), parent_hop, child_hop) AS call_hop, \
          if(parent_kind IN (3, 4), parent_dur, child_dur) AS dur, \
          if(parent_kind IN (3, 4), parent_err, child_err) AS err FROM (\
          SELECT trace_id, parent_span_id AS link, span_id, toString(service) AS child_service, \
-         duration_ns AS child_dur, toUInt8(status_code = 2) AS child_err FROM {spans} WHERE"
+         toString(hop_kind) AS child_hop, duration_ns AS child_dur, toUInt8(status_code = 2) AS child_err \
+         FROM {spans} WHERE"
     ));
     x.time_filter(&mut services, window);
     x.cloud_filter(&mut services, window);
     services.push(&format!(
         " LIMIT 1 BY trace_id, span_id) AS c ALL INNER JOIN (\
          SELECT trace_id, span_id AS link, toString(service) AS parent_service, kind AS parent_kind, \
-         duration_ns AS parent_dur, toUInt8(status_code = 2) AS parent_err FROM {spans} WHERE"
+         toString(hop_kind) AS parent_hop, duration_ns AS parent_dur, toUInt8(status_code = 2) AS parent_err \
+         FROM {spans} WHERE"
     ));
     traces_in_window(store, &mut services, window, "");
     services.push(
         " LIMIT 1 BY trace_id, link) AS p USING (trace_id, link) \
-         WHERE parent_service != child_service) GROUP BY parent_service, child_service)",
+         WHERE parent_service != child_service) GROUP BY parent_service, child_service, call_hop) \
+         GROUP BY parent_service, child_service)",
     );
     // Service → middleware: client and producer spans to a db, cache or mq peer.
     let mut middleware = Sql::default();
     middleware.push(&format!(
-        "SELECT from_service, hop, to_name, call_count, error_count, p95, p99 FROM (\
+        "SELECT toUInt8(0) AS to_service, from_service, hop, to_name, call_count, error_count, p95, p99 FROM (\
          SELECT from_service, hop, to_name, {tail} FROM (\
          SELECT toString(service) AS from_service, toString(hop_kind) AS hop, toString(peer) AS to_name, \
          duration_ns AS dur, toUInt8(status_code = 2) AS err, trace_id, span_id FROM {spans} WHERE"
@@ -164,11 +176,11 @@ pub(super) async fn dependency_edges(store: &ClickHouseStore, window: &Window) -
     )?;
     let mut out = Vec::with_capacity(a.len() + b.len());
     for row in a.into_iter().chain(b) {
-        let to = if row.hop.is_empty() {
+        let hop_kind = HopKind::parse(&row.hop)
+            .ok_or_else(|| StorageError::Permanent(format!("stored hop kind {:?} is unknown", row.hop)))?;
+        let to = if row.to_service == 1 {
             EdgeTarget::Service { name: row.to_name }
         } else {
-            let hop_kind = HopKind::parse(&row.hop)
-                .ok_or_else(|| StorageError::Permanent(format!("stored hop kind {:?} is unknown", row.hop)))?;
             EdgeTarget::Middleware {
                 hop_kind,
                 peer: row.to_name,
@@ -177,6 +189,7 @@ pub(super) async fn dependency_edges(store: &ClickHouseStore, window: &Window) -
         out.push(DependencyEdge {
             from: row.from_service,
             to,
+            hop_kind,
             call_count: row.call_count,
             error_count: row.error_count,
             p95_ns: row.p95,
