@@ -1,14 +1,24 @@
-//! The log against a model: random appends, commits, clean reopens and crashes that leave
-//! a torn frame must always read back exactly the acknowledged records.
+//! The log against a model: random appends, commits, clean reopens, crashes that leave a
+//! torn frame, a full disk and failing flushes must always read back exactly the
+//! acknowledged records; an append that failed is never read back.
 
 #![allow(clippy::unwrap_used)]
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use bytes::Bytes;
 use proptest::prelude::*;
 
+use super::fault::FaultyFs;
+use super::record::{HEADER_LEN, MAGIC};
 use super::*;
+
+fn segment_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    recovery::segment_files(&fs::StdFs, dir)
+}
 
 fn small_config(retain_bytes: u64) -> WalConfig {
     WalConfig {
@@ -46,7 +56,23 @@ enum Op {
     Follow(usize),
     Commit(f64),
     Reopen,
+    /// A crash after an append that never returned left part of a frame on disk.
     CrashWithTornFrame(usize),
+    /// An append (shared or not) with only `space` bytes left on the disk: `ENOSPC`
+    /// once they are written.
+    AppendOnFullDisk {
+        len: usize,
+        space: u64,
+        shared: bool,
+    },
+    /// An append while `fdatasync` fails (it only runs under the fsync durabilities).
+    AppendWithFailingSync(usize),
+    /// The process dies inside an append after `persisted` bytes reached the file; the
+    /// log is reopened on a healthy disk.
+    CrashMidAppend {
+        len: usize,
+        persisted: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -57,79 +83,145 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0.0f64..=1.0).prop_map(Op::Commit),
         1 => Just(Op::Reopen),
         1 => (1usize..40).prop_map(Op::CrashWithTornFrame),
+        2 => (0usize..120, 0u64..150, any::<bool>()).prop_map(|(len, space, shared)| Op::AppendOnFullDisk { len, space, shared }),
+        1 => (0usize..120).prop_map(Op::AppendWithFailingSync),
+        1 => (0usize..120, 0u64..140).prop_map(|(len, persisted)| Op::CrashMidAppend { len, persisted }),
     ]
 }
 
-fn run_model(ops: Vec<Op>, retain_bytes: u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut wal = Arc::new(Wal::open(dir.path(), small_config(retain_bytes)).unwrap().0);
-    let mut acked: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut committed = 0u64;
-    let mut follower = wal.reader(1);
-    for (i, op) in ops.into_iter().enumerate() {
-        match op {
-            Op::Append(len) | Op::AppendShared(len) => {
-                let payload: Vec<u8> = (0..len).map(|b| (b + i) as u8).collect();
-                let seq = if matches!(op, Op::Append(_)) {
-                    wal.append(&payload).unwrap()
-                } else {
-                    wal.append_shared(payload.clone().into()).unwrap()
-                };
-                assert!(acked.last().is_none_or(|(last, _)| seq > *last));
-                acked.push((seq, payload));
+/// The model's view: what was acknowledged and committed.
+struct Model {
+    dir: tempfile::TempDir,
+    fs: FaultyFs,
+    config: WalConfig,
+    wal: Arc<Wal>,
+    follower: WalReader,
+    acked: Vec<(u64, Vec<u8>)>,
+    committed: u64,
+}
+
+impl Model {
+    fn new(config: WalConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::default();
+        let wal = Arc::new(
+            Wal::open_with(dir.path(), config.clone(), Arc::new(fs.clone()))
+                .unwrap()
+                .0,
+        );
+        let follower = wal.reader(1);
+        Self {
+            dir,
+            fs,
+            config,
+            wal,
+            follower,
+            acked: Vec::new(),
+            committed: 0,
+        }
+    }
+
+    /// Appends; an `Ok` is acknowledged, an error must say the append failed (the model
+    /// never fills the backlog, so it is an i/o error).
+    fn append(&mut self, payload: Vec<u8>, shared: bool, i: usize) {
+        let result = if shared {
+            self.wal.append_shared(payload.clone().into())
+        } else {
+            self.wal.append(&payload)
+        };
+        match result {
+            Ok(seq) => {
+                assert!(self.acked.last().is_none_or(|(last, _)| seq > *last), "op {i}");
+                self.acked.push((seq, payload));
             }
+            Err(err) => assert!(matches!(err, WalError::Io { .. }), "op {i}: {err}"),
+        }
+    }
+
+    /// Drops the log (as a dying process does) and opens it again on a healthy disk.
+    fn reopen(&mut self) -> Recovery {
+        let (wal, recovery) = {
+            self.fs.heal();
+            Wal::open_with(self.dir.path(), self.config.clone(), Arc::new(self.fs.clone())).unwrap()
+        };
+        self.wal = Arc::new(wal);
+        self.follower = self.wal.reader(self.committed + 1);
+        recovery
+    }
+}
+
+fn run_model(ops: Vec<Op>, config: WalConfig) {
+    let retain_bytes = config.retain_bytes;
+    let mut m = Model::new(config);
+    for (i, op) in ops.into_iter().enumerate() {
+        let payload = |len: usize| -> Vec<u8> { (0..len).map(|b| (b + i) as u8).collect() };
+        match op {
+            Op::Append(len) => m.append(payload(len), false, i),
+            Op::AppendShared(len) => m.append(payload(len), true, i),
             Op::Follow(count) => {
                 for _ in 0..count {
                     // The next acknowledged record from its position on, except that
                     // retention may have deleted committed ones; no uncommitted record
                     // is ever skipped.
-                    let from = follower.position();
-                    let got = follower.next_record().unwrap();
+                    let from = m.follower.position();
+                    let got = m.follower.next_record().unwrap();
                     let got = got.map(|(seq, payload)| (seq, payload.to_vec()));
-                    let next_uncommitted = acked.iter().find(|(seq, _)| *seq >= from.max(committed + 1));
+                    let next_uncommitted = m.acked.iter().find(|(seq, _)| *seq >= from.max(m.committed + 1));
                     match &got {
-                        Some(record) if record.0 <= committed => {
-                            assert!(record.0 >= from && acked.contains(record), "op {i}: {record:?}")
+                        Some(record) if record.0 <= m.committed => {
+                            assert!(record.0 >= from && m.acked.contains(record), "op {i}: {record:?}")
                         }
                         _ => assert_eq!(got.as_ref(), next_uncommitted, "follower from {from}, op {i}"),
                     }
                 }
             }
             Op::Commit(fraction) => {
-                let index = ((acked.len() as f64) * fraction) as usize;
+                let index = ((m.acked.len() as f64) * fraction) as usize;
                 if index > 0 {
-                    let seq = acked[index - 1].0;
-                    wal.commit(seq).unwrap();
-                    committed = committed.max(seq);
+                    let seq = m.acked[index - 1].0;
+                    m.wal.commit(seq).unwrap();
+                    m.committed = m.committed.max(seq);
                 }
             }
             Op::Reopen => {
-                drop(wal);
-                let (reopened, recovery) = Wal::open(dir.path(), small_config(retain_bytes)).unwrap();
+                let recovery = m.reopen();
                 assert!(recovery.damaged.is_empty(), "{recovery:?}");
-                wal = Arc::new(reopened);
-                follower = wal.reader(committed + 1);
             }
             Op::CrashWithTornFrame(cut) => {
                 // The process died inside an append: part of a frame is on disk and the
                 // append never returned, so the record was never acknowledged.
                 let frame = record::encode(u64::MAX / 2, &[7u8; 32]);
-                let path = active_path(dir.path());
-                drop(wal);
+                let path = active_path(m.dir.path());
                 let mut file = OpenOptions::new().append(true).open(&path).unwrap();
                 file.write_all(&frame[..cut.min(frame.len() - 1)]).unwrap();
                 drop(file);
-                let (reopened, recovery) = Wal::open(dir.path(), small_config(retain_bytes)).unwrap();
+                let recovery = m.reopen();
                 assert_eq!(recovery.damaged.len(), 1, "{recovery:?}");
-                wal = Arc::new(reopened);
-                follower = wal.reader(committed + 1);
+            }
+            Op::AppendOnFullDisk { len, space, shared } => {
+                m.fs.faults.lock().space_left = Some(space);
+                m.append(payload(len), shared, i);
+                m.fs.heal();
+            }
+            Op::AppendWithFailingSync(len) => {
+                m.fs.faults.lock().fail_sync = true;
+                m.append(payload(len), false, i);
+                m.fs.heal();
+            }
+            Op::CrashMidAppend { len, persisted } => {
+                m.fs.faults.lock().crash_after = Some(persisted);
+                m.append(payload(len), true, i);
+                let recovery = m.reopen();
+                // At most the one torn frame (or a torn segment header) was cut away.
+                assert!(recovery.damaged.len() <= 1, "{recovery:?}");
+                assert!(recovery.damaged.iter().all(|d| d.cut), "{recovery:?}");
             }
         }
-        assert_eq!(wal.committed(), committed);
-        let uncommitted: Vec<_> = acked.iter().filter(|(seq, _)| *seq > committed).cloned().collect();
-        assert_eq!(read_all(&wal, committed + 1), uncommitted, "after op {i}");
+        assert_eq!(m.wal.committed(), m.committed);
+        let uncommitted: Vec<_> = m.acked.iter().filter(|(seq, _)| *seq > m.committed).cloned().collect();
+        assert_eq!(read_all(&m.wal, m.committed + 1), uncommitted, "after op {i}");
         if retain_bytes == u64::MAX {
-            assert_eq!(read_all(&wal, 1), acked, "after op {i}");
+            assert_eq!(read_all(&m.wal, 1), m.acked, "after op {i}");
         }
     }
 }
@@ -139,12 +231,17 @@ proptest! {
 
     #[test]
     fn model_keeps_everything_acknowledged(ops in proptest::collection::vec(op(), 1..60)) {
-        run_model(ops, u64::MAX);
+        run_model(ops, small_config(u64::MAX));
     }
 
     #[test]
     fn model_with_eager_retention(ops in proptest::collection::vec(op(), 1..60)) {
-        run_model(ops, 0);
+        run_model(ops, small_config(0));
+    }
+
+    #[test]
+    fn model_with_a_flush_per_append(ops in proptest::collection::vec(op(), 1..60)) {
+        run_model(ops, WalConfig { durability: Durability::FsyncEach, ..small_config(u64::MAX) });
     }
 }
 
@@ -305,4 +402,101 @@ fn try_append_writes_nothing_while_the_log_is_held_and_appends_when_it_is_free()
     assert_eq!(seq, 1);
     wal.append(b"next").unwrap();
     assert_eq!(read_all(&wal, 1), vec![(1, b"taken".to_vec()), (2, b"next".to_vec())]);
+}
+
+/// A log on a [`FaultyFs`] with records 1 and 2 appended.
+fn faulty(config: WalConfig) -> (tempfile::TempDir, FaultyFs, Arc<Wal>) {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::default();
+    let wal = Arc::new(Wal::open_with(dir.path(), config, Arc::new(fs.clone())).unwrap().0);
+    wal.append(b"one").unwrap();
+    wal.append_shared(Bytes::from_static(b"two")).unwrap();
+    (dir, fs, wal)
+}
+
+fn os_error(err: &WalError) -> Option<i32> {
+    match err {
+        WalError::Io { source, .. } => source.raw_os_error(),
+        WalError::Full { .. } => None,
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_append_and_leaves_nothing_behind() {
+    let (dir, fs, wal) = faulty(small_config(u64::MAX));
+    let before = std::fs::metadata(active_path(dir.path())).unwrap().len();
+    fs.faults.lock().space_left = Some(10);
+    let err = wal.append_shared(Bytes::from(vec![3u8; 50])).unwrap_err();
+    assert_eq!(os_error(&err), Some(28), "ENOSPC: {err}");
+    assert_eq!(
+        std::fs::metadata(active_path(dir.path())).unwrap().len(),
+        before,
+        "partial frame cut off"
+    );
+    assert_eq!(wal.stats().memory_tail_bytes, 3, "only record 2 in memory");
+    fs.heal();
+    assert_eq!(wal.append(b"three").unwrap(), 3, "the failed append's number is reused");
+    let seqs: Vec<u64> = read_all(&wal, 1).iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+}
+
+#[test]
+fn a_failed_flush_fails_the_append_under_fsync_each() {
+    let config = WalConfig {
+        durability: Durability::FsyncEach,
+        ..small_config(u64::MAX)
+    };
+    let (dir, fs, wal) = faulty(config.clone());
+    fs.faults.lock().fail_sync = true;
+    let err = wal.append(b"not flushed").unwrap_err();
+    assert_eq!(os_error(&err), Some(5), "EIO: {err}");
+    fs.heal();
+    assert_eq!(wal.append(b"three").unwrap(), 3);
+    drop(wal);
+    let (wal, recovery) = Wal::open(dir.path(), config).unwrap();
+    assert!(recovery.damaged.is_empty(), "{recovery:?}");
+    let payloads: Vec<Vec<u8>> = read_all(&Arc::new(wal), 1).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(payloads, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+}
+
+#[test]
+fn a_crash_mid_append_leaves_a_torn_tail_that_recovery_cuts() {
+    let (dir, fs, wal) = faulty(small_config(u64::MAX));
+    fs.faults.lock().crash_after = Some(HEADER_LEN as u64 + 4);
+    assert!(wal.append(&[9u8; 40]).is_err(), "the append never returned Ok");
+    drop(wal);
+    let active = active_path(dir.path());
+    let torn_len = std::fs::metadata(&active).unwrap().len();
+    let (wal, recovery) = Wal::open(dir.path(), small_config(u64::MAX)).unwrap();
+    assert_eq!(recovery.damaged.len(), 1, "{recovery:?}");
+    let damage = &recovery.damaged[0];
+    assert!(damage.cut && damage.reason.starts_with("torn record"), "{damage:?}");
+    assert_eq!(damage.offset + damage.bytes_lost, torn_len);
+    assert_eq!(damage.bytes_lost, HEADER_LEN as u64 + 4);
+    let wal = Arc::new(wal);
+    assert_eq!(read_all(&wal, 1), vec![(1, b"one".to_vec()), (2, b"two".to_vec())]);
+    assert_eq!(wal.append(b"three").unwrap(), 3);
+}
+
+#[test]
+fn an_append_that_cannot_be_cut_back_burns_its_number_and_starts_a_new_segment() {
+    let (dir, fs, wal) = faulty(WalConfig {
+        segment_bytes: 1 << 20,
+        ..small_config(u64::MAX)
+    });
+    {
+        let mut faults = fs.faults.lock();
+        faults.space_left = Some(HEADER_LEN as u64 + 2);
+        faults.fail_set_len = true;
+    }
+    assert!(wal.append(&[9u8; 40]).is_err());
+    fs.heal();
+    assert_eq!(wal.append(b"four").unwrap(), 4, "3 is burnt");
+    assert_eq!(wal.stats().segments, 2, "4 went to a new segment");
+    let expected = vec![(1, b"one".to_vec()), (2, b"two".to_vec()), (4, b"four".to_vec())];
+    assert_eq!(read_all(&wal, 1), expected, "the reader skips the torn frame");
+    drop(wal);
+    let (wal, recovery) = Wal::open(dir.path(), small_config(u64::MAX)).unwrap();
+    assert_eq!(recovery.damaged.len(), 1, "the torn frame is cut at open: {recovery:?}");
+    assert_eq!(read_all(&Arc::new(wal), 1), expected);
 }
