@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hopscope_collector::{CloudRules, Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
+use hopscope_collector::{CloudRules, Ingest, OtlpGrpcReceiver, OtlpHttpReceiver, RecordSink};
 use hopscope_query_api::AnalysisConfig;
 use hopscope_storage::AnalyticsReader;
 use hopscope_storage::clickhouse::ClickHouseStore;
@@ -57,8 +57,7 @@ pub async fn run(config: HopscopeConfig) -> anyhow::Result<()> {
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid [layers] configuration: {e}"))?;
     let ingest = Arc::new(
-        Ingest::new(Arc::clone(&pipeline.writer))
-            .with_log(Arc::clone(&pipeline.log))
+        Ingest::new(Arc::clone(&pipeline.log) as Arc<dyn RecordSink>)
             .with_cloud_rules(cloud_rules)
             .with_max_inflight_requests(config.collector.max_inflight_requests),
     );

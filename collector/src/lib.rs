@@ -27,5 +27,5 @@ pub mod wal;
 pub use cloud::{CloudConfig, CloudRules};
 pub use config::CollectorConfig;
 pub use error::{BodyFormat, IngestError, RpcStatus};
-pub use ingest::{Ingest, IngestStats, Received};
+pub use ingest::{Ingest, IngestStats, RecordSink, RequestBody};
 pub use receivers::{OtlpGrpcReceiver, OtlpHttpReceiver};

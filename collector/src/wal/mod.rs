@@ -66,7 +66,7 @@
 
 mod config;
 #[cfg(test)]
-mod fault;
+pub(crate) mod fault;
 pub mod fs;
 mod marker;
 mod reader;

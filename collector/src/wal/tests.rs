@@ -210,8 +210,19 @@ fn run_model(ops: Vec<Op>, config: WalConfig) {
             }
             Op::CrashMidAppend { len, persisted } => {
                 m.fs.faults.lock().crash_after = Some(persisted);
+                let acked_before = m.acked.len();
                 m.append(payload(len), true, i);
                 let recovery = m.reopen();
+                // A frame written whole before the "crash" stopped its flush is in the log
+                // although its append failed: at least once, never lost. It is the only
+                // record that may show up unacknowledged, as the newest one.
+                let newest = read_all(&m.wal, 1).pop();
+                if m.acked.len() == acked_before
+                    && let Some(newest) =
+                        newest.filter(|(seq, p)| *p == payload(len) && m.acked.last().is_none_or(|l| *seq > l.0))
+                {
+                    m.acked.push(newest);
+                }
                 // At most the one torn frame (or a torn segment header) was cut away.
                 assert!(recovery.damaged.len() <= 1, "{recovery:?}");
                 assert!(recovery.damaged.iter().all(|d| d.cut), "{recovery:?}");

@@ -178,7 +178,7 @@ impl Reader {
             out.entry(span.trace_id.0).or_insert_with(Vec::new).push(Arc::new(span));
         }
         for spans in out.values_mut() {
-            spans.sort_by(|a, b| (a.start_time_unix_nano, a.span_id).cmp(&(b.start_time_unix_nano, b.span_id)));
+            spans.sort_by_key(|a| (a.start_time_unix_nano, a.span_id));
         }
         Ok(out)
     }

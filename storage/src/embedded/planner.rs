@@ -247,7 +247,7 @@ pub(crate) fn trace(state: &State, trace_id: TraceId) -> Option<Trace> {
 
 /// Sorts a trace's spans by start time (span id breaks ties, for stable output).
 pub(crate) fn sort_spans(spans: &mut [Arc<SpanRecord>]) {
-    spans.sort_by(|a, b| (a.start_time_unix_nano, a.span_id).cmp(&(b.start_time_unix_nano, b.span_id)));
+    spans.sort_by_key(|a| (a.start_time_unix_nano, a.span_id));
 }
 
 /// Operations of a service (see [`crate::SpanReader::operations`]).
