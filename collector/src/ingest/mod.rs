@@ -3,7 +3,7 @@
 //!
 //! A receiver hands over a request body and its encoding ([`RequestBody`]); `ingest`
 //! turns it into one record — an encoded OTLP `ExportTraceServiceRequest` holding exactly
-//! the request's valid spans ([`prepare`](self::prepare) says how: a valid protobuf body
+//! the request's valid spans (`prepare` says how: a valid protobuf body
 //! is the record as it is) — appends that record to the [`RecordSink`] (the write-ahead
 //! log in the binary, [`crate::durable::WalWriter`]) and answers with OTLP partial
 //! success naming the spans it dropped. Nothing is mapped to `SpanRecord` here; the store

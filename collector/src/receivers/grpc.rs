@@ -3,7 +3,7 @@
 //! by tonic's codec, so that every failure is an [`IngestError`] mapped to its gRPC code
 //! by type ([`IngestError::grpc_code`]), never by matching a library's message text.
 //!
-//! Per request ([`read_message`]): admission ([`Ingest::admit`]) before the body is read;
+//! Per request (`read_message`): admission ([`Ingest::admit`]) before the body is read;
 //! the 5-byte message prefix (compressed flag, length); a declared length over
 //! `max_request_bytes` is `RESOURCE_EXHAUSTED` at once, before the message is buffered;
 //! the message is gathered straight into a reusable body buffer; `grpc-encoding: gzip`
