@@ -268,4 +268,6 @@ impl Wal {
 }
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;
