@@ -10,9 +10,9 @@
 //! feeder does that when it moves records into the store.
 //!
 //! Where the work runs: the in-place check of a protobuf body runs on the reactor up to
-//! [`SCAN_BLOCKING_THRESHOLD`] bytes (about 4 µs per KiB); decoding runs there up to
-//! [`DECODE_BLOCKING_THRESHOLD`] bytes of input (or a sixteenth of it for gzip, which
-//! inflates first); larger bodies go to the blocking pool, so no request holds a reactor
+//! [`SCAN_BLOCKING_THRESHOLD`] bytes (about half a microsecond per KiB); decoding runs
+//! there up to [`DECODE_BLOCKING_THRESHOLD`] bytes of input (or a sixteenth of it for
+//! gzip, which inflates first); larger bodies go to the blocking pool, so no request holds a reactor
 //! thread for much more than half a millisecond. The append itself is the sink's business
 //! (the log appends inline when it can, see [`crate::durable::WalWriter`]).
 //!
