@@ -6,8 +6,8 @@
 //!
 //! - `prost_decode`: `ExportTraceServiceRequest::decode` only — the ceiling.
 //! - `decode_map`: decode + `spans_from_request` (validate and map to `SpanRecord`s).
-//! - `decode_map_reencode`: decode + map + `encode_spans` (the log payload), i.e. what
-//!   a receiver did per request before raw pass-through.
+//! - `decode_map_reencode`: decode + map + re-encode the mapped spans as OTLP (the log
+//!   payload of old), i.e. what a receiver did per request before raw pass-through.
 //! - `scan_check`: `otlp_scan::valid_span_count`, the allocation-free check the
 //!   receivers now run instead of a decode before logging a body as it arrived.
 //! - `store_insert`: what the feeder then does with the logged bodies on the embedded
@@ -20,9 +20,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use hopscope_collector::durable::encode_spans;
 use hopscope_loadgen::workload::{WorkloadConfig, generate};
-use hopscope_schemas::otlp::spans_from_request;
+use hopscope_schemas::otlp::{spans_from_request, traces_data};
 use hopscope_schemas::otlp_scan::valid_span_count;
 use hopscope_storage::{EmbeddedConfig, EmbeddedStore, SpanWriter};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -73,7 +72,8 @@ fn bench(c: &mut Criterion) {
                     for body in &bytes {
                         let request = ExportTraceServiceRequest::decode(body.as_ref()).expect("valid body");
                         let batch = spans_from_request(request);
-                        std::hint::black_box(encode_spans(&batch.spans));
+                        let resource_spans = traces_data(&batch.spans).resource_spans;
+                        std::hint::black_box(ExportTraceServiceRequest { resource_spans }.encode_to_vec());
                     }
                 },
                 BatchSize::SmallInput,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hopscope_collector::{CloudRules, Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
+use hopscope_collector::{CloudRules, Ingest, OtlpGrpcReceiver, OtlpHttpReceiver, RecordSink};
 use hopscope_query_api::AnalysisConfig;
 use hopscope_storage::AggregateReader;
 use hopscope_storage::clickhouse::ClickHouseStore;
@@ -82,8 +82,7 @@ impl Server {
         };
         let pipeline = Pipeline::open(&config, store_writer, memory)?;
         let ingest = Arc::new(
-            Ingest::new(Arc::clone(&pipeline.writer))
-                .with_log(Arc::clone(&pipeline.log))
+            Ingest::new(Arc::clone(&pipeline.log) as Arc<dyn RecordSink>)
                 .with_cloud_rules(cloud_rules)
                 .with_max_inflight_requests(config.collector.max_inflight_requests),
         );

@@ -1,5 +1,5 @@
-//! The durable write path of the process: write-ahead log, the writer the receivers use,
-//! and the feeder that moves the log into the store.
+//! The durable write path of the process: the write-ahead log, the sink the ingest path
+//! appends to, and the feeder that moves the log into the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,10 +26,7 @@ pub enum StoreMemory {
 pub struct Pipeline {
     /// The log.
     pub wal: Arc<Wal>,
-    /// What the receivers write through (appends to the log).
-    pub writer: Arc<dyn SpanWriter>,
-    /// The same log writer, for whole valid requests logged unmapped
-    /// (`Ingest::with_log`).
+    /// Where the ingest path appends accepted requests (`Ingest::new`).
     pub log: Arc<WalWriter>,
     /// The feeder's counters.
     pub feeder_stats: Arc<FeederStats>,
@@ -59,12 +56,10 @@ impl Pipeline {
         );
         let appended = Arc::new(Notify::new());
         let log = Arc::new(WalWriter::new(Arc::clone(&wal), Arc::clone(&appended)));
-        let writer: Arc<dyn SpanWriter> = log.clone();
         let feeder = StoreFeeder::new(Arc::clone(&wal), store, appended, config.feeder.clone());
         let feeder_stats = feeder.stats();
         Ok(Self {
             wal,
-            writer,
             log,
             feeder_stats,
             feeder,

@@ -2,9 +2,9 @@
 //! resource's location — `hopscope.cloud.kind`, `cloud.provider`, `cloud.region`,
 //! `cloud.availability_zone` — when the SDK did not set it.
 //!
-//! Rules are applied by [`crate::Ingest::export`] to the OTLP request before it is mapped,
-//! so the tags become ordinary resource attributes: the write-ahead log (which stores
-//! OTLP re-encoded from the mapped spans) keeps them, and a replay derives the same
+//! Rules are applied by [`crate::Ingest::ingest`] to the decoded OTLP request before it is
+//! logged, so the tags become ordinary resource attributes: the write-ahead log (which
+//! stores the enriched request, encoded) keeps them, and a replay derives the same
 //! [`hopscope_schemas::SpanRecord::cloud`] without the rules.
 //!
 //! A rule matches a resource when every condition it sets holds (a rule with no condition

@@ -1,8 +1,8 @@
 //! Turning an OTLP/HTTP body into an `ExportTraceServiceRequest`: content negotiation,
 //! bounded gzip inflation, and protobuf or JSON decoding.
 //!
-//! Everything here is synchronous and CPU-bound; the HTTP receiver runs it on the blocking
-//! pool for large bodies.
+//! Everything here is synchronous and CPU-bound; the ingest path ([`crate::ingest`]) runs
+//! it on the blocking pool for large bodies.
 
 use std::io::Read;
 
@@ -76,19 +76,6 @@ pub fn decode_request(body: &[u8], format: BodyFormat) -> Result<ExportTraceServ
             ExportTraceServiceRequest::decode(body).map_err(|err| IngestError::InvalidProtobuf(err.to_string()))
         }
         BodyFormat::Json => json::request_from_json(body),
-    }
-}
-
-/// Inflates (if needed, capped at `max` bytes) and decodes a body.
-pub fn decode_body(
-    body: &[u8],
-    encoding: ContentEncoding,
-    format: BodyFormat,
-    max: usize,
-) -> Result<ExportTraceServiceRequest> {
-    match encoding {
-        ContentEncoding::Identity => decode_request(body, format),
-        ContentEncoding::Gzip => decode_request(&gunzip(body, max)?, format),
     }
 }
 
@@ -185,7 +172,7 @@ mod tests {
     #[test]
     fn gzip_json_body() {
         let body = gzip(br#"{"resourceSpans":[]}"#);
-        let request = decode_body(&body, ContentEncoding::Gzip, BodyFormat::Json, 1024).unwrap();
+        let request = decode_request(&gunzip(&body, 1024).unwrap(), BodyFormat::Json).unwrap();
         assert!(request.resource_spans.is_empty());
     }
 }

@@ -350,7 +350,7 @@ async fn only_post_and_cors_preflight() {
 async fn router_caps_bodies_without_content_length() {
     use tower::ServiceExt;
     let recorder = Arc::new(Recorder::default());
-    let ingest = Arc::new(hopscope_collector::Ingest::new(recorder.clone()));
+    let ingest = Arc::new(common::ingest_into(recorder.clone()));
     let router = OtlpHttpReceiver::builder(ingest)
         .max_request_bytes(1024)
         .build()

@@ -30,15 +30,24 @@ pub use query::{DependencyLink, Operation, OperationQuery, TagFilter, Trace, Tra
 /// Writes spans into a store.
 ///
 /// Contract:
-/// - `write_spans` returns `Ok` only once every span of the batch is stored and visible to
-///   [`SpanReader`]s of the same store.
-/// - It may be called concurrently from many tasks.
-/// - It does not retry: on [`StorageError::Retryable`] the caller decides whether and when
-///   to retry the same batch; [`StorageError::Permanent`] means retrying cannot help.
-/// - Writing a span whose `(trace_id, span_id)` is already stored does not create a
-///   second copy, so a retried batch is harmless.
-/// - It may block the calling task for as long as the backend takes; it never blocks the
-///   async runtime's threads for long (CPU-heavy work runs on the blocking pool).
+/// - One call is one write of one batch: `write_spans` returns `Ok` only once every span
+///   of the batch is stored and visible to [`SpanReader`]s of the same store. A store
+///   does not batch calls together, split them up or hold them back.
+/// - Who retries: the caller. A store makes one attempt per call and does not retry; on
+///   [`StorageError::Retryable`] the caller decides whether and when to retry the same
+///   batch, [`StorageError::Permanent`] means retrying cannot help. In hopscope the
+///   caller is the collector's store feeder, the only place that batches (records cut
+///   from the write-ahead log), retries (with backoff, for as long as it takes) and
+///   commits the log after success.
+/// - Idempotent: writing a span whose `(trace_id, span_id)` is already stored does not
+///   create a second copy, so a retried or replayed batch is harmless. ClickHouse does it
+///   per batch with a deduplication token derived from the batch's spans (the feeder
+///   replays a batch cut exactly as before), the embedded store per span.
+/// - Concurrency: it may be called concurrently from many tasks (the feeder calls it for
+///   one batch at a time).
+/// - Blocking: it may keep the calling task waiting for as long as the backend takes
+///   (ClickHouse: up to its `request_timeout` per insert); it never blocks the async
+///   runtime's threads for long (CPU-heavy work runs on the blocking pool).
 #[async_trait]
 pub trait SpanWriter: Send + Sync {
     /// Stores a batch of validated spans.

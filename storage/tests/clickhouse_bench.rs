@@ -12,7 +12,7 @@ use std::time::Instant;
 use clickhouse::Row;
 use hopscope_schemas::SpanRecord;
 use hopscope_storage::SpanWriter;
-use hopscope_storage::clickhouse::{ClickHouseConfig, ClickHouseStore, Compression};
+use hopscope_storage::clickhouse::{ClickHouseStore, Compression};
 use serde::Serialize;
 use support::{ChdbFront, base_ns, config, fixture};
 
@@ -198,12 +198,9 @@ async fn insert_throughput_and_bytes_per_span() {
     let spans = fixture(base_ns(), traces);
     let n = spans.len();
 
-    let store = ClickHouseStore::open(ClickHouseConfig {
-        batch_max_rows: batch,
-        ..config(&front.url, "hs_bench", Compression::None)
-    })
-    .await
-    .unwrap();
+    let store = ClickHouseStore::open(config(&front.url, "hs_bench", Compression::None))
+        .await
+        .unwrap();
     let started = Instant::now();
     for chunk in spans.chunks(batch) {
         store.write_spans(chunk.to_vec()).await.unwrap();

@@ -48,13 +48,8 @@ async fn modern_engine_conformance_fidelity_and_dedupe() {
     let rolled = count(&store, rollup).await;
     assert_eq!(before, spans.len() as u64);
     assert_eq!(rolled, spans.len() as u64);
-    // The store with batching off sends each call as one insert, so the token is stable.
-    let solo = ClickHouseStore::open(hopscope_storage::clickhouse::ClickHouseConfig {
-        batch_max_rows: 1,
-        ..cfg.clone()
-    })
-    .await
-    .unwrap();
+    // Each call is one insert, so the same batch carries the same token.
+    let solo = ClickHouseStore::open(cfg.clone()).await.unwrap();
     let batch = fixture(base + 1_000_000_000_000, 4);
     solo.write_spans(batch.clone()).await.unwrap();
     let after_one = count(&store, "SELECT count() AS n FROM hs_modern.spans_v2").await;

@@ -1,5 +1,14 @@
-//! Moves records from the write-ahead log into the store, in order, committing the log
-//! position after each successful write.
+//! Stage 4 of the collector: moves records from the write-ahead log into the store, in
+//! order, committing the log position after each successful write.
+//!
+//! The feeder is the only place on the way to a store that batches and retries: it cuts a
+//! batch of records (up to `max_batch_spans` worth of payload, or exactly the range of a
+//! recorded intent after a crash), decodes it on the blocking pool (or hands the encoded
+//! records to a store that reads them in place), makes one
+//! [`SpanWriter`](hopscope_storage::SpanWriter) call per batch, retries a retryable
+//! failure of that call with capped exponential backoff for as long as it takes (the log
+//! holds the spans meanwhile), and commits the log only after success. Stores do not
+//! batch or retry behind it (the trait's contract).
 
 use std::future::Future;
 use std::sync::Arc;

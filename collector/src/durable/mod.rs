@@ -1,8 +1,8 @@
-//! Durable ingest: the receivers' writes go to the write-ahead log, and a feeder moves
-//! them from the log into the store.
+//! Stages 3 and 4 of the collector: accepted requests go to the write-ahead log, and a
+//! feeder moves them from the log into the store.
 //!
 //! ```text
-//! Ingest::export ─▶ WalWriter (SpanWriter) ─▶ Wal::append ─▶ OK to the client
+//! Ingest::ingest ─▶ WalWriter (RecordSink) ─▶ Wal::append ─▶ OK to the client
 //!                                               │
 //!                          StoreFeeder ◀────────┘ reads in order, writes the store,
 //!                               │                  commits the log position after success
@@ -23,4 +23,4 @@ mod feeder;
 mod wal_writer;
 
 pub use feeder::{FeederConfig, FeederStats, LatencyHistogram, StoreFeeder};
-pub use wal_writer::{LogPayload, WalWriter, encode_spans};
+pub use wal_writer::WalWriter;

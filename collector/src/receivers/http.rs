@@ -1,4 +1,4 @@
-//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip.
+//! Stage 1 of the collector, HTTP: `POST /v1/traces` with protobuf or JSON bodies, optionally gzip.
 //!
 //! Contract per request:
 //! - `Content-Type` `application/x-protobuf`, `application/protobuf` or `application/json`
@@ -23,22 +23,17 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::serve::ListenerExt;
-use bytes::Bytes;
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
 use crate::config::DEFAULT_MAX_REQUEST_BYTES;
-use crate::decode::{self, ContentEncoding};
+use crate::decode;
 use crate::error::{BodyFormat, IngestError, Result};
-use crate::ingest::{Ingest, Received};
+use crate::ingest::{Ingest, RequestBody};
 
 /// The OTLP/HTTP traces path.
 pub const TRACES_PATH: &str = "/v1/traces";
-
-/// Bodies larger than this (or gzip bodies larger than a sixteenth of it) are inflated and
-/// decoded on the blocking pool instead of the reactor.
-pub const DECODE_BLOCKING_THRESHOLD: usize = 256 * 1024;
 
 /// Builds an [`OtlpHttpReceiver`].
 #[derive(Debug)]
@@ -131,8 +126,8 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
         Ok(permit) => permit,
         Err(err) => return err.into_http_response(format),
     };
-    let result = match read_and_decode(&state, &headers, body, format).await {
-        Ok(received) => state.ingest.export_received(received).await,
+    let result = match read_request(&state, &headers, body, format).await {
+        Ok(body) => state.ingest.ingest(body).await,
         Err(err) => {
             state.ingest.record_invalid_request();
             Err(err)
@@ -144,7 +139,9 @@ async fn export(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
     }
 }
 
-async fn read_and_decode(state: &HttpState, headers: &HeaderMap, body: Body, format: BodyFormat) -> Result<Received> {
+/// Reads the body (bounded by `max_request_bytes`) into a buffer from the ingest path's
+/// pool, as the ingest path takes it; inflating and decoding are the ingest path's.
+async fn read_request(state: &HttpState, headers: &HeaderMap, body: Body, format: BodyFormat) -> Result<RequestBody> {
     let max = state.max_request_bytes;
     let encoding = decode::content_encoding(headers)?;
     let declared = headers
@@ -158,33 +155,13 @@ async fn read_and_decode(state: &HttpState, headers: &HeaderMap, body: Body, for
         return Err(IngestError::BodyTooLarge { limit: max });
     }
     let buffer = state.ingest.body_pool().take(declared.map_or(0, |len| len as usize));
-    let raw = state.ingest.body_pool().share(read_body(body, buffer, max).await?);
-    let heavy = raw.len() > DECODE_BLOCKING_THRESHOLD
-        || (encoding == ContentEncoding::Gzip && raw.len() > DECODE_BLOCKING_THRESHOLD / 16);
-    // The uncompressed protobuf body travels on so that the ingest path can log it as it is.
-    let ingest = Arc::clone(&state.ingest);
-    let decode = move || {
-        let plain = match encoding {
-            ContentEncoding::Identity => raw,
-            ContentEncoding::Gzip => Bytes::from(decode::gunzip(&raw, max)?),
-        };
-        match format {
-            BodyFormat::Protobuf => ingest
-                .receive_protobuf(plain)
-                .map_err(|err| IngestError::InvalidProtobuf(err.to_string())),
-            BodyFormat::Json => Ok(Received::Decoded {
-                request: decode::decode_request(&plain, format)?,
-                body: None,
-            }),
-        }
-    };
-    if heavy {
-        tokio::task::spawn_blocking(decode)
-            .await
-            .map_err(|err| IngestError::Internal(format!("decode task failed: {err}")))?
-    } else {
-        decode()
-    }
+    let bytes = state.ingest.body_pool().share(read_body(body, buffer, max).await?);
+    Ok(RequestBody {
+        bytes,
+        format,
+        encoding,
+        max_inflated: max,
+    })
 }
 
 /// How much of an oversized body is read and thrown away so that the client, still

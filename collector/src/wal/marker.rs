@@ -16,18 +16,21 @@
 //! twice per feeder batch, with the log's lock held for the commit: about 7% of the
 //! collector's CPU at 48k spans/s (benches/README.md).
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::fs::{OpenMode, WalFile, WalFs};
 use super::{Result, io_err};
 
 /// A value of `N` bytes kept in a file as described in the module doc.
 #[derive(Debug)]
 pub(crate) struct Marker<const N: usize> {
-    file: File,
+    fs: Arc<dyn WalFs>,
+    file: Box<dyn WalFile>,
     path: PathBuf,
+    /// The file's length when it was opened.
+    opened_len: u64,
     /// Generation of the newest value written or read.
     generation: u64,
     /// The slot the next write goes to (0 or 1).
@@ -38,17 +41,11 @@ impl<const N: usize> Marker<N> {
     const SLOT: usize = 8 + N + 4;
 
     /// Opens (or creates) `dir/name`; returns the marker and the value it holds.
-    pub fn open(dir: &Path, name: &str) -> Result<(Self, Option<[u8; N]>)> {
+    pub fn open(fs: Arc<dyn WalFs>, dir: &Path, name: &str) -> Result<(Self, Option<[u8; N]>)> {
         let path = dir.join(name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let mut file = fs.open(&path, OpenMode::ReadWrite).map_err(io_err(&path))?;
         let mut bytes = Vec::new();
-        (&file).read_to_end(&mut bytes).map_err(io_err(&path))?;
+        file.read_to_end(&mut bytes).map_err(io_err(&path))?;
         let (generation, next_slot, value) = match newest::<N>(&bytes) {
             Some((slot, generation, value)) => (generation, 1 - slot, Some(value)),
             None => match legacy::<N>(&bytes) {
@@ -57,8 +54,10 @@ impl<const N: usize> Marker<N> {
             },
         };
         let marker = Self {
+            fs,
             file,
             path,
+            opened_len: bytes.len() as u64,
             generation,
             next_slot,
         };
@@ -67,10 +66,17 @@ impl<const N: usize> Marker<N> {
 
     /// Reads the value from the file again (`None` when no slot is intact).
     pub fn read(&self) -> Option<[u8; N]> {
-        let bytes = std::fs::read(&self.path).ok()?;
+        let mut bytes = Vec::new();
+        let mut file = self.fs.open(&self.path, OpenMode::Read).ok()?;
+        file.read_to_end(&mut bytes).ok()?;
         newest::<N>(&bytes)
             .map(|(_, _, value)| value)
             .or_else(|| legacy::<N>(&bytes))
+    }
+
+    /// The file's length when it was opened (0: it was created, or empty).
+    pub fn opened_len(&self) -> u64 {
+        self.opened_len
     }
 
     /// Replaces the value; with `sync`, flushed to the device before returning.
@@ -81,7 +87,10 @@ impl<const N: usize> Marker<N> {
         slot.extend_from_slice(value);
         slot.extend_from_slice(&crc32fast::hash(&slot).to_le_bytes());
         let offset = self.next_slot * Self::SLOT as u64;
-        self.file.write_all_at(&slot, offset).map_err(io_err(&self.path))?;
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.write_all(&slot))
+            .map_err(io_err(&self.path))?;
         if sync {
             self.file.sync_data().map_err(io_err(&self.path))?;
         }
@@ -129,7 +138,7 @@ mod tests {
     use super::*;
 
     fn open(dir: &Path) -> (Marker<8>, Option<[u8; 8]>) {
-        Marker::<8>::open(dir, "m").unwrap()
+        Marker::<8>::open(Arc::new(super::super::fs::StdFs), dir, "m").unwrap()
     }
 
     #[test]

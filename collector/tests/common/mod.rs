@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use flate2::{Compress, Compression, Crc, FlushCompress};
-use hopscope_collector::{Ingest, OtlpGrpcReceiver, OtlpHttpReceiver};
+use hopscope_collector::{Ingest, OtlpGrpcReceiver, OtlpHttpReceiver, RecordSink};
 use hopscope_schemas::SpanRecord;
 use hopscope_storage::{SpanWriter, StorageError};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -46,6 +47,27 @@ impl SpanWriter for Recorder {
         self.spans.lock().unwrap().extend(spans);
         Ok(())
     }
+}
+
+/// Appends each record straight into a store (decoded as the feeder decodes log
+/// records), so tests see the spans as soon as the request is answered.
+pub struct StoreSink(pub Arc<dyn SpanWriter>);
+
+#[async_trait]
+impl RecordSink for StoreSink {
+    async fn append(&self, record: Bytes) -> hopscope_storage::Result<()> {
+        let written = self.0.write_otlp(Arc::from([record])).await?;
+        assert!(
+            written.undecodable.is_empty(),
+            "the ingest path logged an undecodable record"
+        );
+        Ok(())
+    }
+}
+
+/// An ingest path writing through [`StoreSink`] into `writer`.
+pub fn ingest_into(writer: Arc<dyn SpanWriter>) -> Ingest {
+    Ingest::new(Arc::new(StoreSink(writer)))
 }
 
 static NEXT_ID: AtomicU8 = AtomicU8::new(1);
@@ -154,7 +176,7 @@ async fn serve(
 ) -> Server {
     let listener = bind().await;
     let addr = listener.local_addr().unwrap();
-    let ingest = Arc::new(Ingest::new(writer));
+    let ingest = Arc::new(ingest_into(writer));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = spawn(
         Arc::clone(&ingest),

@@ -33,23 +33,6 @@ pub struct ClickHouseConfig {
     pub migrate_on_start: bool,
     /// Compress request bodies with LZ4 (`none` or `lz4`).
     pub compression: Compression,
-    /// An insert is sent once this many spans are waiting.
-    pub batch_max_rows: usize,
-    /// An insert is sent once the waiting spans' encoded size reaches this many bytes.
-    pub batch_max_bytes: usize,
-    /// An insert is sent at the latest this long after its first span arrived.
-    #[serde(with = "millis")]
-    pub batch_max_delay: Duration,
-    /// At most this many inserts run at once; further batches wait (back-pressure).
-    pub max_concurrent_inserts: usize,
-    /// Attempts per batch on retryable errors before giving the error to the caller.
-    pub max_attempts: u32,
-    /// First retry delay; doubles per attempt up to `retry_max_backoff`.
-    #[serde(with = "millis")]
-    pub retry_initial_backoff: Duration,
-    /// Longest delay between two attempts.
-    #[serde(with = "millis")]
-    pub retry_max_backoff: Duration,
     /// Timeout of one request (insert or query).
     #[serde(with = "millis")]
     pub request_timeout: Duration,
@@ -77,13 +60,6 @@ impl Default for ClickHouseConfig {
             ttl_days: 7,
             migrate_on_start: true,
             compression: Compression::Lz4,
-            batch_max_rows: 10_000,
-            batch_max_bytes: 8 << 20,
-            batch_max_delay: Duration::from_millis(200),
-            max_concurrent_inserts: 4,
-            max_attempts: 5,
-            retry_initial_backoff: Duration::from_millis(100),
-            retry_max_backoff: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -101,9 +77,6 @@ impl ClickHouseConfig {
         check_identifier("database", &self.database)?;
         if let Some(cluster) = &self.cluster {
             check_identifier("cluster", cluster)?;
-        }
-        if self.batch_max_rows == 0 || self.max_concurrent_inserts == 0 || self.max_attempts == 0 {
-            return Err("batch_max_rows, max_concurrent_inserts and max_attempts must be at least 1".into());
         }
         Ok(())
     }
@@ -155,8 +128,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected_and_defaults_fill_in() {
-        let config: ClickHouseConfig = serde_json::from_str(r#"{"url":"http://x:8123","batch_max_delay":50}"#).unwrap();
-        assert_eq!(config.batch_max_delay, Duration::from_millis(50));
+        let config: ClickHouseConfig = serde_json::from_str(r#"{"url":"http://x:8123","request_timeout":50}"#).unwrap();
+        assert_eq!(config.request_timeout, Duration::from_millis(50));
         assert_eq!(config.database, "hopscope");
         assert!(serde_json::from_str::<ClickHouseConfig>(r#"{"urll":"x"}"#).is_err());
     }

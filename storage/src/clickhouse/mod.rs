@@ -10,8 +10,9 @@
 //!   value (`resources`) ([`hopscope_schemas::clickhouse::rows`]).
 //! - Retention: table TTLs kept equal to `ttl_days` on modern servers, partition drops
 //!   on legacy ones ([`retention`]).
-//! - Writes: [`SpanWriter::write_spans`] goes through a batcher (rows/bytes/time,
-//!   bounded concurrent inserts) and a retrying, deduplicated insert ([`writer`]).
+//! - Writes: each [`SpanWriter::write_spans`] call is one deduplicated insert of that
+//!   batch, one attempt ([`writer`]); batching and retries are the caller's (the
+//!   collector's store feeder), as the [`SpanWriter`] contract says.
 //! - Reads: every [`SpanReader`] query runs in ClickHouse with bound values ([`reader`]).
 //!
 //! The `clickhouse` crate's schema validation (`RowBinaryWithNamesAndTypes`) is turned
@@ -30,7 +31,6 @@ use hopscope_schemas::clickhouse::{attrs, rows};
 pub use hopscope_schemas::clickhouse::{migrations, version};
 
 mod aggregates;
-mod batcher;
 mod errors;
 mod reader;
 mod retention;
@@ -55,7 +55,7 @@ use errors::classify;
 
 /// A store backed by ClickHouse.
 pub struct ClickHouseStore {
-    batcher: batcher::Batcher,
+    writer: writer::BatchWriter,
     reader: reader::Reader,
     client: clickhouse::Client,
     target: Target,
@@ -196,8 +196,8 @@ fn session_client(client: &clickhouse::Client, generation: Generation) -> clickh
 }
 
 impl ClickHouseStore {
-    /// Connects, detects the server version, applies pending migrations when
-    /// `migrate_on_start` is set, and starts the insert batcher (needs a Tokio runtime).
+    /// Connects, detects the server version and applies pending migrations when
+    /// `migrate_on_start` is set.
     pub async fn open(config: ClickHouseConfig) -> Result<Self> {
         config.validate().map_err(StorageError::Permanent)?;
         let base = client(&config);
@@ -212,7 +212,7 @@ impl ClickHouseStore {
         let writer = writer::BatchWriter::new(client.clone(), target.clone(), config.clone());
         let reader = reader::Reader::new(client.clone(), target.clone(), config.request_timeout);
         let store = Self {
-            batcher: batcher::Batcher::start(writer),
+            writer,
             reader,
             client,
             target,
@@ -253,7 +253,7 @@ impl ClickHouseStore {
 #[async_trait]
 impl SpanWriter for ClickHouseStore {
     async fn write_spans(&self, spans: Vec<SpanRecord>) -> Result<()> {
-        self.batcher.write(spans).await
+        self.writer.insert(&spans).await
     }
 }
 

@@ -1,7 +1,9 @@
 //! Inserting span batches: per batch one `INSERT` into `resources` (each distinct
 //! resource and scope of the batch, per day) and then one into `spans_v2`, through the
-//! `clickhouse` crate, retried with exponential backoff on retryable errors and never
-//! inserted twice. Resources go first, so a reader never sees a span whose resource is
+//! `clickhouse` crate. One attempt per call, no batching and no retry here: the caller
+//! (the collector's store feeder) cuts the batches from its log, retries them with
+//! backoff, and commits its log position only after success, so this layer does exactly
+//! one idempotent write per feeder batch. Resources go first, so a reader never sees a span whose resource is
 //! missing; a batch that fails after its resources leaves only a harmless duplicate row
 //! there (a `ReplacingMergeTree` keyed by hash). Each writer remembers the (resource,
 //! day) rows it inserted and leaves them out of later batches, so in steady state a
@@ -9,8 +11,9 @@
 //! hopscope, or spans written meanwhile read back with an empty resource).
 //!
 //! Deduplication: every batch carries a token derived from its span ids and start
-//! times (the resources insert the same token with an `-r` suffix), so a retry (or the
-//! collector re-sending the same batch) is recognised.
+//! times (the resources insert the same token with an `-r` suffix), so the feeder's retry
+//! of a batch (or its replay after a crash, cut the same way from the log's recorded
+//! intent) is recognised.
 //! - Modern servers: `insert_deduplication_token` (non-replicated tables are created with
 //!   `non_replicated_deduplication_window`, replicated ones dedupe by default), and
 //!   `deduplicate_blocks_in_dependent_materialized_views` keeps the rollups exact too.
@@ -21,7 +24,6 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hopscope_schemas::SpanRecord;
 use lru::LruCache;
@@ -81,7 +83,9 @@ impl BatchWriter {
         }
     }
 
-    /// Inserts one batch, retrying retryable failures up to `max_attempts` times.
+    /// Inserts one batch: its new resources, then its spans, each with the batch's
+    /// deduplication token; one attempt (see the module doc), the error classified as
+    /// retryable or permanent.
     pub async fn insert(&self, spans: &[SpanRecord]) -> Result<()> {
         if spans.is_empty() {
             return Ok(());
@@ -92,27 +96,10 @@ impl BatchWriter {
             resources.retain(|r| known.get(&(r.resource_hash, r.day)).is_none());
         }
         let token = dedup_token(spans);
-        let mut backoff = self.config.retry_initial_backoff;
-        let mut attempt = 1;
-        loop {
-            let result = match self.insert_resources(&resources, &token).await {
-                Ok(()) => self.insert_once("spans_v2", &rows, &token).await,
-                Err(err) => Err(err),
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(err) if err.is_retryable() && attempt < self.config.max_attempts => {
-                    warn!(attempt, rows = rows.len(), error = %err, "clickhouse insert failed, retrying");
-                    tokio::time::sleep(jitter(backoff)).await;
-                    backoff = (backoff * 2).min(self.config.retry_max_backoff);
-                    attempt += 1;
-                }
-                Err(err) => {
-                    warn!(attempt, rows = rows.len(), error = %err, "clickhouse insert failed");
-                    return Err(err);
-                }
-            }
-        }
+        self.insert_resources(&resources, &token).await?;
+        self.insert_once("spans_v2", &rows, &token).await.inspect_err(|err| {
+            warn!(rows = rows.len(), error = %err, "clickhouse insert failed");
+        })
     }
 
     /// Inserts the batch's new resources (none: no request) and remembers them.
@@ -154,26 +141,5 @@ impl BatchWriter {
             insert.write(row).await.map_err(|e| classify("insert", e))?;
         }
         insert.end().await.map_err(|e| classify("insert", e))
-    }
-}
-
-/// Up to +25% of the delay, from the clock's low bits (no RNG dependency needed).
-fn jitter(delay: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    delay + delay.mul_f64(f64::from(nanos % 1000) / 4000.0)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_a_quarter() {
-        let d = Duration::from_millis(100);
-        let j = jitter(d);
-        assert!(j >= d && j <= d + d / 4);
     }
 }

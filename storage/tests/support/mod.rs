@@ -219,10 +219,6 @@ pub fn config(url: &str, database: &str, compression: Compression) -> ClickHouse
         url: url.into(),
         database: database.into(),
         compression,
-        batch_max_delay: Duration::from_millis(20),
-        max_attempts: 3,
-        retry_initial_backoff: Duration::from_millis(50),
-        retry_max_backoff: Duration::from_millis(200),
         request_timeout: Duration::from_secs(20),
         ..ClickHouseConfig::default()
     }
