@@ -12,7 +12,7 @@ use crate::resource::Resource;
 use crate::span::SpanData;
 
 /// Sends spans to an OTLP/HTTP endpoint (hopscope's :4318 or any OpenTelemetry
-/// collector) as protobuf. Plain `http://` endpoints only (no TLS in this build).
+/// collector) as protobuf, over `http://` or (feature `tls`) `https://`.
 #[derive(Debug)]
 pub struct OtlpHttpExporter {
     config: OtlpConfig,
@@ -21,16 +21,32 @@ pub struct OtlpHttpExporter {
 
 impl OtlpHttpExporter {
     /// Sends to `config.endpoint`, which is the full URL of the traces resource
-    /// (e.g. `http://localhost:4318/v1/traces`); validates it, does not connect.
+    /// (e.g. `http://localhost:4318/v1/traces`); validates it and, for `https://`, reads
+    /// the TLS files (without the `tls` feature `https://` is a configuration error); does
+    /// not connect.
     pub fn new(config: OtlpConfig) -> Result<OtlpHttpExporter> {
         let url = reqwest::Url::parse(&config.endpoint)
             .map_err(|e| Error::Config(format!("OTLP endpoint {:?}: {e}", config.endpoint)))?;
-        if url.scheme() != "http" {
-            return Err(Error::Config(format!(
-                "OTLP/HTTP endpoint {:?}: only http:// is supported",
-                config.endpoint
-            )));
-        }
+        let client = match url.scheme() {
+            "http" => reqwest::Client::builder(),
+            #[cfg(feature = "tls")]
+            "https" => {
+                reqwest::Client::builder().tls_backend_preconfigured(super::tls::TlsMaterial::load(&config)?.http()?)
+            }
+            #[cfg(not(feature = "tls"))]
+            "https" => {
+                return Err(Error::Config(format!(
+                    "OTLP/HTTP endpoint {:?}: https:// needs hopscope-sdk's `tls` feature",
+                    config.endpoint
+                )));
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "OTLP/HTTP endpoint {:?}: scheme {other:?} is not http or https",
+                    config.endpoint
+                )));
+            }
+        };
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &config.headers {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
@@ -40,7 +56,7 @@ impl OtlpHttpExporter {
                 .map_err(|_| Error::Config(format!("bad OTLP header value for {k:?}")))?;
             headers.insert(name, value);
         }
-        let client = reqwest::Client::builder()
+        let client = client
             .default_headers(headers)
             .timeout(config.timeout)
             .build()
@@ -194,6 +210,8 @@ mod tests {
         ];
         assert_eq!(http_endpoint(&traces_only), "http://localhost:4318/v1/traces");
         assert!(exporter(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).is_err());
-        assert!(exporter(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318")]).is_err());
+        let https = exporter(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318")]);
+        assert_eq!(https.is_ok(), cfg!(feature = "tls"), "{https:?}");
+        assert!(exporter(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://secure:4318")]).is_err());
     }
 }
