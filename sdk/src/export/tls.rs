@@ -62,7 +62,7 @@ impl TlsMaterial {
         tls
     }
 
-    /// A rustls client configuration for the OTLP/HTTP exporter (HTTP/1.1 by ALPN).
+    /// A rustls client configuration for the OTLP/HTTP exporter.
     pub(crate) fn http(&self) -> Result<rustls::ClientConfig> {
         let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("OTLP TLS {what}: {e}"));
         let mut roots = rustls::RootCertStore::empty();
@@ -82,11 +82,18 @@ impl TlsMaterial {
                 roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
             }
         }
+        self.client_config(roots)
+    }
+
+    /// A rustls client configuration trusting `roots`, with the client certificate if
+    /// one is configured.
+    fn client_config(&self, roots: rustls::RootCertStore) -> Result<rustls::ClientConfig> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("OTLP TLS {what}: {e}"));
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| bad("protocol versions", &e))?
             .with_root_certificates(roots);
-        let mut config = match &self.identity {
+        let config = match &self.identity {
             Some((cert, key)) => {
                 let chain = CertificateDer::pem_slice_iter(cert)
                     .collect::<std::result::Result<Vec<_>, _>>()
@@ -98,7 +105,31 @@ impl TlsMaterial {
             }
             None => builder.with_no_client_auth(),
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // ALPN (HTTP/1.1) is the connector's to set.
         Ok(config)
     }
+}
+
+/// The OTLP/HTTP exporter's connector: rustls for `https://` endpoints (with the
+/// configured trust and client certificate), plain TCP for `http://` ones.
+pub(crate) fn https_connector(
+    tcp: hyper_util::client::legacy::connect::HttpConnector,
+    config: &OtlpConfig,
+    https: bool,
+) -> Result<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>> {
+    let tls = if https {
+        TlsMaterial::load(config)?.http()?
+    } else {
+        // Never used: the endpoint is plain HTTP. No system roots to load.
+        TlsMaterial {
+            ca: None,
+            identity: None,
+        }
+        .client_config(rustls::RootCertStore::empty())?
+    };
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp))
 }

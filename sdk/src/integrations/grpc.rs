@@ -100,6 +100,31 @@ fn code_name(code: i32) -> &'static str {
         .unwrap_or("UNKNOWN")
 }
 
+/// `grpc-message` is percent-encoded (gRPC over HTTP/2); malformed escapes stay as they
+/// are.
+fn percent_decode(raw: &[u8]) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match (
+            raw[i],
+            raw.get(i + 1).copied().and_then(hex),
+            raw.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Records the call's outcome on `span` and ends it.
 fn finish(mut span: Span, side: Side, code: Option<i32>, message: Option<&HeaderMap>) {
     // A response without grpc-status is malformed: UNKNOWN, as gRPC clients report it.
@@ -112,7 +137,7 @@ fn finish(mut span: Span, side: Side, code: Option<i32>, message: Option<&Header
     if error {
         let detail = message
             .and_then(|m| m.get("grpc-message"))
-            .and_then(|v| v.to_str().ok())
+            .map(|v| percent_decode(v.as_bytes()))
             .filter(|m| !m.is_empty());
         span.set_attribute(ERROR_TYPE, code_name(code));
         span.set_status(Status::error(match detail {
@@ -392,6 +417,8 @@ mod tests {
         assert_eq!(service_and_method("/bare"), ("bare", ""));
         assert_eq!(code_name(14), "UNAVAILABLE");
         assert_eq!(code_name(99), "UNKNOWN");
+        assert_eq!(percent_decode(b"store%20down %2"), "store down %2");
+        assert_eq!(percent_decode("caf%C3%A9".as_bytes()), "café");
         let mut headers = HeaderMap::new();
         headers.insert("grpc-status", http::HeaderValue::from_static("5"));
         assert_eq!(grpc_status(&headers), Some(5));
