@@ -11,12 +11,14 @@
 //! Every middleware hop is real when the service is reachable (RabbitMQ, Redis, MariaDB,
 //! PostgreSQL on their default local ports) and simulated otherwise — same span names,
 //! kinds and attributes, context carried in message headers, simulated latency — so the
-//! demo works on any machine. HTTP hops are always real (loopback). Faults (slow Redis
+//! demo works on any machine. HTTP hops are always real (loopback), and so is account's
+//! gRPC call to the risk service before each transfer (`risk.rs`). Faults (slow Redis
 //! shard, DB lock wait, a timeout on a call the callee completed, queue backlog, a noisy
 //! host) give every analysis feature something to find.
 
 mod backends;
 mod config;
+mod risk;
 mod services;
 
 use std::future::Future;
@@ -184,7 +186,7 @@ fn resolving_client(listeners: &[&Listener]) -> Result<reqwest::Client, DemoErro
 /// Runs the workload until `shutdown` completes (or `config.duration` passes), then
 /// flushes every service's spans. Middleware that is unreachable is simulated.
 pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), DemoError> {
-    let providers = INSTANCES
+    let mut providers = INSTANCES
         .iter()
         .map(|i| provider(&config.otlp_endpoint, i))
         .collect::<Result<Vec<_>, _>>()?;
@@ -230,6 +232,8 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
             faults,
         },
     ));
+    let (risk_p, risk_addr) = risk::serve(&config.otlp_endpoint).await?;
+    providers.push(risk_p);
     for (listener, (p, noisy)) in accounts
         .into_iter()
         .zip([(&acct1_p, false), (&acct2_p, faults.noisy_host)])
@@ -239,6 +243,7 @@ pub async fn run(config: DemoConfig, shutdown: impl Future<Output = ()> + Send) 
             tracer: t.clone(),
             client: TracedClient::new(http.clone(), t.clone()),
             payment_url: payment_url.clone(),
+            risk: risk::RiskClient::new(risk_addr, t.clone())?,
             shards: shards.clone(),
             pg: pg.clone(),
             noisy,

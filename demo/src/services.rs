@@ -93,6 +93,8 @@ pub(crate) struct Account {
     pub tracer: Tracer,
     pub client: TracedClient,
     pub payment_url: String,
+    /// The risk service (gRPC), asked before each transfer.
+    pub risk: crate::risk::RiskClient,
     pub shards: Arc<RedisShards>,
     pub pg: Arc<Db>,
     /// This instance's host is noisy: its own work takes longer (CPU steal).
@@ -122,6 +124,7 @@ async fn acct_transfer(State(a): State<Account>, Path((from, amount)): Path<(u64
     if balance < amount {
         return Err(StatusCode::PAYMENT_REQUIRED);
     }
+    a.risk.score(from, amount).await.map_err(fail)?;
     let url = format!("{}/charge/{from}/{amount}", a.payment_url);
     call(
         &a.client,

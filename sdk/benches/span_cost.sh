@@ -7,11 +7,13 @@
 # is subtracted before the difference. --fair-sched=yes lets the export worker keep up the
 # way it does natively (without it valgrind starves the worker and queues overflow).
 #
-# Usage: sdk/benches/span_cost.sh [N1 N2]   (default 100000 200000; results in benches/README.md)
+# Usage: [SDKS="..."] sdk/benches/span_cost.sh [N1 N2]   (default 100000 200000; results in
+# benches/README.md). SDKS picks the span_cost modes to run (default "hopscope otel"); the
+# `tracing` comparison is SDKS="tracing-hopscope tracing-otel tracing-otel-lean".
 set -eu
 n1=${1:-100000}
 n2=${2:-200000}
-cargo build --release -q -p hopscope-sdk --example span_cost
+cargo build --release -q -p hopscope-sdk --features tracing --example span_cost
 bin=${CARGO_TARGET_DIR:-target}/release/examples/span_cost
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -24,8 +26,8 @@ cost() {
     echo $((total - ${calib:-0}))
 }
 
-printf '%-9s %-6s %8s %8s %8s\n' sdk mode app worker total
-for sdk in hopscope otel; do
+printf '%-17s %-6s %8s %8s %8s\n' sdk mode app worker total
+for sdk in ${SDKS:-hopscope otel}; do
     for mode in plain attrs; do
         for n in "$n1" "$n2"; do
             valgrind --tool=callgrind --fair-sched=yes --separate-threads=yes \
@@ -40,6 +42,6 @@ for sdk in hopscope otel; do
             [ "$t" = 01 ] && continue
             worker=$((worker + ($(cost "$f") - $(cost "$out/$sdk.$mode.$n1-$t")) / (n2 - n1)))
         done
-        printf '%-9s %-6s %8d %8d %8d\n' "$sdk" "$mode" "$app" "$worker" $((app + worker))
+        printf '%-17s %-6s %8d %8d %8d\n' "$sdk" "$mode" "$app" "$worker" $((app + worker))
     done
 done

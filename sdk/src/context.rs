@@ -28,7 +28,9 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanContext>) -> R) -> R {
     CURRENT.with(|c| f(c.borrow().as_ref()))
 }
 
-fn replace(cx: Option<SpanContext>) -> Option<SpanContext> {
+/// Makes `cx` current and returns the previous one (for callers that restore it
+/// themselves, in nesting order).
+pub(crate) fn replace(cx: Option<SpanContext>) -> Option<SpanContext> {
     CURRENT.with(|c| c.replace(cx))
 }
 

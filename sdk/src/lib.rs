@@ -43,6 +43,8 @@ pub use export::{
     SpanExporter,
 };
 pub use id::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+#[cfg(feature = "tracing")]
+pub use integrations::tracing_layer::TracingLayer;
 pub use propagation::{Extractor, Injector, Propagator, TextMapPropagator};
 pub use resource::{CLOUD_KIND, Cloud, CloudKind, Resource, ResourceBuilder};
 pub use sampler::Sampler;

@@ -5,6 +5,8 @@ mod batch;
 mod memory;
 mod otlp;
 mod otlp_http;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::future::Future;
 use std::pin::Pin;

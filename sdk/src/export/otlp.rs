@@ -1,5 +1,6 @@
 //! OTLP/gRPC exporter (tonic client from `opentelemetry-proto`).
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -29,6 +30,15 @@ pub struct OtlpConfig {
     pub headers: Vec<(String, String)>,
     /// Gzip request bodies (`OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION=gzip`).
     pub gzip: bool,
+    /// PEM file of the CA certificates to trust for an `https://` endpoint, instead of the
+    /// system roots (`OTEL_EXPORTER_OTLP[_TRACES]_CERTIFICATE`). Ignored for `http://`.
+    pub certificate: Option<PathBuf>,
+    /// PEM file of the client certificate chain, for mTLS
+    /// (`OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_CERTIFICATE`); needs `client_key`.
+    pub client_certificate: Option<PathBuf>,
+    /// PEM file of the client certificate's private key
+    /// (`OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_KEY`).
+    pub client_key: Option<PathBuf>,
 }
 
 impl Default for OtlpConfig {
@@ -38,6 +48,9 @@ impl Default for OtlpConfig {
             timeout: Duration::from_secs(10),
             headers: Vec::new(),
             gzip: false,
+            certificate: None,
+            client_certificate: None,
+            client_key: None,
         }
     }
 }
@@ -84,6 +97,16 @@ impl OtlpConfig {
         ) {
             c.gzip = z.trim().eq_ignore_ascii_case("gzip");
         }
+        let path = |specific: &str, general: &str| pick(specific, general).map(|p| PathBuf::from(p.trim()));
+        c.certificate = path(
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        );
+        c.client_certificate = path(
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        );
+        c.client_key = path("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY");
         Ok(c)
     }
 }
@@ -106,12 +129,16 @@ impl std::fmt::Debug for OtlpGrpcExporter {
 }
 
 impl OtlpGrpcExporter {
-    /// Validates the configuration; does not connect.
+    /// Validates the configuration and, for an `https://` endpoint, reads the TLS files
+    /// (feature `tls`; without it `https://` is a configuration error); does not connect.
     pub fn new(config: OtlpConfig) -> Result<OtlpGrpcExporter> {
-        let endpoint = Endpoint::from_shared(config.endpoint.clone())
+        let mut endpoint = Endpoint::from_shared(config.endpoint.clone())
             .map_err(|e| Error::Config(format!("OTLP endpoint {:?}: {e}", config.endpoint)))?
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)));
+        if endpoint.uri().scheme_str() == Some("https") {
+            endpoint = with_tls(endpoint, &config)?;
+        }
         let mut metadata = tonic::metadata::MetadataMap::new();
         for (k, v) in &config.headers {
             let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes())
@@ -181,6 +208,22 @@ impl SpanExporter for OtlpGrpcExporter {
             }
         })
     }
+}
+
+#[cfg(feature = "tls")]
+fn with_tls(endpoint: Endpoint, config: &OtlpConfig) -> Result<Endpoint> {
+    let tls = super::tls::TlsMaterial::load(config)?.grpc();
+    endpoint
+        .tls_config(tls)
+        .map_err(|e| Error::Config(format!("OTLP TLS: {e}")))
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(_: Endpoint, config: &OtlpConfig) -> Result<Endpoint> {
+    Err(Error::Config(format!(
+        "OTLP endpoint {:?}: https:// needs hopscope-sdk's `tls` feature",
+        config.endpoint
+    )))
 }
 
 fn nanos(t: SystemTime) -> u64 {

@@ -2,6 +2,11 @@
 //! `application/x-protobuf`), and the choice between it and OTLP/gRPC by
 //! `OTEL_EXPORTER_OTLP_PROTOCOL` as the OpenTelemetry SDKs make it.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
@@ -11,41 +16,91 @@ use crate::error::{Error, Result};
 use crate::resource::Resource;
 use crate::span::SpanData;
 
+/// The connector: plain TCP, or (feature `tls`) rustls over it for `https://`.
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
+/// Most response body bytes read (an OTLP response is a few bytes; this bounds a broken
+/// or hostile endpoint).
+const MAX_RESPONSE: usize = 64 * 1024;
+
 /// Sends spans to an OTLP/HTTP endpoint (hopscope's :4318 or any OpenTelemetry
-/// collector) as protobuf. Plain `http://` endpoints only (no TLS in this build).
-#[derive(Debug)]
+/// collector) as protobuf, over `http://` or (feature `tls`) `https://`, with HTTP/1.1.
 pub struct OtlpHttpExporter {
     config: OtlpConfig,
-    client: reqwest::Client,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    client: Client<Connector, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for OtlpHttpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpHttpExporter")
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl OtlpHttpExporter {
     /// Sends to `config.endpoint`, which is the full URL of the traces resource
-    /// (e.g. `http://localhost:4318/v1/traces`); validates it, does not connect.
+    /// (e.g. `http://localhost:4318/v1/traces`); validates it and, for `https://`, reads
+    /// the TLS files (without the `tls` feature `https://` is a configuration error); does
+    /// not connect.
     pub fn new(config: OtlpConfig) -> Result<OtlpHttpExporter> {
-        let url = reqwest::Url::parse(&config.endpoint)
+        let uri: http::Uri = config
+            .endpoint
+            .parse()
             .map_err(|e| Error::Config(format!("OTLP endpoint {:?}: {e}", config.endpoint)))?;
-        if url.scheme() != "http" {
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") if cfg!(feature = "tls") => true,
+            Some("https") => {
+                return Err(Error::Config(format!(
+                    "OTLP/HTTP endpoint {:?}: https:// needs hopscope-sdk's `tls` feature",
+                    config.endpoint
+                )));
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "OTLP/HTTP endpoint {:?}: scheme {other:?} is not http or https",
+                    config.endpoint
+                )));
+            }
+        };
+        if uri.host().is_none() {
             return Err(Error::Config(format!(
-                "OTLP/HTTP endpoint {:?}: only http:// is supported",
+                "OTLP endpoint {:?} has no host",
                 config.endpoint
             )));
         }
-        let mut headers = reqwest::header::HeaderMap::new();
+        let mut headers = http::HeaderMap::new();
         for (k, v) in &config.headers {
-            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            let name = http::HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| Error::Config(format!("bad OTLP header name {k:?}")))?;
             let value = v
                 .parse()
                 .map_err(|_| Error::Config(format!("bad OTLP header value for {k:?}")))?;
             headers.insert(name, value);
         }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| Error::Config(format!("OTLP/HTTP client: {e}")))?;
-        Ok(OtlpHttpExporter { config, client })
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(config.timeout.min(std::time::Duration::from_secs(5))));
+        #[cfg(feature = "tls")]
+        let connector = super::tls::https_connector(tcp, &config, https)?;
+        #[cfg(not(feature = "tls"))]
+        let connector = {
+            let _ = https;
+            tcp
+        };
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(OtlpHttpExporter {
+            config,
+            uri,
+            headers,
+            client,
+        })
     }
 
     fn body(&self, batch: &[SpanData], resource: &Resource) -> Result<Vec<u8>> {
@@ -62,27 +117,49 @@ impl OtlpHttpExporter {
                 message: e.to_string(),
             })
     }
+
+    /// One POST; the status and at most [`MAX_RESPONSE`] bytes of the body.
+    async fn post(&self, body: Vec<u8>) -> Result<(http::StatusCode, Bytes)> {
+        let failed = |message: String| Error::Export {
+            retryable: true,
+            message,
+        };
+        let mut request = http::Request::post(self.uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| failed(format!("OTLP/HTTP request: {e}")))?;
+        if self.config.gzip {
+            request
+                .headers_mut()
+                .insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+        }
+        request.headers_mut().extend(self.headers.clone());
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| failed(format!("OTLP/HTTP request: {e:#}")))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_RESPONSE)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Ok((status, body))
+        };
+        tokio::time::timeout(self.config.timeout, exchange)
+            .await
+            .map_err(|_| failed(format!("OTLP/HTTP request timed out after {:?}", self.config.timeout)))?
+    }
 }
 
 impl SpanExporter for OtlpHttpExporter {
     fn export<'a>(&'a mut self, batch: &'a [SpanData], resource: &'a Resource) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut request = self
-                .client
-                .post(&self.config.endpoint)
-                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-                .body(self.body(batch, resource)?);
-            if self.config.gzip {
-                request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
-            }
-            let response = request.send().await.map_err(|e| Error::Export {
-                retryable: true,
-                message: format!("OTLP/HTTP request: {e}"),
-            })?;
-            let status = response.status();
+            let (status, body) = self.post(self.body(batch, resource)?).await?;
             // The OTLP/HTTP specification's retryable codes; other failures are final.
             let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
-            let body = response.bytes().await.unwrap_or_default();
             if !status.is_success() {
                 return Err(Error::Export {
                     retryable,
@@ -194,6 +271,8 @@ mod tests {
         ];
         assert_eq!(http_endpoint(&traces_only), "http://localhost:4318/v1/traces");
         assert!(exporter(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).is_err());
-        assert!(exporter(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318")]).is_err());
+        let https = exporter(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://secure:4318")]);
+        assert_eq!(https.is_ok(), cfg!(feature = "tls"), "{https:?}");
+        assert!(exporter(&[http[0], ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://secure:4318")]).is_err());
     }
 }

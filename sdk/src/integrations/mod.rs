@@ -7,7 +7,11 @@ pub mod sql;
 
 #[cfg(feature = "lapin")]
 pub mod amqp;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 #[cfg(any(feature = "axum", feature = "reqwest"))]
 pub mod http;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
