@@ -179,24 +179,26 @@ fn route(from: (usize, usize), to: (usize, usize)) -> (String, (f64, f64, &'stat
 /// Label boxes already placed (`x0`, `y0`, `x1`, `y1`); [`place_label`] moves a new label
 /// down until it overlaps none of them.
 fn place_label(placed: &mut Vec<(f64, f64, f64, f64)>, x: f64, y: f64, anchor: &str, text: &str) -> f64 {
-    let width = text.chars().count() as f64 * 6.2;
+    // A generous estimate of the rendered width (11 px text, ~6.6 px a character, plus
+    // a margin): browsers' fonts differ, and an overlap is worse than a gap.
+    let width = text.chars().count() as f64 * 7.0 + 6.0;
     let x0 = match anchor {
         "middle" => x - width / 2.0,
         "end" => x - width,
         _ => x,
     };
     let mut y = y;
-    for _ in 0..20 {
-        let (top, bottom) = (y - 10.0, y + 2.0);
+    for _ in 0..60 {
+        let (top, bottom) = (y - 11.0, y + 3.0);
         let clash = placed
             .iter()
             .any(|&(a, b, c, d)| x0 < c && x0 + width > a && top < d && bottom > b);
         if !clash {
             break;
         }
-        y += 12.0;
+        y += 14.0;
     }
-    placed.push((x0, y - 10.0, x0 + width, y + 2.0));
+    placed.push((x0, y - 11.0, x0 + width, y + 3.0));
     y
 }
 
@@ -546,6 +548,6 @@ mod tests {
                 assert!(!(a.0 < b.2 && a.2 > b.0 && a.1 < b.3 && a.3 > b.1), "{placed:?}");
             }
         }
-        assert_eq!(ys, [50.0, 62.0, 74.0, 86.0]);
+        assert_eq!(ys, [50.0, 64.0, 78.0, 92.0]);
     }
 }
