@@ -12,11 +12,10 @@ use hopscope_analysis::blame::entry_traces;
 use hopscope_analysis::compare::{
     Baseline, ComparedNode, Comparison, analyze_baseline, compare_with_trace, compare_with_typical, entry_of,
 };
-use hopscope_schemas::TraceId;
 use hopscope_storage::aggregates::Window;
 use leptos::prelude::*;
 
-use super::{blocking, store_failed};
+use super::{blocking, load_trace, store_failed};
 use crate::layout::{Nav, error_page, notice, respond};
 use crate::params::{Params, query_string};
 use crate::{Html, UiState, format};
@@ -35,48 +34,18 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
     if text.is_empty() {
         return respond(StatusCode::OK, TITLE, Nav::Trace, form(&params, "", None));
     }
-    let Ok(id) = text.parse::<TraceId>() else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            TITLE,
-            Nav::Trace,
-            format!("\"{text}\" is not a trace id: a trace id is 32 hexadecimal characters."),
-        );
+    let trace = match load_trace(&state, &text, TITLE).await {
+        Ok(t) => t,
+        Err(page) => return page,
     };
-    let trace = match state.reader.trace(id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                TITLE,
-                Nav::Trace,
-                format!("No trace with id {text} is stored."),
-            );
-        }
-        Err(err) => return store_failed(TITLE, Nav::Trace, &err),
-    };
+    let id = trace.trace_id;
     let with = params.value("with");
     let comparison: Result<Comparison, String> = if !with.is_empty() {
-        let Ok(other_id) = with.parse::<TraceId>() else {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                TITLE,
-                Nav::Trace,
-                format!("\"{with}\" is not a trace id: a trace id is 32 hexadecimal characters."),
-            );
+        let other = match load_trace(&state, &with, TITLE).await {
+            Ok(t) => t,
+            Err(page) => return page,
         };
-        let other = match state.reader.trace(other_id).await {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                return error_page(
-                    StatusCode::NOT_FOUND,
-                    TITLE,
-                    Nav::Trace,
-                    format!("No trace with id {with} is stored."),
-                );
-            }
-            Err(err) => return store_failed(TITLE, Nav::Trace, &err),
-        };
+        let other_id = other.trace_id;
         blocking(move || {
             let a = analyze(id, &trace.spans, None)?;
             let b = analyze(other_id, &other.spans, None)?;

@@ -177,3 +177,30 @@ pub fn trace_table(rows: &[TraceSummary], caption: &'static str) -> impl IntoVie
         </table>
     }
 }
+
+/// Reads the trace whose id is `text` for a page titled `title`, or the error page to
+/// answer instead: 400 for text that is not a trace id, 404 for an unknown trace, the
+/// store's failure otherwise.
+pub async fn load_trace(state: &crate::UiState, text: &str, title: &str) -> Result<Trace, Html> {
+    let Ok(id) = text.parse::<hopscope_schemas::TraceId>() else {
+        return Err(crate::layout::error_page(
+            axum::http::StatusCode::BAD_REQUEST,
+            title,
+            Nav::Trace,
+            format!("\"{text}\" is not a trace id: a trace id is 32 hexadecimal characters."),
+        ));
+    };
+    match state.reader.trace(id).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(crate::layout::error_page(
+            axum::http::StatusCode::NOT_FOUND,
+            "Trace not found",
+            Nav::Trace,
+            format!(
+                "No trace with id {} is stored. It may not have arrived yet (spans are searchable a moment after they are sent), or it is older than the store keeps.",
+                id.to_hex()
+            ),
+        )),
+        Err(err) => Err(store_failed(title, Nav::Trace, &err)),
+    }
+}

@@ -8,7 +8,7 @@ use hopscope_analysis::{Culprit, ItemKind, TraceAnalysis, analyze};
 use hopscope_schemas::{CloudKind, SpanRecord, TraceId};
 use leptos::prelude::*;
 
-use super::{blocking, culprit_node, root_span, store_failed};
+use super::{blocking, culprit_node, load_trace, root_span};
 use crate::layout::{Nav, error_page, respond};
 use crate::waterfall::waterfall;
 use crate::{Html, UiState, format};
@@ -76,29 +76,11 @@ pub fn headline(culprit: &Culprit, span: Option<&SpanRecord>) -> String {
 }
 
 pub async fn handler(State(state): State<UiState>, Path(text): Path<String>) -> Html {
-    let Ok(id) = text.parse::<TraceId>() else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            TITLE,
-            Nav::Trace,
-            format!("\"{text}\" is not a trace id: a trace id is 32 hexadecimal characters."),
-        );
+    let trace = match load_trace(&state, &text, TITLE).await {
+        Ok(t) => t,
+        Err(page) => return page,
     };
-    let trace = match state.reader.trace(id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "Trace not found",
-                Nav::Trace,
-                format!(
-                    "No trace with id {} is stored. It may not have arrived yet (spans are searchable a moment after they are sent), or it is older than the store keeps.",
-                    id.to_hex()
-                ),
-            );
-        }
-        Err(err) => return store_failed(TITLE, Nav::Trace, &err),
-    };
+    let id = trace.trace_id;
     let Some(page) = blocking(move || render(&trace.spans, id)).await else {
         return error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
