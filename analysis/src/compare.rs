@@ -221,9 +221,9 @@ fn nodes_of(analysis: &TraceAnalysis, spans: &[Arc<SpanRecord>]) -> HashMap<Vec<
 /// An analysed trace with its spans.
 pub type Analysed = (TraceAnalysis, Vec<Arc<SpanRecord>>);
 
-/// The entry (service, operation) of an analysed trace: its root's.
-pub fn entry_of(analysis: &TraceAnalysis, spans: &[Arc<SpanRecord>]) -> Option<(String, String)> {
-    let root = &spans[analysis.timeline.first()?.index];
+/// The entry (service, operation) of a trace: its root's, as [`analyze`] picks it.
+pub fn entry(spans: &[Arc<SpanRecord>]) -> Option<(String, String)> {
+    let root = &spans[crate::timeline::root_of(spans)?];
     Some((root.service_name.clone(), root.name.clone()))
 }
 

@@ -71,6 +71,7 @@ pub mod rules;
 mod timeline;
 mod walk;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hopscope_schemas::{CloudKind, HopKind, SpanId, SpanKind, SpanRecord, TraceId};
@@ -268,36 +269,32 @@ pub fn analyze(trace_id: TraceId, spans: &[Arc<SpanRecord>], root: Option<SpanId
 /// self time over `duration_us`. A node is a peer instance for client and producer spans
 /// with a peer and for queue waits, else a service operation on one host.
 pub fn culprit_of<'a>(items: impl Iterator<Item = &'a PathItem>, duration_us: u64) -> Option<Culprit> {
-    let mut nodes: Vec<(CulpritNode<'a>, u64, usize, &'a PathItem, usize)> = Vec::new();
+    // Per node: summed self time, items, its largest item, its last position.
+    let mut nodes: HashMap<CulpritNode<'a>, (u64, usize, &'a PathItem, usize)> = HashMap::new();
     for (position, item) in items.enumerate() {
-        let key = CulpritNode::of(item);
-        match nodes.iter_mut().find(|n| n.0 == key) {
-            Some(node) => {
-                node.1 += item.self_time_us;
-                node.2 += 1;
-                if item.self_time_us > node.3.self_time_us {
-                    node.3 = item;
-                }
-                node.4 = node.4.max(position);
-            }
-            None => nodes.push((key, item.self_time_us, 1, item, position)),
+        let node = nodes.entry(CulpritNode::of(item)).or_insert((0, 0, item, position));
+        node.0 += item.self_time_us;
+        node.1 += 1;
+        if item.self_time_us > node.2.self_time_us {
+            node.2 = item;
         }
+        node.3 = position;
     }
-    let best = nodes.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(a.4.cmp(&b.4)))?;
+    let (total, count, item, _) = nodes.into_values().max_by(|a, b| a.0.cmp(&b.0).then(a.3.cmp(&b.3)))?;
     Some(Culprit {
-        item: best.3.clone(),
+        item: item.clone(),
         share: if duration_us == 0 {
             0.0
         } else {
-            (best.1 as f64 / duration_us as f64).min(1.0)
+            (total as f64 / duration_us as f64).min(1.0)
         },
-        node_self_time_us: best.1,
-        node_items: best.2,
+        node_self_time_us: total,
+        node_items: count,
     })
 }
 
 /// What the culprit groups path items by.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Hash)]
 enum CulpritNode<'a> {
     Peer(HopKind, &'a str),
     Operation(&'a str, &'a str, Option<&'a str>),

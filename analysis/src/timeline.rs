@@ -325,6 +325,19 @@ impl<'a> Timeline<'a> {
     }
 }
 
+/// Position of the trace root [`Timeline::build`] picks with no root given; `None` for
+/// no spans.
+pub(crate) fn root_of(spans: &[Arc<SpanRecord>]) -> Option<usize> {
+    if spans.is_empty() {
+        return None;
+    }
+    let mut by_id: HashMap<SpanId, usize> = HashMap::with_capacity(spans.len());
+    for (i, span) in spans.iter().enumerate() {
+        by_id.entry(span.span_id).or_insert(i);
+    }
+    Some(pick_root(spans, &parents(spans, &by_id).0))
+}
+
 /// Parent of each span by position, from its parent id, or for a span without a known
 /// parent, from a link to a span of the same trace (`linked`).
 fn parents(spans: &[Arc<SpanRecord>], by_id: &HashMap<SpanId, usize>) -> (Vec<usize>, Vec<bool>) {

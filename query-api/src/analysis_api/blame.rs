@@ -13,7 +13,7 @@ use axum::http::Uri;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::params::{aggregates, limit, window, window_named};
+use super::params::{aggregates, baseline_window, limit, window};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
@@ -46,12 +46,7 @@ pub(super) async fn handler(State(state): State<AppState>, uri: Uri) -> ApiResul
         .ok_or_else(|| ApiError::missing_param("operation"))?
         .to_owned();
     let window = window(&params)?;
-    let baseline = match (params.get("baseline_start"), params.get("baseline_end")) {
-        (None, None) => None,
-        (Some(_), None) => return Err(ApiError::missing_param("baseline_end")),
-        (None, Some(_)) => return Err(ApiError::missing_param("baseline_start")),
-        (Some(_), Some(_)) => Some(window_named(&params, "baseline_start", "baseline_end")?),
-    };
+    let baseline = baseline_window(&params)?;
     let limit = limit(&params, "limit", DEFAULT_TRACES, MAX_TRACES)?;
     let aggregates = aggregates(&state)?;
     let now = entry_traces(&*aggregates, &*state.reader, &service, &operation, window, limit).await?;

@@ -11,10 +11,12 @@ use axum::http::Uri;
 use axum::response::Response;
 use hopscope_analysis::analyze;
 use hopscope_analysis::blame::entry_traces;
-use hopscope_analysis::compare::{analyze_baseline, compare_with_trace, compare_with_typical, entry_of};
+use hopscope_analysis::compare::{analyze_baseline, compare_with_trace, compare_with_typical, entry};
 use hopscope_schemas::TraceId;
+use hopscope_storage::Trace;
+use hopscope_storage::aggregates::Window;
 
-use super::params::{aggregates, limit, window_named};
+use super::params::{aggregates, baseline_window, limit, path_trace_id};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
@@ -30,58 +32,50 @@ pub(super) async fn handler(
     trace_id: Result<Path<String>, PathRejection>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let Path(text) = trace_id.map_err(|err| ApiError::bad_param("traceID", err))?;
-    let id: TraceId = text.parse().map_err(|err| ApiError::bad_param("traceID", err))?;
+    let id = path_trace_id(trace_id)?;
     let params = QueryParams::from_uri(&uri)?;
     let with = params
         .get("with")
         .map(|w| w.parse::<TraceId>().map_err(|err| ApiError::bad_param("with", err)))
         .transpose()?;
-    let window = match (params.get("baseline_start"), params.get("baseline_end")) {
-        (None, None) => None,
-        (Some(_), None) => return Err(ApiError::missing_param("baseline_end")),
-        (None, Some(_)) => return Err(ApiError::missing_param("baseline_start")),
-        (Some(_), Some(_)) => Some(window_named(&params, "baseline_start", "baseline_end")?),
-    };
-    if with.is_some() == window.is_some() {
-        return Err(ApiError::bad_request(
-            "give either 'with' (another trace id) or 'baseline_start' and 'baseline_end' (a window whose typical trace to compare with)",
-        ));
-    }
+    let window = baseline_window(&params)?;
     let limit = limit(&params, "limit", DEFAULT_TRACES, MAX_TRACES)?;
-    let trace = state
+    match (with, window) {
+        (Some(other), None) => with_trace(&state, id, other).await,
+        (None, Some(window)) => with_typical(&state, id, window, limit).await,
+        _ => Err(ApiError::bad_request(
+            "give either 'with' (another trace id) or 'baseline_start' and 'baseline_end' (a window whose typical trace to compare with)",
+        )),
+    }
+}
+
+async fn read(state: &AppState, id: TraceId, what: &str) -> ApiResult<Trace> {
+    state
         .reader
         .trace(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("trace not found"))?;
-    if let Some(other_id) = with {
-        let other = state
-            .reader
-            .trace(other_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("trace 'with' not found"))?;
-        return json_blocking(move || {
-            let a = analyze(id, &trace.spans, None)?;
-            let b = analyze(other_id, &other.spans, None)?;
-            Some(compare_with_trace(&a, &trace.spans, &b, &other.spans))
-        })
-        .await;
-    }
-    let window = window.ok_or_else(|| ApiError::internal("compare: no baseline"))?;
-    let analysis = tokio::task::spawn_blocking({
-        let spans = trace.spans.clone();
-        move || analyze(id, &spans, None)
+        .ok_or_else(|| ApiError::not_found(format!("{what} not found")))
+}
+
+async fn with_trace(state: &AppState, id: TraceId, other_id: TraceId) -> ApiResult<Response> {
+    let trace = read(state, id, "trace").await?;
+    let other = read(state, other_id, "trace 'with'").await?;
+    json_blocking(move || {
+        let a = analyze(id, &trace.spans, None)?;
+        let b = analyze(other_id, &other.spans, None)?;
+        Some(compare_with_trace(&a, &trace.spans, &b, &other.spans))
     })
     .await
-    .map_err(ApiError::internal)?
-    .ok_or_else(|| ApiError::not_found("trace not found"))?;
-    let (service, operation) =
-        entry_of(&analysis, &trace.spans).ok_or_else(|| ApiError::not_found("trace not found"))?;
-    let aggregates = aggregates(&state)?;
+}
+
+async fn with_typical(state: &AppState, id: TraceId, window: Window, limit: usize) -> ApiResult<Response> {
+    let trace = read(state, id, "trace").await?;
+    let (service, operation) = entry(&trace.spans).ok_or_else(|| ApiError::not_found("trace not found"))?;
+    let aggregates = aggregates(state)?;
     let baseline = entry_traces(&*aggregates, &*state.reader, &service, &operation, window, limit).await?;
     let comparison = tokio::task::spawn_blocking(move || {
-        let baseline = analyze_baseline(baseline, id);
-        compare_with_typical(&analysis, &trace.spans, &baseline)
+        let analysis = analyze(id, &trace.spans, None)?;
+        compare_with_typical(&analysis, &trace.spans, &analyze_baseline(baseline, id))
     })
     .await
     .map_err(ApiError::internal)?

@@ -47,6 +47,24 @@ pub fn window_named(params: &QueryParams, start_name: &str, end_name: &str) -> A
 }
 
 /// The `start`/`end` window.
+/// The optional baseline window (`baseline_start` and `baseline_end`, both or neither).
+pub fn baseline_window(params: &QueryParams) -> ApiResult<Option<Window>> {
+    match (params.get("baseline_start"), params.get("baseline_end")) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ApiError::missing_param("baseline_end")),
+        (None, Some(_)) => Err(ApiError::missing_param("baseline_start")),
+        (Some(_), Some(_)) => window_named(params, "baseline_start", "baseline_end").map(Some),
+    }
+}
+
+/// The trace id of a `/api/v1/traces/{traceID}/...` path.
+pub fn path_trace_id(
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> ApiResult<hopscope_schemas::TraceId> {
+    let axum::extract::Path(text) = path.map_err(|err| ApiError::bad_param("traceID", err))?;
+    text.parse().map_err(|err| ApiError::bad_param("traceID", err))
+}
+
 pub fn window(params: &QueryParams) -> ApiResult<Window> {
     window_named(params, "start", "end")
 }

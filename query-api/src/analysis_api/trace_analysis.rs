@@ -7,9 +7,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use hopscope_schemas::TraceId;
 
-use super::params::cloud_kind;
+use super::params::{cloud_kind, path_trace_id};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::params::QueryParams;
@@ -21,8 +20,7 @@ pub(super) async fn handler(
     trace_id: Result<Path<String>, PathRejection>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    let Path(text) = trace_id.map_err(|err| ApiError::bad_param("traceID", err))?;
-    let id: TraceId = text.parse().map_err(|err| ApiError::bad_param("traceID", err))?;
+    let id = path_trace_id(trace_id)?;
     let params = QueryParams::from_uri(&uri)?;
     let cloud = cloud_kind(&params)?;
     let trace = state

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use hopscope_analysis::analyze;
 use hopscope_analysis::blame::entry_traces;
 use hopscope_analysis::compare::{
-    Baseline, ComparedNode, Comparison, analyze_baseline, compare_with_trace, compare_with_typical, entry_of,
+    Baseline, ComparedNode, Comparison, analyze_baseline, compare_with_trace, compare_with_typical, entry,
 };
 use hopscope_storage::aggregates::Window;
 use leptos::prelude::*;
@@ -58,16 +58,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
         let Some(aggregates) = state.aggregates.clone() else {
             return crate::layout::no_aggregates(TITLE, Nav::Trace);
         };
-        let spans = trace.spans.clone();
-        let Some(analysis) = blocking(move || analyze(id, &spans, None)).await.flatten() else {
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                TITLE,
-                Nav::Trace,
-                "The analysis failed.".to_owned(),
-            );
-        };
-        let Some((service, operation)) = entry_of(&analysis, &trace.spans) else {
+        let Some((service, operation)) = entry(&trace.spans) else {
             return error_page(
                 StatusCode::NOT_FOUND,
                 TITLE,
@@ -102,7 +93,10 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             Err(err) => return store_failed(TITLE, Nav::Trace, &err),
         };
         let spans = trace.spans.clone();
-        blocking(move || compare_with_typical(&analysis, &spans, &analyze_baseline(baseline, id)))
+        blocking(move || {
+            let analysis = analyze(id, &spans, None)?;
+            compare_with_typical(&analysis, &spans, &analyze_baseline(baseline, id))
+        })
             .await
             .flatten()
             .ok_or_else(|| {
