@@ -16,7 +16,7 @@ use hopscope_storage::aggregates::Window;
 use leptos::prelude::*;
 
 use super::{blocking, load_trace, store_failed};
-use crate::layout::{Nav, error_page, notice, respond};
+use crate::layout::{Nav, error_page, notice, respond, respond_api};
 use crate::params::{Params, query_string};
 use crate::{Html, UiState, format};
 
@@ -32,7 +32,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
     let params = Params(params);
     let text = params.value("trace");
     if text.is_empty() {
-        return respond(StatusCode::OK, TITLE, Nav::Trace, form(&params, "", None));
+        return respond(StatusCode::OK, TITLE, Nav::Trace, form(&params, "", None, None));
     }
     let trace = match load_trace(&state, &text, TITLE).await {
         Ok(t) => t,
@@ -40,6 +40,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
     };
     let id = trace.trace_id;
     let with = params.value("with");
+    let mut used_window = None;
     let comparison: Result<Comparison, String> = if !with.is_empty() {
         let other = match load_trace(&state, &with, TITLE).await {
             Ok(t) => t,
@@ -79,6 +80,7 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
                 cloud_kind: None,
             }
         };
+        used_window = Some(window);
         let baseline = match entry_traces(
             &*aggregates,
             &*state.reader,
@@ -108,17 +110,33 @@ pub async fn handler(State(state): State<UiState>, Query(params): Query<BTreeMap
             })
     };
     let body = match comparison {
-        Ok(c) => view! { {form(&params, &text, Some(&c))} {report(&c)} }.into_any(),
+        Ok(c) => view! { {form(&params, &text, Some(&c), used_window.as_ref())} {report(&c)} }.into_any(),
         Err(msg) => view! {
-            {form(&params, &text, None)}
+            {form(&params, &text, None, used_window.as_ref())}
             {notice("info", "Nothing to compare with".to_owned(), msg)}
         }
         .into_any(),
     };
-    respond(StatusCode::OK, TITLE, Nav::Trace, body)
+    let api = format!(
+        "/api/v1/traces/{text}/compare{}",
+        compare_query(&params, used_window.as_ref())
+    );
+    respond_api(StatusCode::OK, TITLE, Nav::Trace, api, body)
 }
 
-fn form(params: &Params, trace: &str, done: Option<&Comparison>) -> impl IntoView + use<> {
+/// The API query that answers the same comparison as the page: the other trace, or the
+/// baseline window the page used (unix µs).
+fn compare_query(params: &Params, window: Option<&Window>) -> String {
+    match window {
+        Some(w) => {
+            let (start, end) = ((w.start_ns / 1_000).to_string(), (w.end_ns / 1_000).to_string());
+            query_string([("baseline_start", start.as_str()), ("baseline_end", end.as_str())])
+        }
+        None => query_string([("with", params.value("with").as_str())]),
+    }
+}
+
+fn form(params: &Params, trace: &str, done: Option<&Comparison>, window: Option<&Window>) -> impl IntoView + use<> {
     let with = params.value("with");
     let start = params.value("baseline_start");
     let end = params.value("baseline_end");
@@ -127,11 +145,11 @@ fn form(params: &Params, trace: &str, done: Option<&Comparison>) -> impl IntoVie
         view! { <p><a href=href>"← back to the trace"</a></p> }
     });
     let api = done.map(|c| {
-        let mut pairs = vec![("with", with.as_str())];
-        if with.is_empty() {
-            pairs = vec![("baseline_start", start.as_str()), ("baseline_end", end.as_str())];
-        }
-        let href = format!("/api/v1/traces/{}/compare{}", c.trace_id.to_hex(), query_string(pairs));
+        let href = format!(
+            "/api/v1/traces/{}/compare{}",
+            c.trace_id.to_hex(),
+            compare_query(params, window)
+        );
         view! { <p class="hint">"JSON: "<a href=href.clone()>{href.clone()}</a></p> }
     });
     view! {

@@ -9,7 +9,7 @@ use hopscope_schemas::{CloudKind, SpanRecord, TraceId};
 use leptos::prelude::*;
 
 use super::{blocking, culprit_node, load_trace, root_span};
-use crate::layout::{Nav, error_page, respond};
+use crate::layout::{Nav, error_page, respond_api};
 use crate::waterfall::waterfall;
 use crate::{Html, UiState, format};
 
@@ -264,7 +264,8 @@ fn render(spans: &[std::sync::Arc<SpanRecord>], id: TraceId) -> Html {
             {waterfall(spans, analysis.as_ref())}
         </section>
     };
-    respond(StatusCode::OK, TITLE, Nav::Trace, body)
+    let api = format!("/api/v1/traces/{}/analysis", id.to_hex());
+    respond_api(StatusCode::OK, TITLE, Nav::Trace, api, body)
 }
 
 #[cfg(test)]
