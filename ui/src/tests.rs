@@ -165,7 +165,10 @@ async fn compare_page_aligns_both_traces_and_colours_the_change() {
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("vs the typical"), "{html}");
     // Its JSON link names the window the page used, so the API answers the same.
-    assert!(html.contains(&format!("/api/v1/traces/{slow}/compare?baseline_start=")), "{html}");
+    assert!(
+        html.contains(&format!("/api/v1/traces/{slow}/compare?baseline_start=")),
+        "{html}"
+    );
     // Bad and unknown input is explained.
     let (status, _) = get(&app, "/compare?trace=nope").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
